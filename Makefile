@@ -1,0 +1,45 @@
+# Two commands: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+VPY := $(VENV)/bin/python
+PIP := $(VPY) -m pip
+DEMO_OUTPUT ?= demo_output
+# Tiny networks run fastest single-threaded, and spinning OpenMP threads starve each
+# other when a core is busy (see DESIGN.md, performance notes).
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: demo test lint format docs clean
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -U pip setuptools wheel
+
+$(VENV)/.installed-demo: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e ".[plot,io]"
+	touch $@
+
+$(VENV)/.installed-test: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt
+	$(PIP) install -q -c constraints.txt -e ".[test]"
+	touch $@ $(VENV)/.installed-demo
+
+demo: $(VENV)/.installed-demo
+	$(VPY) -m sklearn_zlp demo --output $(DEMO_OUTPUT)
+
+test: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VPY) -m pytest
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+docs: $(VENV)/.installed-test
+	$(PIP) install -q -c constraints.txt -e ".[docs]"
+	$(VPY) -m sphinx -b html docs docs/_build/html
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info $(DEMO_OUTPUT) docs/_build docs/auto_examples

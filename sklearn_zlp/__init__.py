@@ -1,0 +1,12 @@
+"""sklearn-zlp: zero-loss peak subtraction for EEL spectra with replica ensembles.
+
+Removes the zero-loss peak (ZLP) from electron energy-loss spectra with an
+ensemble of neural networks trained on Monte Carlo replicas, following
+Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
+"""
+
+from ._align import ZeroLossAligner
+
+__version__ = "0.1.0.dev0"
+
+__all__ = ["ZeroLossAligner", "__version__"]

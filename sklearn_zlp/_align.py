@@ -1,0 +1,279 @@
+"""Put every spectrum's zero-loss maximum at 0 eV on one common energy axis."""
+
+import warnings
+from numbers import Real
+
+import numpy as np
+from scipy import ndimage
+from scipy.interpolate import CubicSpline
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._validation import check_energy_axis
+
+__all__ = ["ZeroLossAligner", "find_zlp_position"]
+
+
+def find_zlp_position(spectra, energy_axis, *, method="spline", search_range=None):
+    """Locate each spectrum's zero-loss maximum with sub-channel precision.
+
+    Parameters
+    ----------
+    spectra : ndarray of shape (n_spectra, n_channels)
+        Intensities.
+    energy_axis : ndarray of shape (n_channels,)
+        Strictly increasing energy axis in eV.
+    method : {"spline", "parabola"}, default="spline"
+        ``"spline"``: maximum of the cubic spline through the channels around the
+        highest one (exact for any smooth peak sampled finely enough);
+        ``"parabola"``: vertex of the parabola through the highest channel and its
+        two neighbours (the classic three-point estimate).
+    search_range : tuple of float, default=None
+        (low, high) in eV: only look for the maximum in this window, e.g. to skip a
+        strong plasmon. None searches the whole axis.
+
+    Returns
+    -------
+    positions : ndarray of shape (n_spectra,)
+        Energy in eV of each spectrum's maximum on ``energy_axis``.
+    """
+    spectra = np.asarray(spectra, dtype=np.float64)
+    energy_axis = np.asarray(energy_axis, dtype=np.float64)
+    window = np.ones(energy_axis.size, dtype=bool)
+    if search_range is not None:
+        low, high = search_range
+        window = (energy_axis >= low) & (energy_axis <= high)
+        if window.sum() < 3:
+            raise ValueError(
+                f"search_range={search_range!r} eV holds {int(window.sum())} channels of "
+                f"the axis [{energy_axis[0]:.4g}, {energy_axis[-1]:.4g}] eV; widen it to "
+                "at least 3 channels around the zero-loss peak."
+            )
+    candidates = np.flatnonzero(window)
+    n_channels = energy_axis.size
+    positions = np.empty(spectra.shape[0])
+    for i, spectrum in enumerate(spectra):
+        peak = candidates[np.argmax(spectrum[candidates])]
+        if peak in (0, n_channels - 1) or peak in (candidates[0], candidates[-1]):
+            raise ValueError(
+                f"spectrum {i}: its maximum in the search window lies on the window's "
+                f"edge ({energy_axis[peak]:.4g} eV), so no zero-loss peak was found; "
+                "check that the spectrum contains the ZLP, or set search_range to a "
+                "window around it."
+            )
+        if method == "parabola":
+            y0, y1, y2 = spectrum[peak - 1 : peak + 2]
+            curvature = y0 - 2.0 * y1 + y2
+            offset = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
+            step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
+            positions[i] = energy_axis[peak] + offset * step
+            continue
+        lo, hi = max(peak - 4, 0), min(peak + 5, n_channels)
+        spline = CubicSpline(energy_axis[lo:hi], spectrum[lo:hi])
+        roots = spline.derivative().roots(extrapolate=False)
+        left, right = energy_axis[peak - 1], energy_axis[peak + 1]
+        roots = roots[(roots >= left) & (roots <= right)]
+        if roots.size == 0:
+            positions[i] = energy_axis[peak]
+        else:
+            positions[i] = roots[np.argmax(spline(roots))]
+    return positions
+
+
+def _shift_rows(spectra, shifts_in_channels):
+    """Resample each row at ``channel + shift`` with cubic B-spline interpolation."""
+    out = np.empty_like(spectra)
+    for i, (row, shift) in enumerate(zip(spectra, shifts_in_channels, strict=True)):
+        # ndimage.shift moves content by +s; sampling at j + s means shifting by -s.
+        out[i] = ndimage.shift(row, -shift, order=3, mode="nearest", prefilter=True)
+    return out
+
+
+class ZeroLossAligner(TransformerMixin, BaseEstimator):
+    """Put each spectrum's zero-loss maximum at 0 eV on one common energy axis.
+
+    The ZLP maximum of every spectrum is located with sub-channel precision; each
+    spectrum is resampled (cubic B-spline) so that its maximum falls exactly on
+    0 eV of the output axis :attr:`energy_axis_`, which keeps the energy-gain side
+    (E < 0). The output axis has the input's dispersion and channel count, and one
+    of its channels sits exactly at 0 eV, so downstream steps can rely on
+    ``energy_axis_ == 0`` marking the peak.
+
+    Parameters
+    ----------
+    energy_axis : array-like of shape (n_channels,), default=None
+        Energy of every channel in eV, strictly increasing and uniform (constant
+        dispersion). None numbers the channels 0, 1, ..., n_channels - 1, so
+        positions are in channels (only for data without a calibration).
+    method : {"spline", "parabola"}, default="spline"
+        How the maximum is refined below one channel; see
+        :func:`~sklearn_zlp._align.find_zlp_position`.
+    search_range : tuple of float, default=None
+        (low, high) window in the units of ``energy_axis`` in which to look for the
+        ZLP maximum. None: the whole spectrum.
+    max_shift : float, default=None
+        Largest shift (units of ``energy_axis``) allowed between a spectrum's
+        maximum and the median maximum of the training spectra; beyond it
+        ``transform`` raises, because the spectrum probably has no ZLP at the
+        expected place. None allows any shift.
+
+    Attributes
+    ----------
+    energy_axis_ : ndarray of shape (n_channels,)
+        Common output axis: input axis translated so that the channel nearest the
+        median ZLP position of the training spectra sits at exactly 0 eV.
+    zlp_positions_ : ndarray of shape (n_spectra,)
+        ZLP maxima of the training spectra on the input axis, in eV.
+    dispersion_ : float
+        Energy step in eV per channel.
+    n_features_in_ : int
+        Number of channels.
+
+    See Also
+    --------
+    sklearn_zlp.datasets.make_synthetic_eels : spectra with known ZLP shifts.
+
+    Notes
+    -----
+    Resampling takes values beyond the ends of the measured range from the nearest
+    measured channel; at most ``ceil(|shift| / dispersion)`` channels at one end
+    of each spectrum are affected; :meth:`zlp_positions` tells how far each
+    spectrum moves.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp import ZeroLossAligner
+    >>> energy = np.linspace(-2, 8, 401)
+    >>> X = np.exp(-0.5 * ((energy - np.array([[0.013], [-0.04]])) / 0.1) ** 2)
+    >>> aligner = ZeroLossAligner(energy_axis=energy).fit(X)
+    >>> aligned = aligner.transform(X)
+    >>> aligner.energy_axis_[aligned.argmax(axis=1)]
+    array([0., 0.])
+    >>> np.round(aligner.zlp_positions(X), 3)
+    array([ 0.013, -0.04 ])
+    """
+
+    _parameter_constraints: dict = {
+        "energy_axis": ["array-like", None],
+        "method": [StrOptions({"spline", "parabola"})],
+        "search_range": [tuple, list, None],
+        "max_shift": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(
+        self, energy_axis=None, *, method="spline", search_range=None, max_shift=None
+    ):
+        self.energy_axis = energy_axis
+        self.method = method
+        self.search_range = search_range
+        self.max_shift = max_shift
+
+    def _axis(self, n_channels):
+        if self.energy_axis is None:
+            return np.arange(n_channels, dtype=np.float64)
+        return check_energy_axis(self.energy_axis, n_channels, uniform=True)
+
+    def fit(self, X, y=None):
+        """Learn the common output axis from the training spectra.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            Spectra, one per row, on ``energy_axis``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : ZeroLossAligner
+            Fitted aligner.
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=np.float64, ensure_min_features=3)
+        energy = self._axis(X.shape[1])
+        self.dispersion_ = float((energy[-1] - energy[0]) / (energy.size - 1))
+        self.zlp_positions_ = find_zlp_position(
+            X, energy, method=self.method, search_range=self.search_range
+        )
+        reference = float(np.median(self.zlp_positions_))
+        # Translate the input axis so that its channel nearest the reference sits at
+        # exactly 0: the output keeps the input's channel grid, shifted sub-channel.
+        nearest = int(np.argmin(np.abs(energy - reference)))
+        self._reference_ = reference
+        self.energy_axis_ = energy - energy[nearest]
+        return self
+
+    def transform(self, X):
+        """Resample each spectrum so that its ZLP maximum sits at 0 eV.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            Spectra on ``energy_axis``.
+
+        Returns
+        -------
+        X_aligned : ndarray of shape (n_spectra, n_channels)
+            Spectra on :attr:`energy_axis_`.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        energy = self._axis(X.shape[1])
+        positions = find_zlp_position(
+            X, energy, method=self.method, search_range=self.search_range
+        )
+        if self.max_shift is not None:
+            deviation = np.abs(positions - self._reference_)
+            if np.any(deviation > self.max_shift):
+                bad = np.flatnonzero(deviation > self.max_shift)
+                raise ValueError(
+                    f"spectra {bad[:5].tolist()} have their maximum "
+                    f"{deviation[bad[0]]:.4g} from the training spectra's median ZLP "
+                    f"position, more than max_shift={self.max_shift}; check that they "
+                    "contain the ZLP, or raise max_shift."
+                )
+        # Output channel j holds energy_axis_[j]; in spectrum i that energy was
+        # measured at energy_axis_[j] + positions[i], i.e. at input channel
+        # j + start[i].
+        start = (self.energy_axis_[0] + positions - energy[0]) / self.dispersion_
+        n_edge = np.ceil(np.abs(start)).astype(int)
+        if np.any(n_edge > X.shape[1] // 4):
+            warnings.warn(
+                f"{int(np.sum(n_edge > X.shape[1] // 4))} spectra moved by more than a "
+                "quarter of the axis; their ends are filled with edge values. Check "
+                "search_range and that the ZLP is where you expect.",
+                UserWarning,
+                stacklevel=2,
+            )
+        return _shift_rows(X, start)
+
+    def zlp_positions(self, X):
+        """ZLP maximum of each spectrum on the input axis, in eV.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            Spectra on ``energy_axis``.
+
+        Returns
+        -------
+        positions : ndarray of shape (n_spectra,)
+            The shift that :meth:`transform` removes from each spectrum.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return find_zlp_position(
+            X, self._axis(X.shape[1]), method=self.method, search_range=self.search_range
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output channels: their energies on :attr:`energy_axis_`."""
+        check_is_fitted(self)
+        return np.asarray([f"E={e:.6g}" for e in self.energy_axis_], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

@@ -1,0 +1,120 @@
+"""Input checks shared by the estimators and functions of sklearn-zlp.
+
+Every error names what was wrong with the input and how to fix it.
+"""
+
+import numpy as np
+
+
+def check_energy_axis(energy_axis, n_channels=None, *, name="energy_axis", uniform=False):
+    """Validate an energy axis in eV and return it as a float64 copy.
+
+    Parameters
+    ----------
+    energy_axis : array-like of shape (n_channels,)
+        Channel centres in eV, strictly increasing.
+    n_channels : int, default=None
+        If given, the number of channels the spectra have; the axis must match it.
+    name : str, default="energy_axis"
+        Name used in error messages.
+    uniform : bool, default=False
+        Also require a constant dispersion (to 0.1% of a channel).
+
+    Returns
+    -------
+    energy : ndarray of shape (n_channels,)
+        A float64 copy of the axis.
+    """
+    if energy_axis is None:
+        raise ValueError(
+            f"{name} is None; pass the energy loss of every channel in eV, "
+            "e.g. energy_axis=np.linspace(-4.0, 45.0, n_channels)."
+        )
+    try:
+        energy = np.array(energy_axis, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be a 1-D array of numbers in eV; could not convert it: {exc}"
+        ) from exc
+    if energy.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (one energy per channel), got shape {energy.shape}; "
+            "spectra share one axis, pass e.g. energy[0] if you have one per spectrum."
+        )
+    if energy.size < 2:
+        raise ValueError(f"{name} needs at least 2 channels, got {energy.size}.")
+    if not np.all(np.isfinite(energy)):
+        raise ValueError(
+            f"{name} contains NaN or infinite values at channels "
+            f"{np.flatnonzero(~np.isfinite(energy))[:5].tolist()}; pass finite energies in eV."
+        )
+    steps = np.diff(energy)
+    if not np.all(steps > 0):
+        bad = int(np.flatnonzero(steps <= 0)[0])
+        raise ValueError(
+            f"{name} must be strictly increasing, but channel {bad + 1} "
+            f"({energy[bad + 1]:.6g} eV) does not exceed channel {bad} "
+            f"({energy[bad]:.6g} eV); sort the channels (and the spectra with them) "
+            "or pass the axis in increasing order."
+        )
+    if uniform and np.ptp(steps) > 1e-3 * np.mean(steps):
+        raise ValueError(
+            f"{name} must have a constant dispersion here, but its steps range from "
+            f"{steps.min():.6g} to {steps.max():.6g} eV; resample the spectra onto a "
+            "uniform axis first."
+        )
+    if n_channels is not None and energy.size != n_channels:
+        raise ValueError(
+            f"{name} has {energy.size} channels but the spectra have {n_channels}; "
+            "pass the axis that belongs to these spectra (one energy per column of X)."
+        )
+    return energy
+
+
+def check_spectra(X, *, name="X", allow_nd=False, copy=True):
+    """Validate spectra as a float64 array with channels on the last axis.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_spectra, n_channels) or (..., n_channels)
+        Intensities in counts.
+    name : str, default="X"
+        Name used in error messages.
+    allow_nd : bool, default=False
+        Accept any number of leading (navigation) axes, e.g. a spectral image
+        (ny, nx, n_channels). Otherwise a single spectrum must be given as one row.
+    copy : bool, default=True
+        Return a copy, so callers can never modify the user's array.
+
+    Returns
+    -------
+    spectra : ndarray
+        Float64 array with the same shape.
+    """
+    try:
+        spectra = np.array(X, dtype=np.float64, copy=copy)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be an array of intensities; could not convert it: {exc}"
+        ) from exc
+    if spectra.ndim == 1 and not allow_nd:
+        raise ValueError(
+            f"{name} is 1-D with {spectra.size} values; spectra are rows, so pass a "
+            f"single spectrum as {name}.reshape(1, -1)."
+        )
+    if spectra.ndim < 1 or (spectra.ndim != 2 and not allow_nd):
+        raise ValueError(
+            f"{name} must be 2-D (n_spectra, n_channels), got shape {spectra.shape}; "
+            f"flatten navigation axes with {name}.reshape(-1, {name}.shape[-1])."
+        )
+    if spectra.size == 0:
+        raise ValueError(
+            f"{name} is empty (shape {spectra.shape}); pass at least one spectrum."
+        )
+    if not np.all(np.isfinite(spectra)):
+        n_bad = int(np.sum(~np.isfinite(spectra)))
+        raise ValueError(
+            f"{name} contains {n_bad} NaN or infinite values; remove or interpolate "
+            "those channels (e.g. np.nan_to_num or masking dead pixels) first."
+        )
+    return spectra
