@@ -4,7 +4,7 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, optimize
 from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -15,7 +15,7 @@ from ._validation import check_energy_axis
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
 
 
-def find_zlp_position(spectra, energy_axis, *, method="spline", search_range=None):
+def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None):
     """Locate each spectrum's zero-loss maximum with sub-channel precision.
 
     Parameters
@@ -24,9 +24,12 @@ def find_zlp_position(spectra, energy_axis, *, method="spline", search_range=Non
         Intensities.
     energy_axis : ndarray of shape (n_channels,)
         Strictly increasing energy axis in eV.
-    method : {"spline", "parabola"}, default="spline"
+    method : {"split", "spline", "parabola"}, default="split"
+        ``"split"``: vertex of a parabola with different curvature on each side,
+        fitted to ln I over the channels above 60% of the maximum (unbiased for
+        asymmetric peaks, averages the noise of many channels);
         ``"spline"``: maximum of the cubic spline through the channels around the
-        highest one (exact for any smooth peak sampled finely enough);
+        highest one;
         ``"parabola"``: vertex of the parabola through the highest channel and its
         two neighbours (the classic three-point estimate).
     search_range : tuple of float, default=None
@@ -68,17 +71,52 @@ def find_zlp_position(spectra, energy_axis, *, method="spline", search_range=Non
             offset = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
             step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
             positions[i] = energy_axis[peak] + offset * step
-            continue
-        lo, hi = max(peak - 4, 0), min(peak + 5, n_channels)
-        spline = CubicSpline(energy_axis[lo:hi], spectrum[lo:hi])
-        roots = spline.derivative().roots(extrapolate=False)
-        left, right = energy_axis[peak - 1], energy_axis[peak + 1]
-        roots = roots[(roots >= left) & (roots <= right)]
-        if roots.size == 0:
-            positions[i] = energy_axis[peak]
+        elif method == "split":
+            positions[i] = _split_parabola_vertex(energy_axis, spectrum, peak)
         else:
-            positions[i] = roots[np.argmax(spline(roots))]
+            lo, hi = max(peak - 4, 0), min(peak + 5, n_channels)
+            spline = CubicSpline(energy_axis[lo:hi], spectrum[lo:hi])
+            roots = spline.derivative().roots(extrapolate=False)
+            left, right = energy_axis[peak - 1], energy_axis[peak + 1]
+            roots = roots[(roots >= left) & (roots <= right)]
+            positions[i] = energy_axis[peak] if roots.size == 0 else roots[np.argmax(spline(roots))]
     return positions
+
+
+def _split_parabola_vertex(energy_axis, spectrum, peak, fraction=0.6):
+    """Vertex of a split parabola fitted to ln I over the channels above ``fraction``.
+
+    ln I of an asymmetric peak is close to a parabola with different curvatures on
+    its two sides; fitting both sides and the shared vertex by least squares uses
+    every channel near the top, so the estimate is unbiased for asymmetric peaks and
+    averages the noise of many channels.
+    """
+    top = spectrum[peak]
+    lo = peak
+    while lo > 0 and spectrum[lo - 1] > fraction * top:
+        lo -= 1
+    hi = peak
+    while hi < spectrum.size - 1 and spectrum[hi + 1] > fraction * top:
+        hi += 1
+    # At least two channels per side, or three points would fit any vertex exactly.
+    lo, hi = max(min(lo, peak - 2), 0), min(max(hi, peak + 2), spectrum.size - 1)
+    x = energy_axis[lo : hi + 1]
+    y = np.log(np.clip(spectrum[lo : hi + 1], top * 1e-6, None))
+    step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
+
+    def cost(x0):
+        d2 = (x - x0) ** 2
+        design = np.column_stack([np.ones_like(x), d2 * (x < x0), d2 * (x >= x0)])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        return float(np.sum((design @ coef - y) ** 2))
+
+    result = optimize.minimize_scalar(
+        cost,
+        bounds=(energy_axis[peak] - step, energy_axis[peak] + step),
+        method="bounded",
+        options={"xatol": 1e-4 * step},
+    )
+    return float(result.x)
 
 
 def _shift_rows(spectra, shifts_in_channels):
@@ -106,7 +144,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         Energy of every channel in eV, strictly increasing and uniform (constant
         dispersion). None numbers the channels 0, 1, ..., n_channels - 1, so
         positions are in channels (only for data without a calibration).
-    method : {"spline", "parabola"}, default="spline"
+    method : {"split", "spline", "parabola"}, default="split"
         How the maximum is refined below one channel; see
         :func:`~sklearn_zlp._align.find_zlp_position`.
     search_range : tuple of float, default=None
@@ -157,13 +195,13 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "energy_axis": ["array-like", None],
-        "method": [StrOptions({"spline", "parabola"})],
+        "method": [StrOptions({"split", "spline", "parabola"})],
         "search_range": [tuple, list, None],
         "max_shift": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
-        self, energy_axis=None, *, method="spline", search_range=None, max_shift=None
+        self, energy_axis=None, *, method="split", search_range=None, max_shift=None
     ):
         self.energy_axis = energy_axis
         self.method = method

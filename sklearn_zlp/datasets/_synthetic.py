@@ -185,7 +185,8 @@ def make_synthetic_eels(
     law of independent scattering events (Egerton 2011, eq. 3.117), where P is the
     unit-area single-scattering distribution: an interband onset
     ``(E - E_bg)^b`` plus a Drude plasmon integrated over the collection angle.
-    Shot noise is Poisson on the counts, read noise Gaussian.
+    Shot noise is Poisson on the counts, read noise Gaussian. All intensities
+    are counts per channel.
 
     Parameters
     ----------
@@ -220,7 +221,8 @@ def make_synthetic_eels(
     collection_angle : float, default=10.0
         Collection semi-angle in mrad.
     total_counts : float or array-like, default=1e7
-        Electrons per spectrum on the axis, I0.
+        Electrons per spectrum, I0: the ZLP holds I0 exp(-t/lambda) of them;
+        electrons that lost more than the axis end are not recorded.
     read_noise : float, default=5.0
         Standard deviation of the Gaussian read noise in counts per channel.
     shift_std : float, default=0.0
@@ -239,8 +241,8 @@ def make_synthetic_eels(
         ``ssd`` (the single-scattering distribution without instrument
         broadening, I0 exp(-t/lambda) (t/lambda) P(E - s), the target of
         Fourier-log deconvolution), ``t_over_lambda``, ``shifts`` (eV),
-        ``e_bg``, ``b``, ``onset_amplitude`` (A of ``A (E - E_bg)^b`` in counts
-        per eV of the ssd), ``fwhm``, ``total_counts``; if ``n_vacuum``:
+        ``e_bg``, ``b``, ``onset_amplitude`` (A of the ssd's onset
+        ``A (E - E_bg)^b``, counts per channel with E in eV), ``fwhm``, ``total_counts``; if ``n_vacuum``:
         ``vacuum``, ``vacuum_zlp``, ``vacuum_shifts``; ``params`` (the
         arguments) and ``DESCR``.
 
@@ -357,6 +359,10 @@ def make_synthetic_eels(
         ]
         plural_hat = r_hat * (weights[:, 1:] @ orders[1:])
         plural[sl] = np.fft.irfft(plural_hat, n_fft, axis=1)[:, :n_channels]
+    # Everything above is in counts per eV; spectra count electrons per channel.
+    zlp *= dispersion
+    single *= dispersion
+    plural *= dispersion
     inelastic = single + plural
     noise_free = zlp + inelastic
     spectra = rng.poisson(np.clip(noise_free, 0, None)).astype(np.float64)
@@ -366,9 +372,9 @@ def make_synthetic_eels(
     ssd_unit = (
         _single_scattering_shape(energy[None, :] - shifts[:, None], **ssd_kw) / p_area
     )
-    ssd = ssd_unit * (counts * np.exp(-thickness) * thickness)[:, None]
+    ssd = ssd_unit * (counts * np.exp(-thickness) * thickness * dispersion)[:, None]
     onset_amplitude = (
-        counts * np.exp(-thickness) * thickness * onset_strength / p_area
+        counts * np.exp(-thickness) * thickness * onset_strength * dispersion / p_area
         if e_bg is not None
         else np.zeros(n_spectra)
     )
@@ -407,6 +413,7 @@ def make_synthetic_eels(
         )
         vac_counts = np.full(n_vacuum, counts.mean())
         _, vac_zlp = zlp_rows(vac_shifts, vac_counts, np.zeros(n_vacuum))
+        vac_zlp *= dispersion
         vacuum = rng.poisson(vac_zlp).astype(np.float64)
         if read_noise > 0:
             vacuum += rng.normal(0.0, read_noise, size=vacuum.shape)

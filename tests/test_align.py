@@ -1,0 +1,130 @@
+"""ZeroLossAligner: sub-channel recovery of known shifts, common axis, errors."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sklearn_zlp import ZeroLossAligner
+from sklearn_zlp._align import find_zlp_position
+from sklearn_zlp.datasets import load_ws2, make_synthetic_eels
+
+
+@pytest.fixture(scope="module")
+def shifted():
+    # Shifts of up to ~4 channels of 0.025 eV, ZLP FWHM 0.3 eV (12 channels).
+    return make_synthetic_eels(
+        12, shift_std=0.05, t_over_lambda=(0.2, 1.0), total_counts=5e7, random_state=11
+    )
+
+
+@pytest.mark.parametrize("method", ["split", "spline", "parabola"])
+def test_positions_recover_known_subchannel_shifts(shifted, method):
+    positions = find_zlp_position(shifted.spectra, shifted.energy, method=method)
+    dispersion = shifted.energy[1] - shifted.energy[0]
+    assert np.ptp(shifted.shifts) > 4 * dispersion  # really sub-channel and multi-channel
+    err = np.abs(positions - shifted.shifts)
+    tolerance = {"split": 0.05, "spline": 0.2, "parabola": 0.25}[method] * dispersion
+    assert err.max() < tolerance, err / dispersion
+
+
+@pytest.mark.parametrize("fwhm", [0.08, 0.3, 1.0])
+def test_aligned_spectra_have_their_maximum_at_zero(fwhm):
+    data = make_synthetic_eels(6, fwhm=fwhm, shift_std=0.04, total_counts=5e7, random_state=5)
+    aligner = ZeroLossAligner(energy_axis=data.energy).fit(data.spectra)
+    aligned = aligner.transform(data.spectra)
+    assert aligned.shape == data.spectra.shape
+    axis = aligner.energy_axis_
+    assert np.count_nonzero(axis == 0.0) == 1
+    np.testing.assert_allclose(np.diff(axis), data.energy[1] - data.energy[0], rtol=1e-9)
+    assert axis[0] < -3.5  # the energy-gain side is kept
+    residual = find_zlp_position(aligned, axis)
+    dispersion = axis[1] - axis[0]
+    assert np.abs(residual).max() < 0.1 * dispersion
+
+
+def test_alignment_matches_the_unshifted_truth(shifted):
+    # Aligning the noise-free shifted spectra must give the noise-free spectra the
+    # generator makes without shifts (same thicknesses, ZLP maximum at 0 eV).
+    unshifted = make_synthetic_eels(
+        12, shift_std=0.0, t_over_lambda=(0.2, 1.0), total_counts=5e7, random_state=11
+    )
+    aligner = ZeroLossAligner(energy_axis=shifted.energy).fit(shifted.noise_free)
+    aligned = aligner.transform(shifted.noise_free)
+    e = aligner.energy_axis_
+    truth = np.array([np.interp(e, unshifted.energy, row) for row in unshifted.noise_free])
+    core = np.abs(e) < 1.0
+    peak = unshifted.noise_free.max()
+    # Cubic resampling of a 12-channel-wide peak: within 0.5% of its height.
+    assert np.max(np.abs(aligned[:, core] - truth[:, core])) < 5e-3 * peak
+    tail = (e > 2) & (e < 40)
+    np.testing.assert_allclose(aligned[:, tail].sum(axis=1), truth[:, tail].sum(axis=1), rtol=1e-3)
+
+
+def test_real_ws2_spectra_align_to_zero():
+    ws2 = load_ws2()
+    X = np.vstack([ws2.vacuum, ws2.sample])
+    aligner = ZeroLossAligner(energy_axis=ws2.energy).fit(X)
+    # The raw maxima sit near -0.04 eV, as the data's README says.
+    np.testing.assert_allclose(aligner.zlp_positions_, -0.04, atol=0.015)
+    aligned = aligner.transform(X)
+    positions = find_zlp_position(aligned, aligner.energy_axis_)
+    assert np.abs(positions).max() < 0.003
+    # Counts are preserved away from the ends.
+    inner = slice(10, -10)
+    np.testing.assert_allclose(aligned[:, inner].sum(axis=1), X[:, inner].sum(axis=1), rtol=2e-3)
+
+
+def test_transform_does_not_modify_input_and_pickles(shifted):
+    X = shifted.spectra.copy()
+    aligner = ZeroLossAligner(energy_axis=shifted.energy).fit(X)
+    out = aligner.transform(X)
+    np.testing.assert_array_equal(X, shifted.spectra)
+    restored = pickle.loads(pickle.dumps(aligner))
+    np.testing.assert_array_equal(restored.transform(X), out)
+    np.testing.assert_array_equal(clone(aligner).fit(X).transform(X), out)
+
+
+def test_aligner_in_a_pipeline(shifted):
+    pipe = make_pipeline(
+        ZeroLossAligner(energy_axis=shifted.energy), FunctionTransformer(np.log1p)
+    )
+    out = pipe.fit_transform(np.clip(shifted.spectra, 0, None))
+    assert out.shape == shifted.spectra.shape
+    names = pipe[0].get_feature_names_out()
+    assert names[np.argmax(pipe[0].energy_axis_ == 0)] == "E=0"
+
+
+def test_search_range_skips_a_stronger_peak():
+    data = make_synthetic_eels(2, shift_std=0.03, random_state=0)
+    X = data.spectra.copy()
+    X[:, -100] = 10 * X.max()  # a hot pixel far from the ZLP
+    positions = ZeroLossAligner(energy_axis=data.energy, search_range=(-1, 1)).fit(X).zlp_positions_
+    np.testing.assert_allclose(positions, data.shifts, atol=0.005)
+
+
+@pytest.mark.parametrize(
+    ("make_args", "match"),
+    [
+        (lambda e, X: (e[:-1], X), "has 2000 channels but the spectra have 2001"),
+        (lambda e, X: (e[::-1], X), "strictly increasing"),
+        (lambda e, X: (e, np.where(np.arange(X.shape[1]) == 5, np.nan, X)), "NaN"),
+        (lambda e, X: (e, X[:, ::-1] * 0 + np.linspace(0, 1, X.shape[1])), "no zero-loss peak"),
+    ],
+)
+def test_bad_input_raises_clear_errors(make_args, match):
+    data = make_synthetic_eels(2, random_state=0)
+    energy, X = make_args(data.energy, data.spectra)
+    with pytest.raises(ValueError, match=match):
+        ZeroLossAligner(energy_axis=energy).fit(X)
+
+
+def test_max_shift_rejects_spectra_without_zlp_at_expected_place():
+    data = make_synthetic_eels(3, random_state=0)
+    aligner = ZeroLossAligner(energy_axis=data.energy, max_shift=0.5).fit(data.spectra)
+    moved = np.roll(data.spectra, 80, axis=1)  # 2 eV away
+    with pytest.raises(ValueError, match="max_shift"):
+        aligner.transform(moved)

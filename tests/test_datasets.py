@@ -1,0 +1,154 @@
+"""The bundled WS2 spectra and the synthetic generator's ground truth."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sklearn_zlp.datasets import load_ws2, make_synthetic_eels, zlp_shape
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ws2_specimen4"
+
+
+def test_load_ws2_shapes_axis_and_names():
+    ws2 = load_ws2()
+    assert ws2.energy.shape == (1981,)
+    assert ws2.vacuum.shape == (3, 1981)
+    assert ws2.sample.shape == (6, 1981)
+    assert ws2.names["vacuum"] == ["vacuum_17", "vacuum_22", "vacuum_23"]
+    assert ws2.names["sample"][0] == "sample_14" and len(ws2.names["sample"]) == 6
+    # Bin centres as the data's README defines them.
+    np.testing.assert_allclose(ws2.energy[0], -4.054 + 49.525 * 0.5 / 1981, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.diff(ws2.energy), 49.525 / 1981, rtol=1e-10)
+    assert "Ultramicroscopy 222 (2021) 113202" in ws2.DESCR
+
+
+def test_load_ws2_values_are_the_measured_ones():
+    ws2 = load_ws2()
+    # ZLP maximum near -0.04 eV on the raw axis, millions of counts, some negative
+    # tail channels from the dark/gain correction.
+    peak = ws2.energy[ws2.sample.argmax(axis=1)]
+    np.testing.assert_allclose(peak, -0.04, atol=0.02)
+    assert 1e6 < ws2.sample.max() < 1e7
+    assert ws2.vacuum.min() < 0
+    if SHARED.exists():  # the package copy equals the project's shared data
+        for row, name in zip(ws2.sample, ws2.names["sample"], strict=True):
+            np.testing.assert_array_equal(row, np.loadtxt(SHARED / f"{name}.txt"))
+        np.testing.assert_array_equal(ws2.vacuum[0], np.loadtxt(SHARED / "vacuum_17.txt"))
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """Axis to 250 eV so that plural scattering stays inside the window."""
+    energy = np.linspace(-4.0, 250.0, 5081)
+    return make_synthetic_eels(
+        5, energy=energy, t_over_lambda=(0.1, 2.0), shift_std=0.05, n_vacuum=2, random_state=3
+    )
+
+
+def test_components_add_up_to_the_spectrum(wide):
+    np.testing.assert_allclose(
+        wide.zlp + wide.single_scattering + wide.plural_scattering, wide.noise_free, rtol=1e-12
+    )
+    np.testing.assert_allclose(wide.inelastic, wide.single_scattering + wide.plural_scattering)
+    # Noise is shot noise plus read noise: residuals normalised by the expected
+    # standard deviation have unit variance.
+    sigma = np.sqrt(np.clip(wide.noise_free, 0, None) + 5.0**2)
+    z = (wide.spectra - wide.noise_free) / sigma
+    assert abs(z.std() - 1.0) < 0.02
+    assert abs(z.mean()) < 0.02
+
+
+def test_thickness_recovered_from_its_own_zlp(wide):
+    # Log-ratio t/lambda = ln(I_total / I_ZLP) (Egerton 2011, eq. 5.11).
+    noise_free = np.log(wide.noise_free.sum(axis=1) / wide.zlp.sum(axis=1))
+    np.testing.assert_allclose(noise_free, wide.t_over_lambda, rtol=2e-3)
+    noisy = np.log(wide.spectra.sum(axis=1) / wide.zlp.sum(axis=1))
+    np.testing.assert_allclose(noisy, wide.t_over_lambda, rtol=5e-3)
+
+
+def test_zlp_area_follows_poisson_law(wide):
+    np.testing.assert_allclose(
+        wide.zlp.sum(axis=1), wide.total_counts * np.exp(-wide.t_over_lambda), rtol=1e-10
+    )
+    # Single scattering holds t/lambda times the ZLP intensity (Poisson, n = 1).
+    np.testing.assert_allclose(
+        wide.single_scattering.sum(axis=1), wide.zlp.sum(axis=1) * wide.t_over_lambda, rtol=2e-3
+    )
+    # The ssd is the single scattering without the instrument broadening.
+    np.testing.assert_allclose(wide.ssd.sum(axis=1), wide.single_scattering.sum(axis=1), rtol=2e-3)
+
+
+def test_zlp_shift_and_fwhm_are_the_requested_ones(wide):
+    e = wide.energy
+    for zlp, shift in zip(wide.zlp, wide.shifts, strict=True):
+        fine = np.linspace(shift - 0.5, shift + 0.5, 20001)
+        peak = fine[np.argmax(np.interp(fine, e, zlp))]
+        assert abs(peak - shift) < e[1] - e[0]
+    for fwhm in (0.05, 0.3, 1.0):
+        x = np.linspace(-5, 5, 200001)
+        above = x[zlp_shape(x, fwhm=fwhm) >= 0.5]
+        np.testing.assert_allclose(above[-1] - above[0], fwhm, rtol=1e-3)
+    assert wide.fwhm == pytest.approx(0.3, rel=1e-3)
+
+
+def test_gap_onset_follows_the_power_law():
+    data = make_synthetic_eels(1, e_bg=1.2, b=0.5, t_over_lambda=0.4, random_state=0)
+    e, ssd = data.energy, data.ssd[0]
+    assert np.all(ssd[e <= 1.2] == 0)
+    near = (e > 1.25) & (e < 1.7)
+    model = data.onset_amplitude[0] * (e[near] - 1.2) ** 0.5
+    # Within 0.5 eV of the gap the onset term dominates: plasmon gate < 3%.
+    np.testing.assert_allclose(ssd[near], model, rtol=0.03)
+    assert np.all(ssd[near] >= model)
+
+
+def test_vacuum_spectra_are_zlp_only(wide):
+    assert wide.vacuum.shape == (2, wide.energy.size)
+    np.testing.assert_allclose(wide.vacuum_zlp.sum(axis=1), wide.total_counts.mean(), rtol=1e-10)
+    resid = (wide.vacuum - wide.vacuum_zlp) / np.sqrt(wide.vacuum_zlp + 25.0)
+    assert abs(resid.std() - 1.0) < 0.05
+
+
+def test_spectral_image_thickness_varies_across_pixels():
+    data = make_synthetic_eels(image_shape=(6, 7), t_over_lambda=(0.2, 1.2), random_state=1)
+    assert data.spectra.shape == (6, 7, 2001)
+    assert data.zlp.shape == data.inelastic.shape == (6, 7, 2001)
+    assert data.t_over_lambda.shape == (6, 7)
+    np.testing.assert_allclose([data.t_over_lambda.min(), data.t_over_lambda.max()], [0.2, 1.2])
+    # Thicker pixels have weaker ZLPs.
+    order = np.argsort(data.t_over_lambda.ravel())
+    zlp_area = data.zlp.reshape(42, -1).sum(axis=1)
+    assert np.all(np.diff(zlp_area[order]) <= 0)
+
+
+def test_seed_reproducibility_and_independence():
+    a = make_synthetic_eels(2, random_state=7, shift_std=0.02)
+    b = make_synthetic_eels(2, random_state=7, shift_std=0.02)
+    c = make_synthetic_eels(2, random_state=8, shift_std=0.02)
+    np.testing.assert_array_equal(a.spectra, b.spectra)
+    assert not np.allclose(a.spectra, c.spectra)
+
+
+def test_metal_has_no_gap():
+    data = make_synthetic_eels(1, e_bg=None, t_over_lambda=0.5, random_state=0)
+    e = data.energy
+    assert data.ssd[0][(e > 0.2) & (e < 1.0)].min() > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"energy": np.linspace(1, 10, 100)}, "must include 0 eV"),
+        ({"energy": np.linspace(5, -5, 100)}, "strictly increasing"),
+        ({"energy": np.r_[np.linspace(-2, 0, 50), np.linspace(0.1, 10, 50)]}, "constant dispersion"),
+        ({"fwhm": 0.01}, "fewer than 2 channels"),
+        ({"t_over_lambda": (1.0, 0.5)}, "low <= high"),
+        ({"t_over_lambda": [0.1, 0.2]}, "3 spectra are generated"),
+        ({"e_bg": 60.0}, "must lie between"),
+        ({"image_shape": (0, 3)}, "positive sizes"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_synthetic_eels(3, **kwargs)
