@@ -15,7 +15,9 @@ from ._validation import check_energy_axis
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
 
 
-def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None):
+def find_zlp_position(
+    spectra, energy_axis, *, method="split", search_range=None, missing="raise"
+):
     """Locate each spectrum's zero-loss maximum with sub-channel precision.
 
     Parameters
@@ -35,6 +37,9 @@ def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None
     search_range : tuple of float, default=None
         (low, high) in eV: only look for the maximum in this window, e.g. to skip a
         strong plasmon. None searches the whole axis.
+    missing : {"raise", "nan"}, default="raise"
+        What to do for a spectrum whose maximum lies on the edge of the search
+        window (no peak there): raise a ValueError, or return NaN for it.
 
     Returns
     -------
@@ -43,6 +48,12 @@ def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None
     """
     spectra = np.asarray(spectra, dtype=np.float64)
     energy_axis = np.asarray(energy_axis, dtype=np.float64)
+    if energy_axis.size < 3:
+        if missing == "nan":
+            return np.full(spectra.shape[0], np.nan)
+        raise ValueError(
+            f"spectra have {energy_axis.size} channels; locating a peak needs at least 3."
+        )
     window = np.ones(energy_axis.size, dtype=bool)
     if search_range is not None:
         low, high = search_range
@@ -59,6 +70,9 @@ def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None
     for i, spectrum in enumerate(spectra):
         peak = candidates[np.argmax(spectrum[candidates])]
         if peak in (0, n_channels - 1) or peak in (candidates[0], candidates[-1]):
+            if missing == "nan":
+                positions[i] = np.nan
+                continue
             raise ValueError(
                 f"spectrum {i}: its maximum in the search window lies on the window's "
                 f"edge ({energy_axis[peak]:.4g} eV), so no zero-loss peak was found; "
@@ -79,7 +93,9 @@ def find_zlp_position(spectra, energy_axis, *, method="split", search_range=None
             roots = spline.derivative().roots(extrapolate=False)
             left, right = energy_axis[peak - 1], energy_axis[peak + 1]
             roots = roots[(roots >= left) & (roots <= right)]
-            positions[i] = energy_axis[peak] if roots.size == 0 else roots[np.argmax(spline(roots))]
+            positions[i] = (
+                energy_axis[peak] if roots.size == 0 else roots[np.argmax(spline(roots))]
+            )
     return positions
 
 
@@ -150,6 +166,10 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
     search_range : tuple of float, default=None
         (low, high) window in the units of ``energy_axis`` in which to look for the
         ZLP maximum. None: the whole spectrum.
+    missing_zlp : {"raise", "warn", "ignore"}, default="raise"
+        What to do with a spectrum that has no maximum inside the search window
+        (e.g. a dead pixel of a spectral image): raise a ValueError naming it, or
+        leave it unshifted, with or without a warning.
     max_shift : float, default=None
         Largest shift (units of ``energy_axis``) allowed between a spectrum's
         maximum and the median maximum of the training spectra; beyond it
@@ -197,16 +217,44 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         "energy_axis": ["array-like", None],
         "method": [StrOptions({"split", "spline", "parabola"})],
         "search_range": [tuple, list, None],
+        "missing_zlp": [StrOptions({"raise", "warn", "ignore"})],
         "max_shift": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def __init__(
-        self, energy_axis=None, *, method="split", search_range=None, max_shift=None
+        self,
+        energy_axis=None,
+        *,
+        method="split",
+        search_range=None,
+        missing_zlp="raise",
+        max_shift=None,
     ):
         self.energy_axis = energy_axis
         self.method = method
         self.search_range = search_range
+        self.missing_zlp = missing_zlp
         self.max_shift = max_shift
+
+    def _positions(self, X, energy, reference=None):
+        missing = "raise" if self.missing_zlp == "raise" else "nan"
+        positions = find_zlp_position(
+            X, energy, method=self.method, search_range=self.search_range, missing=missing
+        )
+        lost = np.isnan(positions)
+        if lost.any():
+            if self.missing_zlp == "warn":
+                warnings.warn(
+                    f"{int(lost.sum())} spectra (first: {np.flatnonzero(lost)[:5].tolist()}) "
+                    "have no zero-loss maximum inside the search window and are left "
+                    "unshifted; set search_range around the ZLP if this is wrong.",
+                    UserWarning,
+                    stacklevel=3,
+                )
+            if reference is None:
+                reference = np.median(positions[~lost]) if (~lost).any() else 0.0
+            positions[lost] = reference
+        return positions
 
     def _axis(self, n_channels):
         if self.energy_axis is None:
@@ -229,12 +277,12 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
             Fitted aligner.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64, ensure_min_features=3)
+        X = validate_data(self, X, dtype=np.float64)
         energy = self._axis(X.shape[1])
-        self.dispersion_ = float((energy[-1] - energy[0]) / (energy.size - 1))
-        self.zlp_positions_ = find_zlp_position(
-            X, energy, method=self.method, search_range=self.search_range
+        self.dispersion_ = (
+            float((energy[-1] - energy[0]) / (energy.size - 1)) if energy.size > 1 else 1.0
         )
+        self.zlp_positions_ = self._positions(X, energy)
         reference = float(np.median(self.zlp_positions_))
         # Translate the input axis so that its channel nearest the reference sits at
         # exactly 0: the output keeps the input's channel grid, shifted sub-channel.
@@ -259,9 +307,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         energy = self._axis(X.shape[1])
-        positions = find_zlp_position(
-            X, energy, method=self.method, search_range=self.search_range
-        )
+        positions = self._positions(X, energy, self._reference_)
         if self.max_shift is not None:
             deviation = np.abs(positions - self._reference_)
             if np.any(deviation > self.max_shift):
@@ -302,9 +348,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return find_zlp_position(
-            X, self._axis(X.shape[1]), method=self.method, search_range=self.search_range
-        )
+        return self._positions(X, self._axis(X.shape[1]), self._reference_)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output channels: their energies on :attr:`energy_axis_`."""

@@ -33,7 +33,9 @@ def test_positions_recover_known_subchannel_shifts(shifted, method):
 
 @pytest.mark.parametrize("fwhm", [0.08, 0.3, 1.0])
 def test_aligned_spectra_have_their_maximum_at_zero(fwhm):
-    data = make_synthetic_eels(6, fwhm=fwhm, shift_std=0.04, total_counts=5e7, random_state=5)
+    data = make_synthetic_eels(
+        6, fwhm=fwhm, shift_std=0.04, total_counts=5e7, random_state=5
+    )
     aligner = ZeroLossAligner(energy_axis=data.energy).fit(data.spectra)
     aligned = aligner.transform(data.spectra)
     assert aligned.shape == data.spectra.shape
@@ -61,7 +63,9 @@ def test_alignment_matches_the_unshifted_truth(shifted):
     # Cubic resampling of a 12-channel-wide peak: within 0.5% of its height.
     assert np.max(np.abs(aligned[:, core] - truth[:, core])) < 5e-3 * peak
     tail = (e > 2) & (e < 40)
-    np.testing.assert_allclose(aligned[:, tail].sum(axis=1), truth[:, tail].sum(axis=1), rtol=1e-3)
+    np.testing.assert_allclose(
+        aligned[:, tail].sum(axis=1), truth[:, tail].sum(axis=1), rtol=1e-3
+    )
 
 
 def test_real_ws2_spectra_align_to_zero():
@@ -75,7 +79,9 @@ def test_real_ws2_spectra_align_to_zero():
     assert np.abs(positions).max() < 0.003
     # Counts are preserved away from the ends.
     inner = slice(10, -10)
-    np.testing.assert_allclose(aligned[:, inner].sum(axis=1), X[:, inner].sum(axis=1), rtol=2e-3)
+    np.testing.assert_allclose(
+        aligned[:, inner].sum(axis=1), X[:, inner].sum(axis=1), rtol=2e-3
+    )
 
 
 def test_transform_does_not_modify_input_and_pickles(shifted):
@@ -102,7 +108,9 @@ def test_search_range_skips_a_stronger_peak():
     data = make_synthetic_eels(2, shift_std=0.03, random_state=0)
     X = data.spectra.copy()
     X[:, -100] = 10 * X.max()  # a hot pixel far from the ZLP
-    positions = ZeroLossAligner(energy_axis=data.energy, search_range=(-1, 1)).fit(X).zlp_positions_
+    positions = (
+        ZeroLossAligner(energy_axis=data.energy, search_range=(-1, 1)).fit(X).zlp_positions_
+    )
     np.testing.assert_allclose(positions, data.shifts, atol=0.005)
 
 
@@ -112,7 +120,10 @@ def test_search_range_skips_a_stronger_peak():
         (lambda e, X: (e[:-1], X), "has 2000 channels but the spectra have 2001"),
         (lambda e, X: (e[::-1], X), "strictly increasing"),
         (lambda e, X: (e, np.where(np.arange(X.shape[1]) == 5, np.nan, X)), "NaN"),
-        (lambda e, X: (e, X[:, ::-1] * 0 + np.linspace(0, 1, X.shape[1])), "no zero-loss peak"),
+        (
+            lambda e, X: (e, X[:, ::-1] * 0 + np.linspace(0, 1, X.shape[1])),
+            "no zero-loss peak",
+        ),
     ],
 )
 def test_bad_input_raises_clear_errors(make_args, match):

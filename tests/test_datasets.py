@@ -18,7 +18,9 @@ def test_load_ws2_shapes_axis_and_names():
     assert ws2.names["vacuum"] == ["vacuum_17", "vacuum_22", "vacuum_23"]
     assert ws2.names["sample"][0] == "sample_14" and len(ws2.names["sample"]) == 6
     # Bin centres as the data's README defines them.
-    np.testing.assert_allclose(ws2.energy[0], -4.054 + 49.525 * 0.5 / 1981, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        ws2.energy[0], -4.054 + 49.525 * 0.5 / 1981, rtol=0, atol=1e-12
+    )
     np.testing.assert_allclose(np.diff(ws2.energy), 49.525 / 1981, rtol=1e-10)
     assert "Ultramicroscopy 222 (2021) 113202" in ws2.DESCR
 
@@ -42,15 +44,24 @@ def wide():
     """Axis to 250 eV so that plural scattering stays inside the window."""
     energy = np.linspace(-4.0, 250.0, 5081)
     return make_synthetic_eels(
-        5, energy=energy, t_over_lambda=(0.1, 2.0), shift_std=0.05, n_vacuum=2, random_state=3
+        5,
+        energy=energy,
+        t_over_lambda=(0.1, 2.0),
+        shift_std=0.05,
+        n_vacuum=2,
+        random_state=3,
     )
 
 
 def test_components_add_up_to_the_spectrum(wide):
     np.testing.assert_allclose(
-        wide.zlp + wide.single_scattering + wide.plural_scattering, wide.noise_free, rtol=1e-12
+        wide.zlp + wide.single_scattering + wide.plural_scattering,
+        wide.noise_free,
+        rtol=1e-12,
     )
-    np.testing.assert_allclose(wide.inelastic, wide.single_scattering + wide.plural_scattering)
+    np.testing.assert_allclose(
+        wide.inelastic, wide.single_scattering + wide.plural_scattering
+    )
     # Noise is shot noise plus read noise: residuals normalised by the expected
     # standard deviation have unit variance.
     sigma = np.sqrt(np.clip(wide.noise_free, 0, None) + 5.0**2)
@@ -73,10 +84,14 @@ def test_zlp_area_follows_poisson_law(wide):
     )
     # Single scattering holds t/lambda times the ZLP intensity (Poisson, n = 1).
     np.testing.assert_allclose(
-        wide.single_scattering.sum(axis=1), wide.zlp.sum(axis=1) * wide.t_over_lambda, rtol=2e-3
+        wide.single_scattering.sum(axis=1),
+        wide.zlp.sum(axis=1) * wide.t_over_lambda,
+        rtol=2e-3,
     )
     # The ssd is the single scattering without the instrument broadening.
-    np.testing.assert_allclose(wide.ssd.sum(axis=1), wide.single_scattering.sum(axis=1), rtol=2e-3)
+    np.testing.assert_allclose(
+        wide.ssd.sum(axis=1), wide.single_scattering.sum(axis=1), rtol=2e-3
+    )
 
 
 def test_zlp_shift_and_fwhm_are_the_requested_ones(wide):
@@ -105,7 +120,9 @@ def test_gap_onset_follows_the_power_law():
 
 def test_vacuum_spectra_are_zlp_only(wide):
     assert wide.vacuum.shape == (2, wide.energy.size)
-    np.testing.assert_allclose(wide.vacuum_zlp.sum(axis=1), wide.total_counts.mean(), rtol=1e-10)
+    np.testing.assert_allclose(
+        wide.vacuum_zlp.sum(axis=1), wide.total_counts.mean(), rtol=1e-10
+    )
     resid = (wide.vacuum - wide.vacuum_zlp) / np.sqrt(wide.vacuum_zlp + 25.0)
     assert abs(resid.std() - 1.0) < 0.05
 
@@ -115,7 +132,9 @@ def test_spectral_image_thickness_varies_across_pixels():
     assert data.spectra.shape == (6, 7, 2001)
     assert data.zlp.shape == data.inelastic.shape == (6, 7, 2001)
     assert data.t_over_lambda.shape == (6, 7)
-    np.testing.assert_allclose([data.t_over_lambda.min(), data.t_over_lambda.max()], [0.2, 1.2])
+    np.testing.assert_allclose(
+        [data.t_over_lambda.min(), data.t_over_lambda.max()], [0.2, 1.2]
+    )
     # Thicker pixels have weaker ZLPs.
     order = np.argsort(data.t_over_lambda.ravel())
     zlp_area = data.zlp.reshape(42, -1).sum(axis=1)
@@ -141,7 +160,10 @@ def test_metal_has_no_gap():
     [
         ({"energy": np.linspace(1, 10, 100)}, "must include 0 eV"),
         ({"energy": np.linspace(5, -5, 100)}, "strictly increasing"),
-        ({"energy": np.r_[np.linspace(-2, 0, 50), np.linspace(0.1, 10, 50)]}, "constant dispersion"),
+        (
+            {"energy": np.r_[np.linspace(-2, 0, 50), np.linspace(0.1, 10, 50)]},
+            "constant dispersion",
+        ),
         ({"fwhm": 0.01}, "fewer than 2 channels"),
         ({"t_over_lambda": (1.0, 0.5)}, "low <= high"),
         ({"t_over_lambda": [0.1, 0.2]}, "3 spectra are generated"),
