@@ -7,7 +7,7 @@ import numpy as np
 from scipy import ndimage, optimize
 from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from .utils._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_energy_axis
@@ -359,3 +359,48 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def zlp_fwhm(spectra, energy_axis):
+    """Full width at half maximum of each spectrum's highest peak, in eV.
+
+    The half-maximum crossings on both sides of the maximum are interpolated
+    linearly between channels.
+
+    Parameters
+    ----------
+    spectra : array-like of shape (n_spectra, n_channels)
+        Intensities.
+    energy_axis : array-like of shape (n_channels,)
+        Strictly increasing energy axis in eV.
+
+    Returns
+    -------
+    fwhm : ndarray of shape (n_spectra,)
+        Widths in eV.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp._align import zlp_fwhm
+    >>> e = np.linspace(-2, 2, 4001)
+    >>> float(np.round(zlp_fwhm(np.exp(-0.5 * (e / 0.1) ** 2)[None], e)[0], 4))
+    0.2355
+    """
+    spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
+    energy_axis = np.asarray(energy_axis, dtype=np.float64)
+    widths = np.empty(spectra.shape[0])
+    for i, y in enumerate(spectra):
+        peak = int(np.argmax(y))
+        half = 0.5 * y[peak]
+        below = np.flatnonzero(y[:peak] < half)
+        above = np.flatnonzero(y[peak:] < half)
+        if below.size == 0 or above.size == 0:
+            widths[i] = np.nan
+            continue
+        l1 = below[-1]
+        r1 = peak + above[0]
+        left = np.interp(half, [y[l1], y[l1 + 1]], energy_axis[l1 : l1 + 2])
+        right = np.interp(half, [y[r1], y[r1 - 1]], [energy_axis[r1], energy_axis[r1 - 1]])
+        widths[i] = right - left
+    return widths

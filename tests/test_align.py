@@ -139,3 +139,12 @@ def test_max_shift_rejects_spectra_without_zlp_at_expected_place():
     moved = np.roll(data.spectra, 80, axis=1)  # 2 eV away
     with pytest.raises(ValueError, match="max_shift"):
         aligner.transform(moved)
+
+
+@pytest.mark.parametrize("fwhm", [0.05, 0.3, 1.0])
+def test_fwhm_of_known_zlp(fwhm):
+    from sklearn_zlp._align import zlp_fwhm
+
+    data = make_synthetic_eels(2, fwhm=fwhm, t_over_lambda=0.0, total_counts=1e9, random_state=0)
+    # Linear interpolation between channels of 0.025 eV: within a fifth of a channel.
+    np.testing.assert_allclose(zlp_fwhm(data.spectra, data.energy), fwhm, atol=0.005)
