@@ -145,6 +145,8 @@ def test_max_shift_rejects_spectra_without_zlp_at_expected_place():
 def test_fwhm_of_known_zlp(fwhm):
     from sklearn_zlp._align import zlp_fwhm
 
-    data = make_synthetic_eels(2, fwhm=fwhm, t_over_lambda=0.0, total_counts=1e9, random_state=0)
+    data = make_synthetic_eels(
+        2, fwhm=fwhm, t_over_lambda=0.0, total_counts=1e9, random_state=0
+    )
     # Linear interpolation between channels of 0.025 eV: within a fifth of a channel.
     np.testing.assert_allclose(zlp_fwhm(data.spectra, data.energy), fwhm, atol=0.005)
