@@ -7,10 +7,10 @@ import numpy as np
 from scipy import ndimage, optimize
 from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
-from .utils._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._validation import check_energy_axis
+from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
 
