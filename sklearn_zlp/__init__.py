@@ -6,7 +6,8 @@ Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
 """
 
 from ._align import ZeroLossAligner
+from ._ensemble import ZLPEnsembleRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["ZeroLossAligner", "__version__"]
+__all__ = ["ZLPEnsembleRegressor", "ZeroLossAligner", "__version__"]

@@ -1,0 +1,584 @@
+"""ZLPEnsembleRegressor: Monte Carlo replica ensemble of skorch networks."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from ._modules import ACTIVATIONS, ReplicaMLP
+from ._net import ReplicaLookBack, ReplicaNet, ReplicaProgressBar
+from .utils._sklearn_compat import Interval, StrOptions
+
+__all__ = ["ZLPEnsembleRegressor"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+_SCALED_LOW, _SCALED_HIGH = 0.1, 0.9
+
+
+def _draw_replica(seed, target, sigma, method, validation_fraction):
+    """Pseudo-data, split and initialisation seed of one replica, from its own seed.
+
+    Returns the replica's targets, its training and validation weights (each
+    normalised so that the weighted sum of squared residuals is the mean chi^2 over
+    the replica's points) and the seed for its network's initial weights.
+    """
+    rng = np.random.default_rng(seed)
+    n = target.size
+    multiplicity = np.ones(n)
+    if method == "gaussian":
+        target = target + rng.normal(0.0, sigma)
+    elif method == "bootstrap":
+        multiplicity = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
+    n_valid = int(round(validation_fraction * n))
+    valid = np.zeros(n, dtype=bool)
+    if n_valid > 0:
+        valid[rng.permutation(n)[:n_valid]] = True
+    inv_var = 1.0 / sigma**2
+
+    def weights(mask):
+        m = multiplicity * mask
+        total = m.sum()
+        return m * inv_var / total if total > 0 else np.zeros(n)
+
+    init_seed = int(rng.integers(_MAX_SEED))
+    return target, weights(~valid), weights(valid) if n_valid > 0 else None, init_seed
+
+
+def _fit_chunk(
+    inputs,
+    targets,
+    w_train,
+    w_valid,
+    init_seeds,
+    *,
+    hidden_layer_sizes,
+    activations,
+    max_epochs,
+    lr,
+    n_iter_no_change,
+    device,
+    n_threads,
+    verbose,
+    description,
+):
+    """Train one chunk of replicas as one batched skorch net (a joblib worker).
+
+    Returns the fitted net (on the CPU), each replica's best epoch and its
+    validation chi^2 there.
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        n_replicas = targets.shape[0]
+        callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
+        if verbose:
+            callbacks.append(("progress", ReplicaProgressBar(description)))
+        net = ReplicaNet(
+            ReplicaMLP,
+            module__n_replicas=n_replicas,
+            module__n_inputs=inputs.shape[0],
+            module__hidden_layer_sizes=tuple(hidden_layer_sizes),
+            module__activations=tuple(activations),
+            module__seeds=list(init_seeds),
+            optimizer=torch.optim.Adam,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=-1,
+            callbacks=callbacks,
+            verbose=0,
+            device=device,
+        )
+
+        def as_tensor(a):
+            return (
+                None
+                if a is None
+                else torch.as_tensor(a, dtype=torch.float32, device=device)
+            )
+
+        # The replica axis is skorch's sample axis: every entry leads with it (the
+        # shared inputs as a stride-0 view, no copy).
+        X = {
+            "x": as_tensor(inputs).expand(n_replicas, *inputs.shape),
+            "w_train": as_tensor(w_train),
+            "w_valid": as_tensor(w_valid),
+        }
+        net.fit(X, as_tensor(targets))
+        if net.interrupted_:
+            raise KeyboardInterrupt("training interrupted by the user")
+        lookback = dict(net.callbacks_)["lookback"]
+        best_epoch = lookback.best_epoch_.cpu().numpy()
+        best_loss = lookback.best_loss_.cpu().numpy()
+        net.set_params(device="cpu")
+        net.module_.to("cpu")
+        del net.callbacks_  # the look-back copies are no longer needed
+        net.initialize_callbacks()
+        return net, best_epoch, best_loss, len(net.history)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
+    """Monte Carlo replica ensemble of neural networks for the zero-loss peak.
+
+    The NNPDF method of Roest et al. (2021): ``n_replicas`` pseudo-data sets are
+    drawn from the data's central values and uncertainties, one small network is
+    trained on each, and the spread of the trained networks is the model's
+    uncertainty. Each network models ln I (``log_target=True``) as a function of
+    the point's features (energy loss first, then covariates such as ln N_tot,
+    beam energy or exposure time), with inputs scaled to [0.1, 0.9], targets
+    standardised, a chi^2 cost, Adam, a random 80/20 train/validation split per
+    replica and look-back stopping: each replica keeps its weights at its own
+    minimum validation chi^2.
+
+    For speed, a chunk of replicas trains as one batched skorch net
+    (:class:`~sklearn_zlp._modules.ReplicaMLP`: batched weights, one optimizer,
+    per-replica look-back with tensor operations), and chunks run in parallel
+    through :class:`sklearn.utils.parallel.Parallel`, so any joblib backend
+    (loky, dask, ray) distributes them.
+
+    Parameters
+    ----------
+    n_replicas : int, default=100
+        Number of Monte Carlo replicas (one network each).
+    hidden_layer_sizes : tuple of int, default=(10, 15, 5)
+        Units per hidden layer.
+    activations : tuple of str, default=("sigmoid", "sigmoid", "relu")
+        Activation per hidden layer ("sigmoid", "tanh", "relu", "softplus",
+        "identity"); the output is linear.
+    max_epochs : int, default=2000
+        Full-batch epochs per replica.
+    lr : float, default=0.01
+        Adam learning rate.
+    validation_fraction : float, default=0.2
+        Fraction of points each replica holds out for look-back stopping; 0 trains
+        on all points and keeps the weights of the minimum training chi^2.
+    replica_method : {"gaussian", "bootstrap", "none"}, default="gaussian"
+        How pseudo-data are drawn: ``y + N(0, sigma)`` per point (in ln I when
+        ``log_target``, i.e. relative noise sigma / y), resampling points with
+        replacement, or the data themselves (replicas then differ only by
+        initialisation and split).
+    log_target : bool, default=True
+        Model ln y (intensities must be positive) and predict exp of it.
+    input_ranges : array-like of shape (n_features, 2), default=None
+        (low, high) per feature mapped to [0.1, 0.9]. None uses each feature's
+        range in the training data. Give wider ranges for covariates whose
+        training spread is tiny, so that new spectra do not extrapolate.
+    n_iter_no_change : int, default=None
+        Stop a chunk once none of its replicas improved its best validation chi^2
+        for this many epochs; None trains ``max_epochs``.
+    reject_outliers : float, default=None
+        Drop replicas whose final chi^2 exceeds the median by more than this many
+        robust standard deviations (1.4826 MAD); None keeps all.
+    point_estimate : {"median", "mean"}, default="median"
+        Central value returned by :meth:`predict`.
+    replicas_per_chunk : int, default=25
+        Replicas trained together as one batched network. Results do not depend on
+        it beyond float32 rounding, nor on ``n_jobs``.
+    n_jobs : int, default=None
+        Chunks trained in parallel (joblib; None means 1 unless in a
+        ``joblib.parallel_config`` context).
+    device : str, default="cpu"
+        Torch device, e.g. "cuda".
+    torch_threads : int, default=1
+        Torch threads per chunk; tiny networks run fastest single-threaded with
+        process parallelism.
+    random_state : int, RandomState instance or None, default=None
+        Seeds every replica's pseudo-data, split and initial weights.
+    verbose : int, default=0
+        Show a progress bar per chunk (tqdm) when > 0.
+
+    Attributes
+    ----------
+    estimators_ : list of ReplicaNet
+        Fitted skorch nets, one per chunk.
+    n_replicas_ : int
+        Replicas kept after rejection.
+    n_rejected_ : int
+        Replicas dropped by ``reject_outliers``.
+    replica_chi2_ : ndarray of shape (n_replicas,)
+        Final chi^2 of every replica on all training points (its own pseudo-data).
+    replica_valid_chi2_ : ndarray of shape (n_replicas,)
+        Best validation chi^2 of every replica.
+    replica_best_epoch_ : ndarray of shape (n_replicas,)
+        Epoch at which each replica's weights were kept.
+    kept_ : ndarray of shape (n_replicas,) of bool
+        Which replicas predictions use.
+    random_seeds_ : ndarray of shape (n_replicas,)
+        Seed of every replica.
+    n_features_in_ : int
+        Number of features.
+
+    See Also
+    --------
+    sklearn.ensemble.BaggingRegressor : bootstrap ensembles of sklearn estimators.
+
+    References
+    ----------
+    L. I. Roest, S. E. van Heijst, L. Maduro, J. Rojo, S. Conesa-Boj, "Charting
+    the low-loss region in electron energy loss spectroscopy with machine
+    learning", Ultramicroscopy 222 (2021) 113202.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp import ZLPEnsembleRegressor
+    >>> E = np.linspace(-1, 1, 200)[:, None]
+    >>> y = 1e5 * np.exp(-0.5 * (E[:, 0] / 0.2) ** 2) + 10
+    >>> reg = ZLPEnsembleRegressor(n_replicas=4, max_epochs=300, random_state=0)
+    >>> reg.fit(E, y).transform(E).shape
+    (200, 4)
+    """
+
+    _parameter_constraints: dict = {
+        "n_replicas": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "activations": ["array-like"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "replica_method": [StrOptions({"gaussian", "bootstrap", "none"})],
+        "log_target": ["boolean"],
+        "input_ranges": ["array-like", None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "reject_outliers": [Interval(Real, 0, None, closed="neither"), None],
+        "point_estimate": [StrOptions({"median", "mean"})],
+        "replicas_per_chunk": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "device": [str],
+        "torch_threads": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_replicas=100,
+        *,
+        hidden_layer_sizes=(10, 15, 5),
+        activations=("sigmoid", "sigmoid", "relu"),
+        max_epochs=2000,
+        lr=0.01,
+        validation_fraction=0.2,
+        replica_method="gaussian",
+        log_target=True,
+        input_ranges=None,
+        n_iter_no_change=None,
+        reject_outliers=None,
+        point_estimate="median",
+        replicas_per_chunk=25,
+        n_jobs=None,
+        device="cpu",
+        torch_threads=1,
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_replicas = n_replicas
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activations = activations
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.validation_fraction = validation_fraction
+        self.replica_method = replica_method
+        self.log_target = log_target
+        self.input_ranges = input_ranges
+        self.n_iter_no_change = n_iter_no_change
+        self.reject_outliers = reject_outliers
+        self.point_estimate = point_estimate
+        self.replicas_per_chunk = replicas_per_chunk
+        self.n_jobs = n_jobs
+        self.device = device
+        self.torch_threads = torch_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting ---------------------------------------------------------------
+
+    def _check_architecture(self):
+        sizes = tuple(int(s) for s in np.atleast_1d(self.hidden_layer_sizes))
+        acts = (
+            (self.activations,)
+            if isinstance(self.activations, str)
+            else tuple(self.activations)
+        )
+        if len(acts) == 1 and len(sizes) > 1:
+            acts = acts * len(sizes)
+        if len(acts) != len(sizes) or any(s < 1 for s in sizes):
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} and "
+                f"activations={self.activations!r} must have one positive size and one "
+                "activation per hidden layer, e.g. (10, 15, 5) and "
+                "('sigmoid', 'sigmoid', 'relu')."
+            )
+        unknown = [a for a in acts if a not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown activations {unknown}; choose from {sorted(ACTIVATIONS)}."
+            )
+        if self.device != "cpu" and not torch.device(self.device).type == "cpu":
+            if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(
+                    f"device={self.device!r} but torch finds no CUDA GPU here; use "
+                    "device='cpu' or install a CUDA build of torch on a GPU machine."
+                )
+        return sizes, acts
+
+    def _scale_inputs(self, X):
+        return (
+            _SCALED_LOW
+            + (_SCALED_HIGH - _SCALED_LOW) * (X - self._input_low_) / self._input_width_
+        )
+
+    def fit(self, X, y, sample_weight=None):
+        """Train one network per Monte Carlo replica.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Energy loss in eV in the first column, covariates after it.
+        y : array-like of shape (n_points,)
+            Intensities (counts); positive when ``log_target``.
+        sample_weight : array-like of shape (n_points,), default=None
+            ``1 / sigma^2`` of each ``y``: the uncertainties that set both the
+            chi^2 and the replicas' noise. None: counting statistics,
+            ``sigma^2 = max(y, 1)`` when ``log_target``, else ``sigma = 1``.
+
+        Returns
+        -------
+        self : ZLPEnsembleRegressor
+            Fitted estimator.
+        """
+        self._validate_params()
+        sizes, acts = self._check_architecture()
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        if self.log_target and np.any(y <= 0):
+            bad = int(np.sum(y <= 0))
+            raise ValueError(
+                f"y has {bad} values <= 0, but log_target=True models ln y; drop or "
+                "clip those points (e.g. y = np.maximum(y, 1)), or set log_target=False."
+            )
+        if sample_weight is None:
+            variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
+        else:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            if np.any(sample_weight <= 0):
+                raise ValueError(
+                    "sample_weight must be 1/sigma^2 > 0 for every point; drop points "
+                    "you want ignored instead of giving them weight 0."
+                )
+            variance = 1.0 / sample_weight
+        if self.log_target:
+            target, sigma = np.log(y), np.sqrt(variance) / y
+        else:
+            target, sigma = y.copy(), np.sqrt(variance)
+
+        if self.input_ranges is None:
+            low, high = X.min(axis=0), X.max(axis=0)
+        else:
+            ranges = np.asarray(self.input_ranges, dtype=np.float64)
+            if ranges.shape != (X.shape[1], 2) or np.any(ranges[:, 1] < ranges[:, 0]):
+                raise ValueError(
+                    f"input_ranges must have shape ({X.shape[1]}, 2) with low <= high per "
+                    f"feature, got {np.shape(self.input_ranges)}."
+                )
+            low, high = ranges[:, 0], ranges[:, 1]
+        width = np.where(high > low, high - low, 1.0)
+        target_mean = float(np.mean(target))
+        target_scale = float(np.std(target)) or 1.0
+
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(_MAX_SEED, size=self.n_replicas)
+        scaled_target = (target - target_mean) / target_scale
+        scaled_sigma = sigma / target_scale
+        draws = [
+            _draw_replica(
+                s,
+                scaled_target,
+                scaled_sigma,
+                self.replica_method,
+                self.validation_fraction,
+            )
+            for s in seeds
+        ]
+        targets = np.stack([d[0] for d in draws])
+        w_train = np.stack([d[1] for d in draws])
+        w_valid = None if draws[0][2] is None else np.stack([d[2] for d in draws])
+        init_seeds = np.array([d[3] for d in draws])
+
+        state = {"_input_low_": low, "_input_width_": width}
+        self.__dict__.update(state)  # needed by _scale_inputs; replaced atomically below
+        inputs = np.ascontiguousarray(self._scale_inputs(X).T)
+        chunks = [
+            slice(start, min(start + self.replicas_per_chunk, self.n_replicas))
+            for start in range(0, self.n_replicas, self.replicas_per_chunk)
+        ]
+        results = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_chunk)(
+                inputs,
+                targets[sl],
+                w_train[sl],
+                None if w_valid is None else w_valid[sl],
+                init_seeds[sl],
+                hidden_layer_sizes=sizes,
+                activations=acts,
+                max_epochs=self.max_epochs,
+                lr=self.lr,
+                n_iter_no_change=self.n_iter_no_change,
+                device=self.device,
+                n_threads=self.torch_threads,
+                verbose=self.verbose,
+                description=f"replicas {sl.start}-{sl.stop - 1}",
+            )
+            for sl in chunks
+        )
+        nets = [r[0] for r in results]
+        predictions = np.concatenate([_net_predict(net, inputs) for net in nets])
+        weights_all = 1.0 / scaled_sigma**2 / target.size
+        chi2 = ((predictions - targets) ** 2 * weights_all).sum(axis=1)
+        if self.replica_method == "bootstrap":  # chi2 on the data, not on resampled copies
+            chi2 = ((predictions - scaled_target) ** 2 * weights_all).sum(axis=1)
+        kept = np.isfinite(chi2)
+        if self.reject_outliers is not None and kept.sum() > 2:
+            median = np.median(chi2[kept])
+            spread = 1.4826 * np.median(np.abs(chi2[kept] - median))
+            kept &= chi2 <= median + self.reject_outliers * max(spread, 1e-12 * median)
+        if not kept.any():
+            raise RuntimeError(
+                "every replica ended with a non-finite chi^2; lower lr or check the "
+                "inputs for extreme values."
+            )
+        # Assign everything at once, so an interrupted fit leaves a fitted estimator
+        # as it was.
+        state.update(
+            estimators_=nets,
+            _chunks_=chunks,
+            _target_mean_=target_mean,
+            _target_scale_=target_scale,
+            random_seeds_=seeds,
+            replica_chi2_=chi2,
+            replica_valid_chi2_=np.concatenate([r[2] for r in results]),
+            replica_best_epoch_=np.concatenate([r[1] for r in results]),
+            n_epochs_=np.array([r[3] for r in results]),
+            kept_=kept,
+            n_replicas_=int(kept.sum()),
+            n_rejected_=int((~kept).sum()),
+        )
+        self.__dict__.update(state)
+        return self
+
+    # -- prediction --------------------------------------------------------------
+
+    def _replica_predictions(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        inputs = np.ascontiguousarray(self._scale_inputs(X).T)
+        scaled = np.concatenate([_net_predict(net, inputs) for net in self.estimators_])
+        out = scaled[self.kept_] * self._target_scale_ + self._target_mean_
+        return np.exp(out) if self.log_target else out
+
+    def transform(self, X):
+        """Every kept replica's prediction.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Points to predict.
+
+        Returns
+        -------
+        replicas : ndarray of shape (n_points, n_replicas_)
+            One column per replica, in intensity units.
+        """
+        return self._replica_predictions(X).T
+
+    def predict(self, X, return_std=False):
+        """Central prediction over replicas (median by default), optionally its std.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Points to predict.
+        return_std : bool, default=False
+            Also return the standard deviation over replicas.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_points,)
+            Median (or mean) over replicas, in intensity units.
+        y_std : ndarray of shape (n_points,)
+            Standard deviation over replicas; only if ``return_std``.
+        """
+        replicas = self._replica_predictions(X)
+        centre = np.median if self.point_estimate == "median" else np.mean
+        y_pred = centre(replicas, axis=0)
+        if return_std:
+            return y_pred, replicas.std(axis=0, ddof=1) if replicas.shape[
+                0
+            ] > 1 else np.zeros_like(y_pred)
+        return y_pred
+
+    def predict_quantiles(self, X, quantiles=(0.16, 0.5, 0.84)):
+        """Quantiles of the replica predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Points to predict.
+        quantiles : array-like of float in [0, 1], default=(0.16, 0.5, 0.84)
+            Quantiles to return.
+
+        Returns
+        -------
+        y_quantiles : ndarray of shape (n_points, n_quantiles)
+        """
+        q = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError(f"quantiles must lie in [0, 1], got {quantiles!r}.")
+        return np.quantile(self._replica_predictions(X), q, axis=0).T
+
+    def predict_interval(self, X, confidence_level=0.68):
+        """Central prediction and replica intervals at the given confidence levels.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Points to predict.
+        confidence_level : float or array-like of float in (0, 1), default=0.68
+            0.68 gives the 16th to 84th percentile band of the paper.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_points,)
+            As :meth:`predict`.
+        y_intervals : ndarray of shape (n_points, 2, n_levels)
+            Lower and upper bounds per level (the MAPIE layout).
+        """
+        levels = np.atleast_1d(np.asarray(confidence_level, dtype=np.float64))
+        if np.any((levels <= 0) | (levels >= 1)):
+            raise ValueError(
+                f"confidence_level must lie in (0, 1), got {confidence_level!r}."
+            )
+        replicas = self._replica_predictions(X)
+        centre = np.median if self.point_estimate == "median" else np.mean
+        lower = np.quantile(replicas, (1 - levels) / 2, axis=0).T
+        upper = np.quantile(replicas, (1 + levels) / 2, axis=0).T
+        return centre(replicas, axis=0), np.stack([lower, upper], axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+def _net_predict(net, inputs):
+    """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points)."""
+    module = net.module_
+    device = next(module.parameters()).device
+    with torch.no_grad():
+        out = module(torch.as_tensor(inputs, dtype=torch.float32, device=device))
+    return out.cpu().numpy().astype(np.float64)
