@@ -1,5 +1,6 @@
 """ZLPEnsembleRegressor: Monte Carlo replica ensemble of skorch networks."""
 
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,24 +20,28 @@ _MAX_SEED = np.iinfo(np.int32).max
 _SCALED_LOW, _SCALED_HIGH = 0.1, 0.9
 
 
-def _draw_replica(seed, target, sigma, method, validation_fraction):
+def _draw_replica(seed, target, sigma, active, method, validation_fraction):
     """Pseudo-data, split and initialisation seed of one replica, from its own seed.
 
-    Returns the replica's targets, its training and validation weights (each
-    normalised so that the weighted sum of squared residuals is the mean chi^2 over
-    the replica's points) and the seed for its network's initial weights.
+    Only ``active`` points (positive sample weight) take part. Returns the
+    replica's targets, its training and validation weights (each normalised so
+    that the weighted sum of squared residuals is the mean chi^2 over the
+    replica's points) and the seed for its network's initial weights.
     """
     rng = np.random.default_rng(seed)
     n = target.size
-    multiplicity = np.ones(n)
+    index = np.flatnonzero(active)
+    multiplicity = active.astype(np.float64)
     if method == "gaussian":
         target = target + rng.normal(0.0, sigma)
     elif method == "bootstrap":
-        multiplicity = rng.multinomial(n, np.full(n, 1.0 / n)).astype(np.float64)
-    n_valid = int(round(validation_fraction * n))
+        multiplicity[index] = rng.multinomial(
+            index.size, np.full(index.size, 1.0 / index.size)
+        )
+    n_valid = int(round(validation_fraction * index.size))
     valid = np.zeros(n, dtype=bool)
     if n_valid > 0:
-        valid[rng.permutation(n)[:n_valid]] = True
+        valid[rng.permutation(index)[:n_valid]] = True
     inv_var = 1.0 / sigma**2
 
     def weights(mask):
@@ -355,29 +360,33 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self._validate_params()
         sizes, acts = self._check_architecture()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
-        if self.log_target and np.any(y <= 0):
-            bad = int(np.sum(y <= 0))
-            raise ValueError(
-                f"y has {bad} values <= 0, but log_target=True models ln y; drop or "
-                "clip those points (e.g. y = np.maximum(y, 1)), or set log_target=False."
-            )
         if sample_weight is None:
             variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
+            active = np.ones(y.size, dtype=bool)
         else:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if np.any(sample_weight <= 0):
+            if np.any(sample_weight < 0) or not np.any(sample_weight > 0):
                 raise ValueError(
-                    "sample_weight must be 1/sigma^2 > 0 for every point; drop points "
-                    "you want ignored instead of giving them weight 0."
+                    "sample_weight is 1/sigma^2 of each point: it must be >= 0 (0 ignores "
+                    "the point) and positive somewhere."
                 )
-            variance = 1.0 / sample_weight
+            active = sample_weight > 0
+            variance = np.where(active, 1.0 / np.where(active, sample_weight, 1.0), 1.0)
         if self.log_target:
-            target, sigma = np.log(y), np.sqrt(variance) / y
+            if np.any(y[active] <= 0):
+                raise ValueError(
+                    f"y has {int(np.sum(y[active] <= 0))} values <= 0, but log_target=True "
+                    "models ln y; drop those points, give them sample_weight 0, or clip them "
+                    "(e.g. y = np.maximum(y, 1)), "
+                    "or set log_target=False."
+                )
+            safe_y = np.where(active, y, 1.0)
+            target, sigma = np.log(safe_y), np.sqrt(variance) / safe_y
         else:
             target, sigma = y.copy(), np.sqrt(variance)
 
         if self.input_ranges is None:
-            low, high = X.min(axis=0), X.max(axis=0)
+            low, high = X[active].min(axis=0), X[active].max(axis=0)
         else:
             ranges = np.asarray(self.input_ranges, dtype=np.float64)
             if ranges.shape != (X.shape[1], 2) or np.any(ranges[:, 1] < ranges[:, 0]):
@@ -387,8 +396,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 )
             low, high = ranges[:, 0], ranges[:, 1]
         width = np.where(high > low, high - low, 1.0)
-        target_mean = float(np.mean(target))
-        target_scale = float(np.std(target)) or 1.0
+        target_mean = float(np.mean(target[active]))
+        target_scale = float(np.std(target[active])) or 1.0
 
         rng = check_random_state(self.random_state)
         seeds = rng.randint(_MAX_SEED, size=self.n_replicas)
@@ -399,6 +408,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 s,
                 scaled_target,
                 scaled_sigma,
+                active,
                 self.replica_method,
                 self.validation_fraction,
             )
@@ -437,7 +447,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         )
         nets = [r[0] for r in results]
         predictions = np.concatenate([_net_predict(net, inputs) for net in nets])
-        weights_all = 1.0 / scaled_sigma**2 / target.size
+        weights_all = active / scaled_sigma**2 / active.sum()
         chi2 = ((predictions - targets) ** 2 * weights_all).sum(axis=1)
         if self.replica_method == "bootstrap":  # chi2 on the data, not on resampled copies
             chi2 = ((predictions - scaled_target) ** 2 * weights_all).sum(axis=1)
@@ -576,9 +586,12 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
 
 
 def _net_predict(net, inputs):
-    """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points)."""
-    module = net.module_
-    device = next(module.parameters()).device
+    """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points).
+
+    Evaluated in float64 on a copy of the trained float32 weights, so that a
+    point's prediction does not depend on which other points share the batch.
+    """
+    module = copy.deepcopy(net.module_).to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
-        out = module(torch.as_tensor(inputs, dtype=torch.float32, device=device))
-    return out.cpu().numpy().astype(np.float64)
+        out = module(torch.as_tensor(inputs, dtype=torch.float64))
+    return out.numpy()
