@@ -5,9 +5,10 @@ ensemble of neural networks trained on Monte Carlo replicas, following
 Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
 """
 
+from . import datasets, io
 from ._align import ZeroLossAligner
 from ._ensemble import ZLPEnsembleRegressor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["ZLPEnsembleRegressor", "ZeroLossAligner", "__version__"]
+__all__ = ["ZLPEnsembleRegressor", "ZeroLossAligner", "__version__", "datasets", "io"]

@@ -11,7 +11,13 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from ._modules import ACTIVATIONS, ReplicaMLP
-from ._net import ReplicaLookBack, ReplicaNet, ReplicaProgressBar
+from ._net import (
+    ReplicaLookBack,
+    ReplicaNet,
+    ReplicaProgressBar,
+    keep_activation_buffers_mapped,
+)
+from ._net import replica_inputs as _replica_inputs
 from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ZLPEnsembleRegressor"]
@@ -77,6 +83,7 @@ def _fit_chunk(
     """
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(n_threads)
+    keep_activation_buffers_mapped()
     try:
         n_replicas = targets.shape[0]
         callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
@@ -89,11 +96,16 @@ def _fit_chunk(
             module__hidden_layer_sizes=tuple(hidden_layer_sizes),
             module__activations=tuple(activations),
             module__seeds=list(init_seeds),
+            module__init_inputs=_replica_inputs(inputs, w_train, w_valid),
             optimizer=torch.optim.Adam,
+            # One fused kernel for all parameters instead of a Python loop over them:
+            # the per-epoch overhead matters as much as the arithmetic here.
+            optimizer__fused=True,
             lr=lr,
             max_epochs=max_epochs,
             batch_size=-1,
             callbacks=callbacks,
+            callbacks__print_log=None,  # tabulates a row every epoch even when silent
             verbose=0,
             device=device,
         )

@@ -44,6 +44,12 @@ class ReplicaMLP(nn.Module):
         One of :data:`ACTIVATIONS` per hidden layer; the output is linear.
     seeds : sequence of int, default=None
         One seed per replica for its initial weights; None uses torch's global RNG.
+    init_inputs : array-like of shape (n_inputs, n_points), default=None
+        Scaled training inputs (or a list of one such array per replica). Each
+        first-layer unit's transition is then centred at a randomly drawn training
+        point, so units start where the data are (e.g. in the narrow zero-loss
+        region rather than in the empty gap between training regions).
+        None centres the first layer at random points of the [0.1, 0.9] input box.
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class ReplicaMLP(nn.Module):
         hidden_layer_sizes=(10, 15, 5),
         activations=("sigmoid", "sigmoid", "relu"),
         seeds=None,
+        init_inputs=None,
     ):
         super().__init__()
         if len(activations) != len(hidden_layer_sizes):
@@ -75,10 +82,10 @@ class ReplicaMLP(nn.Module):
         self.biases = nn.ParameterList(
             nn.Parameter(torch.empty(self.n_replicas, n_out, 1)) for n_out in sizes[1:]
         )
-        self.reset_parameters(seeds)
+        self.reset_parameters(seeds, init_inputs)
 
     @torch.no_grad()
-    def reset_parameters(self, seeds=None):
+    def reset_parameters(self, seeds=None, init_inputs=None):
         """Initialise every replica from its own seed.
 
         Glorot-uniform weights for sigmoid/tanh layers and He-uniform for ReLU
@@ -88,7 +95,19 @@ class ReplicaMLP(nn.Module):
         every unit responds to where the data are instead of saturating; this is
         what keeps the networks off the long initial plateau.
         """
+        n_in0 = self.weights[0].shape[2]
+        if init_inputs is None:
+            samples = [None] * self.n_replicas
+        elif isinstance(init_inputs, (list, tuple)):  # one array per replica
+            samples = [
+                torch.as_tensor(a, dtype=torch.float32).reshape(n_in0, -1)
+                for a in init_inputs
+            ]
+        else:
+            shared = torch.as_tensor(init_inputs, dtype=torch.float32)
+            samples = [shared.reshape(n_in0, -1)] * self.n_replicas
         for r in range(self.n_replicas):
+            sample = samples[r]
             gen = torch.Generator()
             if seeds is None:
                 gen.seed()
@@ -111,8 +130,13 @@ class ReplicaMLP(nn.Module):
                     w[r] = (torch.rand(n_out, n_in, generator=gen) * 2 - 1) * (
                         _FIRST_LAYER_GAIN / math.sqrt(n_in)
                     )
-                    centre = 0.1 + 0.8 * torch.rand(n_in, generator=gen)
-                    b[r] = -(w[r] @ centre)[:, None]
+                    if sample is None:
+                        centre = 0.1 + 0.8 * torch.rand(n_in, generator=gen)
+                    else:
+                        # one random training point per unit
+                        pick = torch.randint(sample.shape[1], (n_out,), generator=gen)
+                        centre = sample[:, pick].T  # (n_out, n_in)
+                    b[r] = -(w[r] * centre).sum(dim=1, keepdim=True)
                 elif layer == len(self.weights) - 1:
                     b[r] = 0.0
                 else:
@@ -124,19 +148,150 @@ class ReplicaMLP(nn.Module):
         Parameters
         ----------
         x : Tensor of shape (n_inputs, n_points) or (n_replicas, n_inputs, n_points)
-            Scaled inputs, points on the last axis; a 2-D input is shared.
+            Scaled inputs, points on the last axis; a 2-D input (or a 3-D one
+            expanded from it, stride 0 on the replica axis) is shared.
 
         Returns
         -------
         out : Tensor of shape (n_replicas, n_points)
         """
-        h = x.expand(self.n_replicas, *x.shape) if x.dim() == 2 else x
-        last = len(self.weights) - 1
-        for layer, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
-            h = torch.baddbmm(b, w, h)
-            if layer < last:
-                h = ACTIVATIONS[self.activations[layer]](h)
+        if x.dim() == 3 and (x.shape[0] == 1 or x.stride(0) == 0):
+            x = x[0]  # shared inputs: the first layer becomes one GEMM
+        params = (*self.weights, *self.biases)
+        if x.requires_grad or not all(a in _BACKWARD for a in self.activations):
+            return _reference_forward(x, self.weights, self.biases, self.activations)
+        return _FusedReplicaMLP.apply(x, self.activations, *params)
+
+
+def _reference_forward(x, weights, biases, activations):
+    """Plain autograd evaluation (inputs that need gradients, custom activations)."""
+    n_replicas = weights[0].shape[0]
+    h = x.expand(n_replicas, *x.shape) if x.dim() == 2 else x
+    last = len(weights) - 1
+    for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        h = torch.baddbmm(b, w, h)
+        if layer < last:
+            h = ACTIVATIONS[activations[layer]](h)
+    return h[:, 0, :]
+
+
+def _sigmoid_backward(grad, out):
+    return torch.ops.aten.sigmoid_backward(grad, out)
+
+
+def _tanh_backward(grad, out):
+    return torch.ops.aten.tanh_backward(grad, out)
+
+
+def _relu_backward(grad, out):
+    return torch.ops.aten.threshold_backward(grad, out, 0.0)
+
+
+def _softplus_backward(grad, out):
+    # d softplus(z)/dz = sigmoid(z) = 1 - exp(-softplus(z))
+    return grad.mul_(torch.expm1(-out).neg_())
+
+
+def _identity_backward(grad, out):
+    return grad
+
+
+# In-place activations and their derivatives written in terms of the activation's
+# *output*, so the forward pass saves one tensor per layer and nothing else.
+_FORWARD_INPLACE = {
+    "sigmoid": torch.Tensor.sigmoid_,
+    "tanh": torch.Tensor.tanh_,
+    "relu": torch.Tensor.relu_,
+    "softplus": lambda h: nn.functional.softplus(h),
+    "identity": lambda h: h,
+}
+_BACKWARD = {
+    "sigmoid": _sigmoid_backward,
+    "tanh": _tanh_backward,
+    "relu": _relu_backward,
+    "softplus": _softplus_backward,
+    "identity": _identity_backward,
+}
+
+
+def _weight_grad(g, a):
+    """``g @ a^T`` per replica, a sum over points of tiny outer products.
+
+    MKL runs these long-K, tiny-M/N products faster with the larger of the two
+    small dimensions as rows, so pick the orientation (measured, up to ~1.7x).
+    """
+    if g.shape[1] >= a.shape[1]:
+        return torch.bmm(g, a.transpose(1, 2))
+    return torch.bmm(a, g.transpose(1, 2)).transpose(1, 2).contiguous()
+
+
+class _FusedReplicaMLP(torch.autograd.Function):
+    """Forward and backward of the whole batched MLP in one autograd node.
+
+    Compared with layer-by-layer autograd this saves each hidden layer's output
+    once (activations are applied in place and their derivatives computed from
+    their outputs, e.g. sigmoid' = s (1 - s)), evaluates the first layer on
+    shared inputs as a single GEMM over all replicas and units, and never
+    materialises the inputs expanded over replicas in the backward pass.
+    """
+
+    @staticmethod
+    def forward(ctx, x, activations, *params):
+        n_layers = len(params) // 2
+        weights, biases = params[:n_layers], params[n_layers:]
+        n_replicas, n_out, n_in = weights[0].shape
+        shared = x.dim() == 2
+        if shared:
+            # (R, out, in) @ (in, P) over all replicas at once: (R * out, P).
+            h = torch.addmm(
+                biases[0].reshape(n_replicas * n_out, 1),
+                weights[0].reshape(n_replicas * n_out, n_in),
+                x,
+            ).view(n_replicas, n_out, x.shape[-1])
+        else:
+            h = torch.baddbmm(biases[0], weights[0], x)
+        saved = []
+        for layer in range(n_layers):
+            if layer > 0:
+                h = torch.baddbmm(biases[layer], weights[layer], h)
+            if layer < n_layers - 1:
+                h = _FORWARD_INPLACE[activations[layer]](h)
+                saved.append(h)
+        ctx.activations = activations
+        ctx.shared = shared
+        ctx.save_for_backward(x, *weights, *saved)
         return h[:, 0, :]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_out):
+        x, *rest = ctx.saved_tensors
+        n_layers = len(ctx.activations) + 1
+        weights, hidden = rest[:n_layers], rest[n_layers:]
+        grad_w = [None] * n_layers
+        grad_b = [None] * n_layers
+        g = grad_out.unsqueeze(1)  # (R, 1, P)
+        for layer in range(n_layers - 1, 0, -1):
+            a = hidden[layer - 1]
+            grad_w[layer] = _weight_grad(g, a)
+            grad_b[layer] = g.sum(dim=2, keepdim=True)
+            g = _BACKWARD[ctx.activations[layer - 1]](
+                torch.bmm(weights[layer].transpose(1, 2), g), a
+            )
+        n_replicas, n_out, n_in = weights[0].shape
+        if ctx.shared:
+            grad_w[0] = torch.mm(g.reshape(n_replicas * n_out, -1), x.t()).view(
+                n_replicas, n_out, n_in
+            )
+        else:
+            grad_w[0] = torch.bmm(g, x.transpose(1, 2))
+        grad_b[0] = g.sum(dim=2, keepdim=True)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.bmm(weights[0].transpose(1, 2), g)
+            if ctx.shared:
+                grad_x = grad_x.sum(dim=0)
+        return (grad_x, None, *grad_w, *grad_b)
 
 
 def replica_chi2(y_pred, y_true, weight):

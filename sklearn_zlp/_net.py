@@ -6,14 +6,58 @@ the sum over replicas of each replica's chi^2, and :class:`ReplicaLookBack` keep
 each replica's weights at its own minimum validation chi^2.
 """
 
+import ctypes
+import ctypes.util
+import sys
+
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._modules import replica_chi2
 
 __all__ = ["ReplicaChi2Loss", "ReplicaLookBack", "ReplicaNet", "ReplicaProgressBar"]
+
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's maximum on 64-bit systems
+_TRIM_THRESHOLD = 256 * 1024 * 1024
+_malloc_tuned = False
+
+
+def keep_activation_buffers_mapped():
+    """Stop glibc from unmapping and re-faulting multi-MB tensors every epoch.
+
+    Activation buffers of a batched ensemble are a few MB; by default glibc
+    serves each from a fresh ``mmap`` and returns it on free, so every epoch
+    page-faults them in again (DESIGN.md, performance notes). Raising the mmap
+    and trim thresholds keeps them on the heap. Called by training workers at fit
+    time, never at import; a no-op (returning False) where libc is not glibc.
+    Returns whether the thresholds are in effect.
+    """
+    global _malloc_tuned
+    if _malloc_tuned:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+        if not hasattr(libc, "gnu_get_libc_version"):
+            return False
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    _malloc_tuned = bool(
+        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
+    )
+    return _malloc_tuned
 
 
 class ReplicaChi2Loss(nn.Module):
@@ -34,17 +78,25 @@ class ReplicaNet(NeuralNet):
     ``y`` of shape (n_replicas, n_points): inputs are (n_inputs, n_points) shared by
     all replicas, the weights hold each replica's split and 1/sigma^2. Every epoch
     is one full-batch step: no DataLoader, no shuffling across replicas.
+
+    All points share one forward pass: training and validation points differ only
+    by their weights, so the training step computes both chi^2 from the same
+    predictions, records ``valid_loss`` in the history as skorch's validation loop
+    would, and hands every replica's chi^2 to callbacks that define
+    ``on_replica_loss`` *before* the optimizer step, so that a look-back keeps
+    exactly the weights that produced its validation chi^2. Skorch's separate
+    validation pass is skipped.
     """
 
     def __init__(self, module, *args, criterion=ReplicaChi2Loss, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        train = ({"x": X["x"], "w": X["w_train"]}, y)
-        valid = (
-            ({"x": X["x"], "w": X["w_valid"]}, y) if X.get("w_valid") is not None else None
-        )
-        return train, valid
+        # Validation is evaluated inside the training step (see the class notes).
+        train = {"x": X["x"], "w": X["w_train"]}
+        if X.get("w_valid") is not None:
+            train["w_valid"] = X["w_valid"]
+        return (train, y), None
 
     def get_iterator(self, dataset, training=False):
         # The whole data set is one batch; a list can be iterated every epoch.
@@ -54,9 +106,36 @@ class ReplicaNet(NeuralNet):
         per_replica = self.criterion_(y_pred, y_true, X["w"])
         if training:
             self.train_replica_loss_ = per_replica.detach()
+            w_valid = X.get("w_valid")
+            if w_valid is not None:
+                with torch.no_grad():
+                    self.valid_replica_loss_ = replica_chi2(y_pred, y_true, w_valid)
+            else:
+                self.valid_replica_loss_ = None
         else:
             self.valid_replica_loss_ = per_replica.detach()
         return per_replica.sum()
+
+    def train_step(self, batch, **fit_params):
+        self._zero_grad_optimizer()
+        step = self.train_step_single(batch, **fit_params)
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+        valid = self.valid_replica_loss_
+        if valid is not None:
+            self.history.record_batch("valid_loss", valid.sum().item())
+            self.history.record_batch("valid_batch_size", valid.shape[0])
+            self.history.record("valid_batch_count", 1)
+        for _, cb in self.callbacks_:
+            hook = getattr(cb, "on_replica_loss", None)
+            if hook is not None:
+                hook(self, train_loss=self.train_replica_loss_, valid_loss=valid)
+        self._step_optimizer(None)
+        return step
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         self.interrupted_ = False
@@ -74,6 +153,10 @@ class ReplicaLookBack(Callback):
     """Keep every replica's weights at its own minimum validation chi^2.
 
     Tracked with tensor operations over the replica axis: no loop over replicas.
+    :class:`ReplicaNet` calls :meth:`on_replica_loss` with the chi^2 of the
+    current weights before the optimizer step, so the kept weights are exactly
+    those that produced the kept chi^2; ``best_epoch_`` is the (1-based) epoch of
+    that evaluation, i.e. the weights after ``best_epoch_ - 1`` optimizer steps.
     Without validation data the training chi^2 is used.
 
     Parameters
@@ -98,12 +181,12 @@ class ReplicaLookBack(Callback):
         self.epoch_ = 0
         self.last_improvement_ = 0
 
-    @torch.no_grad()
-    def on_epoch_end(self, net, **kwargs):
+    def on_epoch_begin(self, net, **kwargs):
         self.epoch_ += 1
-        loss = getattr(net, "valid_replica_loss_", None)
-        if loss is None or not net.history[-1].get("valid_batch_count"):
-            loss = net.train_replica_loss_
+
+    @torch.no_grad()
+    def on_replica_loss(self, net, train_loss=None, valid_loss=None, **kwargs):
+        loss = train_loss if valid_loss is None else valid_loss
         loss = torch.nan_to_num(loss, nan=float("inf"))
         improved = loss < self.best_loss_
         if improved.any():
@@ -119,6 +202,8 @@ class ReplicaLookBack(Callback):
             self.best_epoch_ = torch.where(
                 improved, torch.full_like(self.best_epoch_, self.epoch_), self.best_epoch_
             )
+
+    def on_epoch_end(self, net, **kwargs):
         if (
             self.n_iter_no_change is not None
             and self.epoch_ - self.last_improvement_ >= self.n_iter_no_change
@@ -159,3 +244,18 @@ class ReplicaProgressBar(Callback):
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
         self.bar_.close()
+
+
+def replica_inputs(inputs, w_train, w_valid):
+    """Input points each replica trains or validates on (for the data-centred init).
+
+    Shared when every replica uses the same points, else one array per replica,
+    so that a replica's initialisation never depends on the rest of its chunk.
+    """
+    used = np.asarray(w_train) > 0
+    if w_valid is not None:
+        used |= np.asarray(w_valid) > 0
+    inputs = np.asarray(inputs, dtype=np.float32)
+    if np.all(used == used[:1]):
+        return inputs[:, used[0]]
+    return [inputs[:, u] for u in used]
