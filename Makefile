@@ -8,7 +8,7 @@ DEMO_OUTPUT ?= demo_output
 # other when a core is busy (see DESIGN.md, performance notes).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test lint format docs clean
+.PHONY: demo test bench lint format docs clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(VENV)/.installed-demo
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
 	$(VPY) -m pytest
+
+# Speed and time-to-quality benchmark (prints ratios measured side by side).
+bench: $(VENV)/.installed-demo
+	$(VPY) benchmarks/bench_ensemble.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

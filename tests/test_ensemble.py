@@ -130,18 +130,22 @@ def test_pipeline_and_grid_search_with_groups(points):
 
 @pytest.mark.slow
 def test_interval_coverage_of_a_known_smooth_target():
-    # A smooth target with 3% Gaussian noise: the 68% replica band must cover the
-    # truth at a rate near 68% (the issue asks for 55% to 85%).
-    rng = np.random.default_rng(0)
+    # A smooth target with 3% Gaussian noise. The band's errors are smooth in x, so
+    # one data set covers almost all-or-nothing; the rate is pooled over six
+    # independent noisy data sets. Measured: 0.79 with the paper's 80/20 split
+    # (the random split adds spread, so it errs on the wide side), 0.63 without.
     x = np.linspace(0, 1, 100)
     truth = 1000 * np.exp(-3 * x) + 50
     sigma = 0.03 * truth
-    y = truth + rng.normal(0, sigma)
-    reg = ZLPEnsembleRegressor(n_replicas=40, max_epochs=2000, random_state=0)
-    reg.fit(x[:, None], y, sample_weight=1 / sigma**2)
-    _, intervals = reg.predict_interval(x[:, None], confidence_level=0.68)
-    covered = (truth >= intervals[:, 0, 0]) & (truth <= intervals[:, 1, 0])
-    assert 0.55 <= covered.mean() <= 0.85, covered.mean()
+    covered = []
+    for seed in range(6):
+        y = truth + np.random.default_rng(100 + seed).normal(0, sigma)
+        reg = ZLPEnsembleRegressor(n_replicas=30, max_epochs=1500, random_state=seed)
+        reg.fit(x[:, None], y, sample_weight=1 / sigma**2)
+        _, intervals = reg.predict_interval(x[:, None], confidence_level=0.68)
+        covered.append((truth >= intervals[:, 0, 0]) & (truth <= intervals[:, 1, 0]))
+    rate = np.mean(covered)
+    assert 0.55 <= rate <= 0.85, rate
 
 
 def test_sample_weight_zero_ignores_points(points):
