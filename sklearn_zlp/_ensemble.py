@@ -188,6 +188,10 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     n_iter_no_change : int, default=None
         Stop a chunk once none of its replicas improved its best validation chi^2
         for this many epochs; None trains ``max_epochs``.
+    max_restarts : int, default=2
+        Retrain a replica whose network ended predicting a constant (all units of a
+        ReLU layer dead: a plateau it can never leave) with new initial weights, up
+        to this many times; its pseudo-data and split stay the same.
     reject_outliers : float, default=None
         Drop replicas whose final chi^2 exceeds the median by more than this many
         robust standard deviations (1.4826 MAD); None keeps all.
@@ -225,6 +229,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Best validation chi^2 of every replica.
     replica_best_epoch_ : ndarray of shape (n_replicas,)
         Epoch at which each replica's weights were kept.
+    replica_restarts_ : ndarray of shape (n_replicas,)
+        How often each replica was retrained after ending on a constant.
     kept_ : ndarray of shape (n_replicas,) of bool
         Which replicas predictions use.
     random_seeds_ : ndarray of shape (n_replicas,)
@@ -264,6 +270,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         "log_target": ["boolean"],
         "input_ranges": ["array-like", None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "max_restarts": [Interval(Integral, 0, None, closed="left")],
         "reject_outliers": [Interval(Real, 0, None, closed="neither"), None],
         "point_estimate": [StrOptions({"median", "mean"})],
         "replicas_per_chunk": [Interval(Integral, 1, None, closed="left")],
@@ -287,6 +294,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         log_target=True,
         input_ranges=None,
         n_iter_no_change=None,
+        max_restarts=2,
         reject_outliers=None,
         point_estimate="median",
         replicas_per_chunk=50,
@@ -306,6 +314,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self.log_target = log_target
         self.input_ranges = input_ranges
         self.n_iter_no_change = n_iter_no_change
+        self.max_restarts = max_restarts
         self.reject_outliers = reject_outliers
         self.point_estimate = point_estimate
         self.replicas_per_chunk = replicas_per_chunk
@@ -345,12 +354,6 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                     "device='cpu' or install a CUDA build of torch on a GPU machine."
                 )
         return sizes, acts
-
-    def _scale_inputs(self, X):
-        return (
-            _SCALED_LOW
-            + (_SCALED_HIGH - _SCALED_LOW) * (X - self._input_low_) / self._input_width_
-        )
 
     def fit(self, X, y, sample_weight=None):
         """Train one network per Monte Carlo replica.
@@ -433,34 +436,65 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         w_valid = None if draws[0][2] is None else np.stack([d[2] for d in draws])
         init_seeds = np.array([d[3] for d in draws])
 
-        state = {"_input_low_": low, "_input_width_": width}
-        self.__dict__.update(state)  # needed by _scale_inputs; replaced atomically below
-        inputs = np.ascontiguousarray(self._scale_inputs(X).T)
-        chunks = [
-            slice(start, min(start + self.replicas_per_chunk, self.n_replicas))
-            for start in range(0, self.n_replicas, self.replicas_per_chunk)
-        ]
-        results = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_chunk)(
-                inputs,
-                targets[sl],
-                w_train[sl],
-                None if w_valid is None else w_valid[sl],
-                init_seeds[sl],
-                hidden_layer_sizes=sizes,
-                activations=acts,
-                max_epochs=self.max_epochs,
-                lr=self.lr,
-                n_iter_no_change=self.n_iter_no_change,
-                device=self.device,
-                n_threads=self.torch_threads,
-                verbose=self.verbose,
-                description=f"replicas {sl.start}-{sl.stop - 1}",
+        inputs = _scale_inputs(X, low, width)
+
+        def train(replicas, seeds_for_init):
+            """Fit these replicas in chunks of replicas_per_chunk, in parallel."""
+            groups = [
+                replicas[i : i + self.replicas_per_chunk]
+                for i in range(0, replicas.size, self.replicas_per_chunk)
+            ]
+            return groups, Parallel(n_jobs=self.n_jobs)(
+                delayed(_fit_chunk)(
+                    inputs,
+                    targets[g],
+                    w_train[g],
+                    None if w_valid is None else w_valid[g],
+                    seeds_for_init[g],
+                    hidden_layer_sizes=sizes,
+                    activations=acts,
+                    max_epochs=self.max_epochs,
+                    lr=self.lr,
+                    n_iter_no_change=self.n_iter_no_change,
+                    device=self.device,
+                    n_threads=self.torch_threads,
+                    verbose=self.verbose,
+                    description=f"replicas {g[0]}-{g[-1]}",
+                )
+                for g in groups
             )
-            for sl in chunks
-        )
+
+        _, results = train(np.arange(self.n_replicas), init_seeds)
         nets = [r[0] for r in results]
+        best_epoch = np.concatenate([r[1] for r in results])
+        best_loss = np.concatenate([r[2] for r in results])
+        n_epochs = np.array([r[3] for r in results])
         predictions = np.concatenate([_net_predict(net, inputs) for net in nets])
+        restarts = np.zeros(self.n_replicas, dtype=int)
+        target_range = np.ptp(scaled_target[active])
+        for attempt in range(1, self.max_restarts + 1):
+            # A network whose ReLU layer died predicts one constant everywhere and can
+            # never leave that plateau; train such a replica again (same pseudo-data
+            # and split, new initial weights from its own seed and the attempt).
+            dead = np.ptp(predictions[:, active], axis=1) <= 1e-6 * target_range
+            dead |= ~np.isfinite(predictions).all(axis=1)
+            if not dead.any():
+                break
+            redo = np.flatnonzero(dead)
+            new_init = init_seeds.copy()
+            new_init[redo] = [
+                np.random.default_rng([int(seeds[i]), attempt]).integers(_MAX_SEED)
+                for i in redo
+            ]
+            groups, retrained = train(redo, new_init)
+            for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
+                for j, i in enumerate(group):
+                    chunk, pos = divmod(int(i), self.replicas_per_chunk)
+                    _copy_replica(net, j, nets[chunk], pos)
+                best_epoch[group] = epochs
+                best_loss[group] = losses
+                predictions[group] = _net_predict(net, inputs)
+            restarts[redo] += 1
         weights_all = active / scaled_sigma**2 / active.sum()
         chi2 = ((predictions - targets) ** 2 * weights_all).sum(axis=1)
         if self.replica_method == "bootstrap":  # chi2 on the data, not on resampled copies
@@ -477,16 +511,18 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             )
         # Assign everything at once, so an interrupted fit leaves a fitted estimator
         # as it was.
-        state.update(
+        state = dict(
+            _input_low_=low,
+            _input_width_=width,
             estimators_=nets,
-            _chunks_=chunks,
             _target_mean_=target_mean,
             _target_scale_=target_scale,
             random_seeds_=seeds,
             replica_chi2_=chi2,
-            replica_valid_chi2_=np.concatenate([r[2] for r in results]),
-            replica_best_epoch_=np.concatenate([r[1] for r in results]),
-            n_epochs_=np.array([r[3] for r in results]),
+            replica_valid_chi2_=best_loss,
+            replica_best_epoch_=best_epoch,
+            replica_restarts_=restarts,
+            n_epochs_=n_epochs,
             kept_=kept,
             n_replicas_=int(kept.sum()),
             n_rejected_=int((~kept).sum()),
@@ -499,7 +535,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     def _replica_predictions(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        inputs = np.ascontiguousarray(self._scale_inputs(X).T)
+        inputs = _scale_inputs(X, self._input_low_, self._input_width_)
         scaled = np.concatenate([_net_predict(net, inputs) for net in self.estimators_])
         out = scaled[self.kept_] * self._target_scale_ + self._target_mean_
         return np.exp(out) if self.log_target else out
@@ -597,6 +633,21 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _scale_inputs(X, low, width):
+    """Features mapped to [0.1, 0.9] over (low, low + width), points on the last axis."""
+    scaled = _SCALED_LOW + (_SCALED_HIGH - _SCALED_LOW) * (X - low) / width
+    return np.ascontiguousarray(scaled.T)
+
+
+def _copy_replica(source, j, target, i):
+    """Copy replica ``j`` of the net ``source`` into replica ``i`` of ``target``."""
+    with torch.no_grad():
+        for p_target, p_source in zip(
+            target.module_.parameters(), source.module_.parameters(), strict=True
+        ):
+            p_target[i] = p_source[j].to(p_target.device)
 
 
 def _net_predict(net, inputs):

@@ -193,7 +193,7 @@ def test_interrupt_leaves_the_fitted_estimator_untouched(points, fitted, monkeyp
 
     monkeypatch.setattr(ReplicaMLP, "forward", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        reg.set_params(max_epochs=500).fit(X, y)
+        reg.set_params(max_epochs=500).fit(X * 2, y)  # new input ranges too
     monkeypatch.setattr(ReplicaMLP, "forward", original)
     np.testing.assert_array_equal(reg.transform(X), before)
 
@@ -237,3 +237,34 @@ def test_cuda_matches_cpu(points, fitted):
     X, y, _ = points
     gpu = ZLPEnsembleRegressor(**FAST, device="cuda").fit(X, y)
     np.testing.assert_allclose(gpu.transform(X), fitted.transform(X), rtol=1e-3)
+
+
+def test_replicas_stuck_on_a_constant_are_retrained():
+    # A tiny ReLU network with a large step dies for one of these seeded replicas
+    # (constant output, a plateau it cannot leave); restarts give it new weights.
+    x = np.linspace(0, 1, 50)[:, None]
+    y = 1000 * np.exp(-3 * x[:, 0]) + 10
+    params = {
+        "n_replicas": 8,
+        "hidden_layer_sizes": (2,),
+        "activations": ("relu",),
+        "lr": 0.5,
+        "max_epochs": 60,
+        "replicas_per_chunk": 4,
+        "random_state": 0,
+    }
+
+    def n_constant(reg):
+        replicas = reg.transform(x)
+        return int(np.sum(np.ptp(replicas, axis=0) <= 1e-6 * np.ptp(replicas)))
+
+    without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
+    with_restarts = ZLPEnsembleRegressor(**params, max_restarts=3).fit(x, y)
+    assert n_constant(without) >= 1
+    assert n_constant(with_restarts) == 0
+    assert with_restarts.replica_restarts_.sum() >= 1
+    # Replicas that trained fine are untouched by the restarts of others.
+    fine = with_restarts.replica_restarts_ == 0
+    np.testing.assert_allclose(
+        with_restarts.transform(x)[:, fine], without.transform(x)[:, fine], rtol=1e-6
+    )
