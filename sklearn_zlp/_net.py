@@ -218,6 +218,7 @@ class ReplicaLookBack(Callback):
         for best, param in zip(self.best_params_, net.module_.parameters(), strict=True):
             mask = finite.view(-1, *([1] * (param.dim() - 1)))
             param.copy_(torch.where(mask, best, param))
+        del self.best_params_  # restored into the module; no second copy to pickle
 
 
 class ReplicaProgressBar(Callback):
@@ -243,7 +244,9 @@ class ReplicaProgressBar(Callback):
                 )
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
+        # A tqdm bar cannot travel back from a joblib worker: drop it once closed.
         self.bar_.close()
+        del self.bar_
 
 
 def replica_inputs(inputs, w_train, w_valid):

@@ -204,6 +204,13 @@ def test_progress_bar_when_verbose(points, capsys):
     assert "replicas 0-1" in capsys.readouterr().err
 
 
+def test_progress_bar_in_parallel_workers_returns_a_picklable_fit(points, fitted):
+    # The bars live in the joblib workers; the nets they return must not carry them.
+    X, y, _ = points
+    reg = ZLPEnsembleRegressor(**{**FAST, "verbose": 1, "n_jobs": 2}).fit(X, y)
+    np.testing.assert_array_equal(reg.transform(X), fitted.transform(X))
+
+
 @pytest.mark.parametrize(
     ("params", "fit_kw", "match"),
     [
