@@ -184,6 +184,9 @@ def main():
     parser.add_argument("--skorch-epochs", type=int, default=50)
     parser.add_argument("--lr", type=float, default=None, help="lr for part (b)")
     parser.add_argument(
+        "--lr-schedule", choices=["cosine"], default=None, help="lr_schedule for (b)"
+    )
+    parser.add_argument(
         "--budgets", type=int, nargs="+", default=[500, 1000, 1500, 2000, 3000]
     )
     parser.add_argument("--chi2-factor", type=float, default=5.0)
@@ -263,7 +266,8 @@ def main():
             print(
                 f"\n(b) time to quality on WS2 ({len(y)} points: region I from -0.5 to "
                 f"1.8 eV and region III pseudo-data 8-12 eV of 6 specimen spectra), "
-                f"{args.replicas} replicas, lr={lr}, n_jobs={args.n_jobs}"
+                f"{args.replicas} replicas, lr={lr}, lr_schedule={args.lr_schedule}, "
+                f"n_jobs={args.n_jobs}"
             )
             print(
                 "  criterion: median ZLP within 10% of every spectrum over 0-1 eV and "
@@ -275,6 +279,7 @@ def main():
                     n_replicas=args.replicas,
                     max_epochs=budget,
                     lr=lr,
+                    lr_schedule=args.lr_schedule,
                     n_jobs=args.n_jobs,
                     replicas_per_chunk=-(-args.replicas // args.n_jobs),
                     reject_outliers=args.reject or None,

@@ -9,6 +9,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ._modules import ACTIVATIONS, ReplicaMLP
 from ._net import (
@@ -70,6 +72,7 @@ def _fit_chunk(
     activations,
     max_epochs,
     lr,
+    lr_schedule,
     n_iter_no_change,
     device,
     n_threads,
@@ -87,6 +90,17 @@ def _fit_chunk(
     try:
         n_replicas = targets.shape[0]
         callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
+        if lr_schedule == "cosine":
+            # Large steps first, small ones at the end: fast progress off the
+            # initial plateau, and final weights not jittered by a large step.
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2
+                    ),
+                )
+            )
         if verbose:
             callbacks.append(("progress", ReplicaProgressBar(description)))
         net = ReplicaNet(
@@ -171,6 +185,9 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Full-batch epochs per replica.
     lr : float, default=0.01
         Adam learning rate.
+    lr_schedule : {"cosine"} or None, default=None
+        ``"cosine"`` anneals the learning rate from ``lr`` to ``lr / 100`` over
+        ``max_epochs``; None keeps it constant.
     validation_fraction : float, default=0.2
         Fraction of points each replica holds out for look-back stopping; 0 trains
         on all points and keeps the weights of the minimum training chi^2.
@@ -265,6 +282,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         "activations": ["array-like"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions({"cosine"}), None],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "replica_method": [StrOptions({"gaussian", "bootstrap", "none"})],
         "log_target": ["boolean"],
@@ -289,6 +307,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         activations=("sigmoid", "sigmoid", "relu"),
         max_epochs=2000,
         lr=0.01,
+        lr_schedule=None,
         validation_fraction=0.2,
         replica_method="gaussian",
         log_target=True,
@@ -309,6 +328,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self.activations = activations
         self.max_epochs = max_epochs
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.replica_method = replica_method
         self.log_target = log_target
@@ -455,6 +475,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                     activations=acts,
                     max_epochs=self.max_epochs,
                     lr=self.lr,
+                    lr_schedule=self.lr_schedule,
                     n_iter_no_change=self.n_iter_no_change,
                     device=self.device,
                     n_threads=self.torch_threads,

@@ -275,3 +275,12 @@ def test_replicas_stuck_on_a_constant_are_retrained():
     np.testing.assert_allclose(
         with_restarts.transform(x)[:, fine], without.transform(x)[:, fine], rtol=1e-6
     )
+
+
+def test_cosine_schedule_ends_at_a_hundredth_of_lr(points):
+    X, y, _ = points
+    reg = ZLPEnsembleRegressor(**FAST, lr=0.02, lr_schedule="cosine").fit(X, y)
+    final = [net.optimizer_.param_groups[0]["lr"] for net in reg.estimators_]
+    np.testing.assert_allclose(final, 0.02 * 1e-2, rtol=1e-6)
+    constant = ZLPEnsembleRegressor(**FAST, lr=0.02).fit(X, y)
+    assert constant.estimators_[0].optimizer_.param_groups[0]["lr"] == 0.02
