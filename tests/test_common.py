@@ -3,8 +3,14 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor
+from sklearn_zlp._regions import EnergyWindow, ZLPRegionMask
 
 ESTIMATORS = [
+    # The checks' random data has no ZLP, so no edge can be estimated from it, and
+    # may have a single channel: user-given edges on numbered channels, dE_I beyond
+    # any channel (every maximum lies in region I), region III allowed empty.
+    ZLPRegionMask(de1=1e3, de2=2e3, min_channels=0),
+    EnergyWindow(),
     # energy_axis=None numbers the channels, so the aligner accepts any number of
     # features, as the common checks require; their random data has no ZLP.
     ZeroLossAligner(missing_zlp="ignore"),
