@@ -8,7 +8,7 @@ DEMO_OUTPUT ?= demo_output
 # other when a core is busy (see DESIGN.md, performance notes).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test bench lint format docs clean
+.PHONY: demo test bench bench-eelsfitter-venv lint format docs clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,20 @@ test: $(VENV)/.installed-test
 # Speed and time-to-quality benchmark (prints ratios measured side by side).
 bench: $(VENV)/.installed-demo
 	$(VPY) benchmarks/bench_ensemble.py $(BENCH_ARGS)
+
+# Optional, for part (c) of the benchmark only: EELSFitter (GPL) in a venv of its own,
+# run by benchmarks/eelsfitter_driver.py as a subprocess, never imported by sklearn_zlp.
+# torch is pinned by constraints.txt in both installs (any other torch means GBs of CUDA
+# wheels). Neither `make test` nor `make bench` depends on this.
+EF_VENV := benchmarks/.venv-eelsfitter
+bench-eelsfitter-venv: $(EF_VENV)/.installed
+
+$(EF_VENV)/.installed: constraints.txt
+	$(PYTHON) -m venv $(EF_VENV)
+	$(EF_VENV)/bin/python -m pip install -q -U pip
+	$(EF_VENV)/bin/python -m pip install -q -c constraints.txt torch==2.13.0
+	$(EF_VENV)/bin/python -m pip install -q -c constraints.txt EELSFitter==3.1.0
+	touch $@
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

@@ -13,16 +13,22 @@ Run from the repository root (a script, not a test)::
 (b) Time to quality on the real WS2 spectra: wall time and epochs until the
     ensemble's median ZLP is within 10% of every specimen spectrum over 0-1 eV
     and every replica's chi^2 is within a few times the median.
-(c) EELSFitter, if a separate virtualenv with it exists at
-    ``benchmarks/.venv-eelsfitter`` (GPL: never imported by this package).
-    Not implemented yet: the script says so and skips it.
+(c) EELSFitter 3.1.0 side by side, if its separate virtualenv exists at
+    ``benchmarks/.venv-eelsfitter`` (``make bench-eelsfitter-venv``; GPL: never
+    imported by this package or this script). ``benchmarks/eelsfitter_driver.py``
+    runs in that venv as a subprocess on the same aligned WS2 spectra (one core):
+    its ms per replica-epoch, its time extrapolated to 100 replicas, and its
+    0-1 eV quality (same metric as (b)), with ratios to (a) and (b) of this run.
 
 Everything is measured in one run, side by side: the machine may be shared.
 """
 
 import argparse
+import json
 import os
 import platform
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +41,10 @@ from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor
 from sklearn_zlp.datasets import load_ws2
 
 HIDDEN = (10, 15, 5)
+EF_VENV = Path(__file__).parent / ".venv-eelsfitter"
+EF_DRIVER = Path(__file__).parent / "eelsfitter_driver.py"
+# n_epochs of the training example in the docstring of EELSFitter 3.1.0's SpectralImage.
+EF_DOCS_EPOCHS = 150_000
 
 
 def flops_per_point(n_inputs, hidden=HIDDEN):
@@ -172,6 +182,106 @@ def quality(reg, X, y, spectrum, chi2_factor):
     return worst, ratio, worst <= 0.1 and ratio <= chi2_factor
 
 
+def run_eelsfitter(spectra, energy, replicas, epochs, clusters):
+    """Train EELSFitter's ZLP models in its own venv; the driver's JSON as a dict."""
+    with tempfile.TemporaryDirectory(prefix="bench_eelsfitter_") as tmp:
+        npz, out = Path(tmp, "ws2.npz"), Path(tmp, "result.json")
+        np.savez(npz, energy=energy, spectra=spectra)
+        command = [str(EF_VENV / "bin" / "python"), str(EF_DRIVER), str(npz), str(out)]
+        command += [f"--replicas={replicas}", f"--epochs={epochs}"]
+        command += [f"--clusters={clusters}"]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"EELSFitter driver failed:\n{done.stderr[-3000:]}")
+        return json.loads(out.read_text())
+
+
+def eelsfitter_part(args, ours):
+    """Part (c): EELSFitter on the WS2 spectra, against (a) and (b) of this run."""
+    if not (EF_VENV / "bin" / "python").exists():
+        print(
+            f"\n(c) EELSFitter: skipped ({EF_VENV} not found). Create it with "
+            "`make bench-eelsfitter-venv` (EELSFitter==3.1.0 and torch==2.13.0 in a "
+            "venv of their own; GPL, never imported by sklearn_zlp)."
+        )
+        return
+    ws2 = load_ws2()
+    aligner = ZeroLossAligner(energy_axis=ws2.energy).fit(ws2.sample)
+    spectra, energy = aligner.transform(ws2.sample), aligner.energy_axis_
+    runs = [(args.ef_replicas, args.ef_epochs)]
+    if args.ef_long:
+        runs.append((4, 20000))
+    print(
+        f"\n(c) EELSFitter (its venv, subprocess, 1 torch thread): TrainZeroLossPeak"
+        f".train_zlp_models_scaled on the {len(spectra)} aligned WS2 spectra in "
+        f"{args.ef_clusters} cluster(s), lr=1e-3 (its default), dE1=1.8 eV, its own dE2"
+    )
+    needed = None
+    for replicas, epochs in runs:
+        r = run_eelsfitter(spectra, energy, replicas, epochs, args.ef_clusters)
+        window = np.asarray(r["window_channels"])
+        data = spectra[:, window]
+        worst = float(np.max(np.abs(np.asarray(r["median_zlp_0_1ev"]) / data - 1)))
+        flat = sum(
+            float(np.ptp(np.log(np.asarray(p)[0]))) < np.log(2)
+            for p in zip(*r["kept_zlp_0_1ev"], strict=True)
+        )
+        ms = r["s_per_replica_epoch"] * 1e3
+        ok = worst <= 0.1
+        print(
+            f"  {replicas} replicas x {epochs} epochs: {r['wall_s']:.1f} s wall "
+            f"({r['loop_s']:.1f} s in the epoch loops) = {ms:.2f} ms/replica-epoch; "
+            f"{r['n_train_points']} train + {r['n_test_points']} test + "
+            f"{r['n_derivative_points']} derivative points per replica; "
+            f"dE2 = {', '.join(f'{v:.2f}' for v in r['de2'])} eV"
+        )
+        print(
+            f"    worst median error 0-1 eV {worst:.3f} {'PASS' if ok else 'fail'}; "
+            f"kept {r['replicas_kept']}/{replicas} (its chi^2 cut), {flat} kept "
+            f"replica(s) flat over 0-1 eV; final train costs "
+            f"{', '.join(f'{c:.3g}' for c in r['final_train_cost'])}"
+        )
+        if ok and needed is None:
+            needed = epochs
+    epochs_100 = needed or EF_DOCS_EPOCHS
+    extrapolated = r["s_per_replica_epoch"] * 100 * epochs_100
+    print(
+        f"  EXTRAPOLATED to 100 replicas x {epochs_100} epochs "
+        + (
+            "(the fewest epochs that passed here)"
+            if needed
+            else f"(no run here reached 10%; {EF_DOCS_EPOCHS} is the n_epochs of "
+            "EELSFitter's own SpectralImage example, an assumption)"
+        )
+        + f": {extrapolated:.0f} s = {extrapolated / 3600:.1f} h on one core"
+    )
+    if "a" in ours:
+        a = ours["a"]
+        ours_ms = a["wall"] / (a["replicas"] * a["epochs"]) * 1e3
+        print(
+            f"  vs (a): our engine {ours_ms:.3f} ms/replica-epoch wall on "
+            f"{args.n_jobs} cores ({ours_ms * args.n_jobs:.3f} core-ms) on "
+            f"{a['points']} points -> EELSFitter {ms / ours_ms:.0f}x per wall second, "
+            f"{ms / (ours_ms * args.n_jobs):.0f}x per core-second; plain skorch "
+            f"{a['skorch_ms']:.1f} ms/replica-epoch on 1 core (EELSFitter / plain "
+            f"skorch {ms / a['skorch_ms']:.2f})"
+        )
+    else:
+        print("  vs (a): skipped in this run (--skip a), no ratio")
+    if "b" in ours:
+        b = ours["b"]
+        print(
+            f"  vs (b): our {b['replicas']} replicas x {b['epochs']} epochs "
+            f"{'PASSED' if b['ok'] else 'did not pass'} in {b['wall']:.1f} s "
+            f"(worst {b['worst']:.3f}) -> EELSFitter's extrapolated time is "
+            f"{extrapolated / b['wall']:.0f}x that; at our {b['epochs']} epochs it "
+            f"would take {r['s_per_replica_epoch'] * 100 * b['epochs']:.0f} s for "
+            f"100 replicas"
+        )
+    else:
+        print("  vs (b): skipped in this run (--skip b), no ratio")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer replicas/epochs")
@@ -193,7 +303,13 @@ def main():
     parser.add_argument(
         "--reject", type=float, default=3.0, help="reject_outliers for (b); 0 keeps all"
     )
-    parser.add_argument("--skip", choices=["a", "b"], nargs="*", default=[])
+    parser.add_argument("--skip", choices=["a", "b", "c"], nargs="*", default=[])
+    parser.add_argument("--ef-replicas", type=int, default=2, help="(c), >= 2")
+    parser.add_argument("--ef-epochs", type=int, default=1000, help="(c)")
+    parser.add_argument("--ef-clusters", type=int, default=1, help="(c)")
+    parser.add_argument(
+        "--ef-long", action="store_true", help="(c): also 4 replicas x 20000 epochs"
+    )
     args = parser.parse_args()
     if args.quick:
         args.replicas, args.epochs = 20, 500
@@ -301,15 +417,22 @@ def main():
             else:
                 print("  -> criterion not met within the budgets tried")
 
-    venv = Path(__file__).parent / ".venv-eelsfitter"
-    print(
-        "\n(c) EELSFitter: "
-        + (
-            "venv found, but the comparison run is not implemented yet"
-            if venv.exists()
-            else f"skipped ({venv} not found)"
-        )
-    )
+    if "c" not in args.skip:
+        # Numbers of (a) and (b) above, left in this scope by their blocks.
+        ours = {}
+        if "a" not in args.skip:
+            ours["a"] = dict(
+                wall=best,
+                replicas=n_rep,
+                epochs=n_ep,
+                points=args.points,
+                skorch_ms=per * 1e3,
+            )
+        if "b" not in args.skip:
+            ours["b"] = dict(
+                wall=wall, epochs=budget, worst=worst, ok=ok, replicas=args.replicas
+            )
+        eelsfitter_part(args, ours)
 
 
 if __name__ == "__main__":
