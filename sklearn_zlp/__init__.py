@@ -8,7 +8,19 @@ Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
 from . import datasets, io
 from ._align import ZeroLossAligner
 from ._ensemble import ZLPEnsembleRegressor
+from ._regions import EnergyWindow, ZLPRegionMask
+from ._subtract import ZLPSubtractionResult, ZLPSubtractor
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["ZLPEnsembleRegressor", "ZeroLossAligner", "__version__", "datasets", "io"]
+__all__ = [
+    "EnergyWindow",
+    "ZLPEnsembleRegressor",
+    "ZLPRegionMask",
+    "ZLPSubtractionResult",
+    "ZLPSubtractor",
+    "ZeroLossAligner",
+    "__version__",
+    "datasets",
+    "io",
+]

@@ -1,7 +1,7 @@
 """The package's main job on the bundled WS2 data, as run by ``make demo``.
 
-Grows with the package: today it aligns the real spectra and reports their
-zero-loss peaks.
+Aligns the real spectra, fits the ZLP replica ensemble on the specimen spectra,
+subtracts it and writes plots and tables with the 68% bands.
 """
 
 import csv
@@ -11,24 +11,32 @@ from pathlib import Path
 import numpy as np
 
 from ._align import ZeroLossAligner, zlp_fwhm
+from ._ensemble import ZLPEnsembleRegressor
+from ._regions import ZLPRegionMask
+from ._subtract import ZLPSubtractor
 from .datasets import load_ws2
 
 
-def run_demo(output="demo_output", *, show_progress=True):
-    """Align the WS2 spectra, write a plot and tables, return the output folder.
+def run_demo(output="demo_output", *, show_progress=True, n_replicas=100, max_epochs=3000):
+    """Align, fit, subtract the WS2 spectra; write plots and tables.
 
     Parameters
     ----------
     output : str or Path, default="demo_output"
         Folder to write into (created if needed).
     show_progress : bool, default=True
-        Print what is being done.
+        Print what is being done and show a progress bar while training.
+    n_replicas : int, default=100
+        Monte Carlo replicas of the ZLP ensemble.
+    max_epochs : int, default=3000
+        Training epochs per replica.
 
     Returns
     -------
     folder : Path
         Absolute path of the folder holding ``aligned_spectra.png``,
-        ``zlp_summary.csv`` and ``aligned_spectra.csv``.
+        ``zlp_summary.csv``, ``aligned_spectra.csv``, ``zlp_fit.png``,
+        ``subtracted_spectra.png``, ``regions.csv`` and ``subtracted_spectra.csv``.
     """
     import matplotlib
 
@@ -117,7 +125,152 @@ def run_demo(output="demo_output", *, show_progress=True):
             f"{row['spectrum']:<11}{row['kind']:<10}{row['zlp_position_raw_eV']:>13.4f}"
             f"{row['fwhm_eV']:>11.3f}{row['ln_N_tot']:>10.4f}"
         )
+    _subtract_and_report(
+        folder,
+        aligned,
+        energy,
+        names,
+        fwhm,
+        say=say,
+        show_progress=show_progress,
+        n_replicas=n_replicas,
+        max_epochs=max_epochs,
+        plt=plt,
+    )
     say(f"\nDone in {time.perf_counter() - start:.1f} s. Outputs are in {folder}:")
-    for name in ("aligned_spectra.png", "zlp_summary.csv", "aligned_spectra.csv"):
+    for name in (
+        "aligned_spectra.png",
+        "zlp_fit.png",
+        "subtracted_spectra.png",
+        "zlp_summary.csv",
+        "regions.csv",
+        "aligned_spectra.csv",
+        "subtracted_spectra.csv",
+    ):
         say(f"  {folder / name}")
     return folder
+
+
+def _subtract_and_report(
+    folder, aligned, energy, names, fwhm, *, say, show_progress, n_replicas, max_epochs, plt
+):
+    """Fit the ZLP ensemble on the specimen spectra, subtract, plot, tabulate."""
+    vacuum, sample = aligned[:3], aligned[3:]
+    sample_names = names[3:]
+    regressor = ZLPEnsembleRegressor(
+        n_replicas=n_replicas,
+        max_epochs=max_epochs,
+        lr=0.1,
+        reject_outliers=3.0,
+        n_jobs=-1,
+        random_state=0,
+        verbose=int(show_progress),
+    )
+    subtractor = ZLPSubtractor(
+        energy_axis=energy,
+        regressor=regressor,
+        regions=ZLPRegionMask(vacuum=vacuum),
+        random_state=0,
+    )
+    say(
+        f"\nTraining {n_replicas} replicas x {max_epochs} epochs on the 6 specimen "
+        "spectra (region I, region-III pseudo-data, monotonic region II)..."
+    )
+    t0 = time.perf_counter()
+    subtractor.fit(sample)
+    reg = subtractor.regressor_
+    say(
+        f"Trained in {time.perf_counter() - t0:.1f} s; kept {reg.n_replicas_} of "
+        f"{n_replicas} replicas ({reg.n_rejected_} chi^2 outliers dropped)."
+    )
+    result = subtractor.subtract(sample)
+    median, (low, high) = result.subtracted_median, result.subtracted_band
+    zlp_low, zlp_median, zlp_high = np.quantile(result.zlp_model, [0.16, 0.5, 0.84], axis=0)
+
+    rows = []
+    window = (energy >= 0) & (energy <= 1)
+    for i, name in enumerate(sample_names):
+        error = np.abs(zlp_median[i, window] / sample[i, window] - 1)
+        rows.append(
+            {
+                "spectrum": name,
+                "dE_I_eV": round(float(result.de1[i]), 3),
+                "dE_II_eV": round(float(result.de2[i]), 3),
+                "dE_0_eV": round(float(result.de0[i]), 3),
+                "fwhm_eV": round(float(fwhm[3 + i]), 4),
+                "replicas_kept": reg.n_replicas_,
+                "zlp_worst_error_0_1eV": round(float(error.max()), 4),
+            }
+        )
+    with open(folder / "regions.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    columns = [energy]
+    header = ["energy_eV"]
+    for i, name in enumerate(sample_names):
+        columns += [median[i], low[i], high[i]]
+        header += [f"{name}_median", f"{name}_p16", f"{name}_p84"]
+    np.savetxt(
+        folder / "subtracted_spectra.csv",
+        np.column_stack(columns),
+        delimiter=",",
+        header=",".join(header),
+        comments="",
+        fmt="%.8g",
+    )
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True, sharex=True)
+    for i, ax in enumerate(axes.flat):
+        ax.semilogy(energy, np.clip(sample[i], 1, None), color="k", lw=0.8, label="data")
+        ax.fill_between(energy, zlp_low[i], zlp_high[i], color="tab:blue", alpha=0.35, lw=0)
+        ax.semilogy(energy, zlp_median[i], color="tab:blue", lw=1, label="ZLP model (68%)")
+        for edge, style in ((result.de1[i], "--"), (result.de2[i], ":")):
+            ax.axvline(edge, color="tab:gray", ls=style, lw=0.8)
+        ax.set(xlim=(-1, 10), ylim=(1e2, 2 * sample[i].max()), title=sample_names[i])
+        ax.text(result.de1[i], 2e2, " dE_I", fontsize=8)
+        ax.text(result.de2[i], 2e2, " dE_II", fontsize=8)
+    axes[0, 0].legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("Energy loss (eV)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Counts (log)")
+    fig.suptitle("WS2 specimen spectra and the ZLP ensemble (before matching)")
+    fig.savefig(folder / "zlp_fit.png", dpi=110)
+    plt.close(fig)
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True, sharex=True)
+    for i, ax in enumerate(axes.flat):
+        ax.fill_between(energy, low[i], high[i], color="tab:red", alpha=0.3, lw=0)
+        ax.plot(energy, median[i], color="tab:red", lw=1, label="median, 68% band")
+        ax.axhline(0, color="k", lw=0.5)
+        for edge, style in (
+            (result.de0[i], "-."),
+            (result.de1[i], "--"),
+            (result.de2[i], ":"),
+        ):
+            ax.axvline(edge, color="tab:gray", ls=style, lw=0.8)
+        visible = (energy > 0.5) & (energy < 6)
+        ax.set(
+            xlim=(0, 6),
+            ylim=(min(0, low[i, visible].min()) * 1.1, high[i, visible].max() * 1.1),
+            title=sample_names[i],
+        )
+    axes[0, 0].legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("Energy loss (eV)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Counts")
+    fig.suptitle("ZLP-subtracted WS2 spectra (lines: dE_0 -., dE_I --, dE_II :)")
+    fig.savefig(folder / "subtracted_spectra.png", dpi=110)
+    plt.close(fig)
+
+    say(
+        f"\n{'spectrum':<11}{'dE_I (eV)':>10}{'dE_II (eV)':>11}{'FWHM (eV)':>10}"
+        f"{'ZLP err 0-1 eV':>16}"
+    )
+    for row in rows:
+        say(
+            f"{row['spectrum']:<11}{row['dE_I_eV']:>10.2f}{row['dE_II_eV']:>11.2f}"
+            f"{row['fwhm_eV']:>10.3f}{row['zlp_worst_error_0_1eV']:>16.3f}"
+        )

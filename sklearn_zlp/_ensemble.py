@@ -78,6 +78,8 @@ def _fit_chunk(
     n_threads,
     verbose,
     description,
+    pairs=None,
+    penalty=0.0,
 ):
     """Train one chunk of replicas as one batched skorch net (a joblib worker).
 
@@ -138,6 +140,15 @@ def _fit_chunk(
             "w_train": as_tensor(w_train),
             "w_valid": as_tensor(w_valid),
         }
+        if pairs is not None and penalty > 0:
+            X["pairs"] = (
+                torch.as_tensor(pairs, dtype=torch.long, device=device)
+                .unsqueeze(0)
+                .expand(n_replicas, *pairs.shape)
+            )
+            X["penalty"] = torch.full(
+                (n_replicas,), float(penalty), dtype=torch.float32, device=device
+            )
         net.fit(X, as_tensor(targets))
         if net.interrupted_:
             raise KeyboardInterrupt("training interrupted by the user")
@@ -209,6 +220,12 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Retrain a replica whose network ended predicting a constant (all units of a
         ReLU layer dead: a plateau it can never leave) with new initial weights, up
         to this many times; its pseudo-data and split stay the same.
+    monotonic_penalty : float, default=10.0
+        Weight of the penalty on any rise of the model between consecutive points
+        of ``monotonic_X`` (see :meth:`fit`), added to each replica's chi^2 per
+        point: the mean over pairs of the squared rise of the standardised target
+        (ln y minus its mean, divided by its standard deviation) times this.
+        Only used when ``fit`` gets ``monotonic_X``.
     reject_outliers : float, default=None
         Drop replicas whose final chi^2 exceeds the median by more than this many
         robust standard deviations (1.4826 MAD); None keeps all.
@@ -289,6 +306,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         "input_ranges": ["array-like", None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "max_restarts": [Interval(Integral, 0, None, closed="left")],
+        "monotonic_penalty": [Interval(Real, 0, None, closed="left")],
         "reject_outliers": [Interval(Real, 0, None, closed="neither"), None],
         "point_estimate": [StrOptions({"median", "mean"})],
         "replicas_per_chunk": [Interval(Integral, 1, None, closed="left")],
@@ -314,6 +332,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         input_ranges=None,
         n_iter_no_change=None,
         max_restarts=2,
+        monotonic_penalty=10.0,
         reject_outliers=None,
         point_estimate="median",
         replicas_per_chunk=50,
@@ -335,6 +354,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self.input_ranges = input_ranges
         self.n_iter_no_change = n_iter_no_change
         self.max_restarts = max_restarts
+        self.monotonic_penalty = monotonic_penalty
         self.reject_outliers = reject_outliers
         self.point_estimate = point_estimate
         self.replicas_per_chunk = replicas_per_chunk
@@ -375,7 +395,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 )
         return sizes, acts
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, monotonic_X=None):
         """Train one network per Monte Carlo replica.
 
         Parameters
@@ -388,6 +408,13 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             ``1 / sigma^2`` of each ``y``: the uncertainties that set both the
             chi^2 and the replicas' noise. None: counting statistics,
             ``sigma^2 = max(y, 1)`` when ``log_target``, else ``sigma = 1``.
+        monotonic_X : array-like of shape (n_monotonic, n_features), default=None
+            Points where the model must not rise with energy, e.g. a grid over an
+            untrained energy range for each spectrum: every two consecutive rows
+            with equal covariates (columns after the first) and increasing energy
+            form a pair, and ``monotonic_penalty`` times the mean squared rise of
+            the modelled (log) intensity over the pairs is added to each replica's
+            cost. These points carry no data.
 
         Returns
         -------
@@ -397,6 +424,12 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self._validate_params()
         sizes, acts = self._check_architecture()
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        n_data = y.size
+        pairs = None
+        if monotonic_X is not None:
+            X, y, sample_weight, pairs = _append_monotonic_points(
+                X, y, sample_weight, monotonic_X, self.log_target
+            )
         if sample_weight is None:
             variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
             active = np.ones(y.size, dtype=bool)
@@ -424,6 +457,9 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
 
         if self.input_ranges is None:
             low, high = X[active].min(axis=0), X[active].max(axis=0)
+            if pairs is not None:  # the penalty grid must not extrapolate either
+                low = np.minimum(low, X[n_data:].min(axis=0))
+                high = np.maximum(high, X[n_data:].max(axis=0))
         else:
             ranges = np.asarray(self.input_ranges, dtype=np.float64)
             if ranges.shape != (X.shape[1], 2) or np.any(ranges[:, 1] < ranges[:, 0]):
@@ -457,6 +493,9 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         init_seeds = np.array([d[3] for d in draws])
 
         inputs = _scale_inputs(X, low, width)
+        # In units of the standardised target: a rise by one standard deviation of
+        # the training targets between two grid points costs monotonic_penalty.
+        penalty = self.monotonic_penalty if pairs is not None else 0.0
 
         def train(replicas, seeds_for_init):
             """Fit these replicas in chunks of replicas_per_chunk, in parallel."""
@@ -481,6 +520,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                     n_threads=self.torch_threads,
                     verbose=self.verbose,
                     description=f"replicas {g[0]}-{g[-1]}",
+                    pairs=pairs,
+                    penalty=penalty,
                 )
                 for g in groups
             )
@@ -654,6 +695,37 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _append_monotonic_points(X, y, sample_weight, monotonic_X, log_target):
+    """Append penalty points (weight 0, no data) and return their index pairs."""
+    M = np.asarray(monotonic_X, dtype=np.float64)
+    if M.ndim != 2 or M.shape[1] != X.shape[1] or not np.all(np.isfinite(M)):
+        raise ValueError(
+            f"monotonic_X must be a finite array of shape (n_points, {X.shape[1]}) (the "
+            f"features of X), got shape {M.shape}."
+        )
+    same_group = np.all(M[1:, 1:] == M[:-1, 1:], axis=1)
+    lo = np.flatnonzero(same_group & (M[1:, 0] > M[:-1, 0]))
+    if lo.size == 0:
+        raise ValueError(
+            "monotonic_X has no two consecutive rows with equal covariates and "
+            "increasing energy; list each spectrum's penalty energies in increasing "
+            "order, one block per spectrum."
+        )
+    n = y.size
+    if sample_weight is None:
+        # The documented default sigma, made explicit so the appended points can be 0.
+        sample_weight = 1.0 / np.maximum(y, 1.0) if log_target else np.ones(n)
+    sample_weight = np.concatenate(
+        [
+            np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), (n,)),
+            np.zeros(M.shape[0]),
+        ]
+    )
+    y = np.concatenate([y, np.ones(M.shape[0])])
+    pairs = np.stack([n + lo, n + lo + 1])
+    return np.vstack([X, M]), y, sample_weight, pairs
 
 
 def _scale_inputs(X, low, width):

@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "ReplicaMLP", "replica_chi2"]
+__all__ = ["ACTIVATIONS", "ReplicaMLP", "monotonic_penalty", "replica_chi2"]
 
 _FIRST_LAYER_GAIN = 16.0
 
@@ -312,3 +312,26 @@ def replica_chi2(y_pred, y_true, weight):
     chi2 : Tensor of shape (n_replicas,)
     """
     return (weight * (y_pred - y_true) ** 2).sum(dim=1)
+
+
+def monotonic_penalty(y_pred, pairs):
+    """Per-replica mean squared rise of the model over ordered pairs of points.
+
+    ``sum(relu(f[hi] - f[lo])^2) / n_pairs`` for every replica: zero where the
+    model falls (or stays flat) from the first point of each pair to the second,
+    quadratic in any rise. With pairs of neighbouring energies of one spectrum,
+    this keeps the modelled ZLP monotonically falling where it is not trained
+    (region II of Roest et al. 2021).
+
+    Parameters
+    ----------
+    y_pred : Tensor of shape (n_replicas, n_points)
+    pairs : Tensor of shape (2, n_pairs) of int64
+        Indices (lo, hi) into the points axis.
+
+    Returns
+    -------
+    penalty : Tensor of shape (n_replicas,)
+    """
+    rise = torch.relu(y_pred[:, pairs[1]] - y_pred[:, pairs[0]])
+    return (rise * rise).mean(dim=1)

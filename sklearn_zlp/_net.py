@@ -17,7 +17,7 @@ from skorch.callbacks import Callback
 from skorch.utils import TeeGenerator
 from torch import nn
 
-from ._modules import replica_chi2
+from ._modules import monotonic_penalty, replica_chi2
 
 __all__ = ["ReplicaChi2Loss", "ReplicaLookBack", "ReplicaNet", "ReplicaProgressBar"]
 
@@ -78,6 +78,10 @@ class ReplicaNet(NeuralNet):
     ``y`` of shape (n_replicas, n_points): inputs are (n_inputs, n_points) shared by
     all replicas, the weights hold each replica's split and 1/sigma^2. Every epoch
     is one full-batch step: no DataLoader, no shuffling across replicas.
+    Optional entries ``"pairs"`` (n_replicas, 2, n_pairs) of point indices and
+    ``"penalty"`` (n_replicas,) add ``penalty * monotonic_penalty(y_pred, pairs)``
+    to each replica's training loss (the model must not rise from the first point
+    of a pair to the second).
 
     All points share one forward pass: training and validation points differ only
     by their weights, so the training step computes both chi^2 from the same
@@ -94,8 +98,9 @@ class ReplicaNet(NeuralNet):
     def get_split_datasets(self, X, y=None, **fit_params):
         # Validation is evaluated inside the training step (see the class notes).
         train = {"x": X["x"], "w": X["w_train"]}
-        if X.get("w_valid") is not None:
-            train["w_valid"] = X["w_valid"]
+        for key in ("w_valid", "pairs", "penalty"):
+            if X.get(key) is not None:
+                train[key] = X[key]
         return (train, y), None
 
     def get_iterator(self, dataset, training=False):
@@ -104,6 +109,9 @@ class ReplicaNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         per_replica = self.criterion_(y_pred, y_true, X["w"])
+        pairs = X.get("pairs")
+        if pairs is not None:
+            per_replica = per_replica + X["penalty"] * monotonic_penalty(y_pred, pairs[0])
         if training:
             self.train_replica_loss_ = per_replica.detach()
             w_valid = X.get("w_valid")

@@ -8,7 +8,9 @@ from sklearn_zlp.__main__ import main
 
 
 def test_demo_writes_plot_and_tables(tmp_path, capsys):
-    assert main(["demo", "--output", str(tmp_path / "out")]) == 0
+    # a small ensemble: the full one (100 x 3000) is what `make demo` runs
+    argv = ["demo", "--output", str(tmp_path / "out"), "--replicas", "6", "--epochs", "300"]
+    assert main(argv) == 0
     out = tmp_path / "out"
     printed = capsys.readouterr().out
     assert str(out) in printed
@@ -27,3 +29,19 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
     # highest channel there or one channel (0.025 eV) beside it.
     offset = table[:, 1:].argmax(axis=0) - np.argmax(table[:, 0] == 0.0)
     assert np.all(np.abs(offset) <= 1)
+    # the subtraction job: plots, region table, subtracted spectra with bands
+    for name in ("zlp_fit.png", "subtracted_spectra.png"):
+        assert (out / name).stat().st_size > 20_000
+    with open(out / "regions.csv") as fh:
+        regions = list(csv.DictReader(fh))
+    assert [r["spectrum"] for r in regions] == [
+        f"sample_{i}" for i in (14, 15, 16, 19, 20, 21)
+    ]
+    de1 = np.array([float(r["dE_I_eV"]) for r in regions])
+    de2 = np.array([float(r["dE_II_eV"]) for r in regions])
+    assert np.all((de1 > 1.5) & (de1 < 2.1)) and np.all(de2 > de1)
+    assert all(1 <= int(r["replicas_kept"]) <= 6 for r in regions)
+    subtracted = np.loadtxt(out / "subtracted_spectra.csv", delimiter=",", skiprows=1)
+    assert subtracted.shape == (1981, 1 + 3 * 6)
+    median, p16, p84 = subtracted[:, 1], subtracted[:, 2], subtracted[:, 3]
+    assert np.all(p16 <= median + 1e-6) and np.all(median <= p84 + 1e-6)
