@@ -247,17 +247,19 @@ def test_cuda_matches_cpu(points, fitted):
 
 
 def test_replicas_stuck_on_a_constant_are_retrained():
-    # A tiny ReLU network with a large step dies for one of these seeded replicas
-    # (constant output, a plateau it cannot leave); restarts give it new weights.
+    # A tiny ReLU network with a large step dies for about a quarter of these
+    # seeded replicas (constant output, a plateau it cannot leave; 8 of 32 on the
+    # machine this was written on, which CPU rounding can change a little);
+    # restarts give them new weights.
     x = np.linspace(0, 1, 50)[:, None]
     y = 1000 * np.exp(-3 * x[:, 0]) + 10
     params = {
-        "n_replicas": 8,
+        "n_replicas": 32,
         "hidden_layer_sizes": (2,),
         "activations": ("relu",),
-        "lr": 0.5,
+        "lr": 1.0,
         "max_epochs": 60,
-        "replicas_per_chunk": 4,
+        "replicas_per_chunk": 16,
         "random_state": 0,
     }
 
@@ -266,7 +268,7 @@ def test_replicas_stuck_on_a_constant_are_retrained():
         return int(np.sum(np.ptp(replicas, axis=0) <= 1e-6 * np.ptp(replicas)))
 
     without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
-    with_restarts = ZLPEnsembleRegressor(**params, max_restarts=3).fit(x, y)
+    with_restarts = ZLPEnsembleRegressor(**params, max_restarts=8).fit(x, y)
     assert n_constant(without) >= 1
     assert n_constant(with_restarts) == 0
     assert with_restarts.replica_restarts_.sum() >= 1
