@@ -162,6 +162,58 @@ class ReplicaMLP(nn.Module):
             return _reference_forward(x, self.weights, self.biases, self.activations)
         return _FusedReplicaMLP.apply(x, self.activations, *params)
 
+    def supports_fused_step(self, x):
+        """Whether :meth:`chi2_step` can train on ``x`` (see ReplicaNet)."""
+        return (
+            type(self).forward is _PLAIN_FORWARD  # not overridden, nor patched
+            and not x.requires_grad
+            and all(a in _BACKWARD for a in self.activations)
+        )
+
+    @torch.no_grad()
+    def chi2_step(self, x, y_true, weight, valid_weight=None):
+        """Predictions, per-replica chi^2 and its gradient in one pass.
+
+        Equivalent to ``replica_chi2(self(x), y_true, weight).sum().backward()``
+        (gradients are accumulated into ``.grad`` the same way), but evaluated a
+        block of replicas at a time, forward and backward together, so that every
+        intermediate stays in the CPU cache instead of streaming multi-MB
+        activations through memory once per operation.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_inputs, n_points) or (n_replicas, n_inputs, n_points)
+            As for :meth:`forward`.
+        y_true, weight : Tensor of shape (n_replicas, n_points)
+        valid_weight : Tensor of shape (n_replicas, n_points), default=None
+            Weights of a second chi^2 (validation) from the same predictions.
+
+        Returns
+        -------
+        y_pred : Tensor of shape (n_replicas, n_points)
+        chi2 : Tensor of shape (n_replicas,)
+        valid_chi2 : Tensor of shape (n_replicas,) or None
+        """
+        if x.dim() == 3 and (x.shape[0] == 1 or x.stride(0) == 0):
+            x = x[0]
+        weights = [w.detach() for w in self.weights]
+        biases = [b.detach() for b in self.biases]
+        grads = _chi2_step(
+            x, weights, biases, self.activations, y_true, weight, valid_weight
+        )
+        y_pred, chi2, valid_chi2, grad_w, grad_b = grads
+        for p, g in zip((*self.weights, *self.biases), (*grad_w, *grad_b), strict=True):
+            if not p.requires_grad:
+                continue
+            if p.grad is None:
+                p.grad = g
+            else:
+                p.grad.add_(g)
+        return y_pred, chi2, valid_chi2
+
+
+_PLAIN_FORWARD = ReplicaMLP.forward
+
 
 def _reference_forward(x, weights, biases, activations):
     """Plain autograd evaluation (inputs that need gradients, custom activations)."""
@@ -214,15 +266,94 @@ _BACKWARD = {
 }
 
 
-def _weight_grad(g, a):
+def _weight_grad(g, a, out=None):
     """``g @ a^T`` per replica, a sum over points of tiny outer products.
 
     MKL runs these long-K, tiny-M/N products faster with the larger of the two
     small dimensions as rows, so pick the orientation (measured, up to ~1.7x).
     """
     if g.shape[1] >= a.shape[1]:
-        return torch.bmm(g, a.transpose(1, 2))
-    return torch.bmm(a, g.transpose(1, 2)).transpose(1, 2).contiguous()
+        return torch.bmm(g, a.transpose(1, 2), out=out)
+    grad = torch.bmm(a, g.transpose(1, 2)).transpose(1, 2)
+    if out is None:
+        return grad.contiguous()
+    return out.copy_(grad)
+
+
+# Floats of the widest hidden layer per block of replicas in chi2_step: small
+# enough that a block's activations and gradients stay in L2 (measured).
+_BLOCK_FLOATS = 1 << 17
+
+
+def _replica_blocks(n_replicas, floats_per_replica, device):
+    """Contiguous, near-equal blocks of replicas of at most ``_BLOCK_FLOATS``."""
+    if device.type != "cpu":
+        return [(0, n_replicas)]  # caches are not the point on a GPU
+    most = max(1, _BLOCK_FLOATS // max(1, floats_per_replica))
+    n_blocks = -(-n_replicas // most)
+    size = -(-n_replicas // n_blocks)
+    return [(r, min(r + size, n_replicas)) for r in range(0, n_replicas, size)]
+
+
+def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
+    """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block."""
+    n_layers = len(weights)
+    last = n_layers - 1
+    n_replicas, n_out0, n_in = weights[0].shape
+    n_points = x.shape[-1]
+    shared = x.dim() == 2
+    widths = [w.shape[1] for w in weights[:-1]]
+    blocks = _replica_blocks(n_replicas, max(widths) * n_points, x.device)
+    size = blocks[0][1] - blocks[0][0]
+    like = dict(dtype=weights[0].dtype, device=weights[0].device)
+    buffers = [torch.empty(size, n, n_points, **like) for n in widths]
+    y_pred = torch.empty(n_replicas, 1, n_points, **like)
+    chi2 = torch.empty(n_replicas, **like)
+    valid_chi2 = None if valid_weight is None else torch.empty(n_replicas, **like)
+    grad_w = [torch.empty_like(w) for w in weights]
+    grad_b = [torch.empty_like(b) for b in biases]
+    for r0, r1 in blocks:
+        nb, s = r1 - r0, slice(r0, r1)
+        if shared:
+            h = torch.addmm(
+                biases[0][s].reshape(nb * n_out0, 1),
+                weights[0][s].reshape(nb * n_out0, n_in),
+                x,
+                out=buffers[0][:nb].view(nb * n_out0, n_points),
+            ).view(nb, n_out0, n_points)
+        else:
+            h = torch.baddbmm(biases[0][s], weights[0][s], x[s], out=buffers[0][:nb])
+        hidden = []
+        for layer in range(n_layers):
+            if layer > 0:
+                out = buffers[layer][:nb] if layer < last else y_pred[s]
+                h = torch.baddbmm(biases[layer][s], weights[layer][s], h, out=out)
+            if layer < last:
+                h = _FORWARD_INPLACE[activations[layer]](h)
+                hidden.append(h)
+        residual = h[:, 0, :] - y_true[s]
+        squared = residual**2
+        torch.sum(weight[s] * squared, dim=1, out=chi2[s])
+        if valid_weight is not None:
+            torch.sum(valid_weight[s] * squared, dim=1, out=valid_chi2[s])
+        g = (2 * weight[s] * residual).unsqueeze(1)  # d chi2 / d y_pred
+        for layer in range(last, 0, -1):
+            a = hidden[layer - 1]
+            _weight_grad(g, a, out=grad_w[layer][s])
+            torch.sum(g, dim=2, keepdim=True, out=grad_b[layer][s])
+            g = _BACKWARD[activations[layer - 1]](
+                torch.bmm(weights[layer][s].transpose(1, 2), g), a
+            )
+        if shared:
+            torch.mm(
+                g.reshape(nb * n_out0, n_points),
+                x.t(),
+                out=grad_w[0][s].view(nb * n_out0, n_in),
+            )
+        else:
+            torch.bmm(g, x[s].transpose(1, 2), out=grad_w[0][s])
+        torch.sum(g, dim=2, keepdim=True, out=grad_b[0][s])
+    return y_pred[:, 0, :], chi2, valid_chi2, grad_w, grad_b
 
 
 class _FusedReplicaMLP(torch.autograd.Function):

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator
 from torch import nn
 
@@ -115,6 +116,27 @@ class ReplicaNet(NeuralNet):
         else:
             self.valid_replica_loss_ = per_replica.detach()
         return per_replica.sum()
+
+    def train_step_single(self, batch, **fit_params):
+        # The default module and criterion have a fused step: forward, chi^2 and
+        # backward a cache-sized block of replicas at a time (ReplicaMLP.chi2_step),
+        # with the same gradients, losses and predictions as the autograd path.
+        Xi, yi = unpack_data(batch)
+        module = self.module_
+        if (
+            fit_params
+            or type(self.criterion_) is not ReplicaChi2Loss
+            or type(self).get_loss is not ReplicaNet.get_loss
+            or type(self).infer is not NeuralNet.infer
+            or not hasattr(module, "chi2_step")
+            or not module.supports_fused_step(Xi["x"])
+        ):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        y_pred, train, valid = module.chi2_step(Xi["x"], yi, Xi["w"], Xi.get("w_valid"))
+        self.train_replica_loss_ = train
+        self.valid_replica_loss_ = valid
+        return {"loss": train.sum(), "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
         self._zero_grad_optimizer()
