@@ -265,6 +265,19 @@ _BACKWARD = {
     "identity": _identity_backward,
 }
 
+# The same derivatives, overwriting the incoming gradient (fused training step).
+_BACKWARD_INPLACE = {
+    "sigmoid": lambda g, out: torch.ops.aten.sigmoid_backward.grad_input(
+        g, out, grad_input=g
+    ),
+    "tanh": lambda g, out: torch.ops.aten.tanh_backward.grad_input(g, out, grad_input=g),
+    "relu": lambda g, out: torch.ops.aten.threshold_backward.grad_input(
+        g, out, 0.0, grad_input=g
+    ),
+    "softplus": _softplus_backward,
+    "identity": _identity_backward,
+}
+
 
 def _weight_grad(g, a, out=None):
     """``g @ a^T`` per replica, a sum over points of tiny outer products.
@@ -282,7 +295,7 @@ def _weight_grad(g, a, out=None):
 
 # Floats of the widest hidden layer per block of replicas in chi2_step: small
 # enough that a block's activations and gradients stay in L2 (measured).
-_BLOCK_FLOATS = 1 << 17
+_BLOCK_FLOATS = 1 << 18
 
 
 def _replica_blocks(n_replicas, floats_per_replica, device):
@@ -296,7 +309,11 @@ def _replica_blocks(n_replicas, floats_per_replica, device):
 
 
 def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
-    """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block."""
+    """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block.
+
+    Every block reuses the same activation and gradient buffers (still in cache
+    from the previous block), and backward activations run in place.
+    """
     n_layers = len(weights)
     last = n_layers - 1
     n_replicas, n_out0, n_in = weights[0].shape
@@ -306,10 +323,20 @@ def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
     blocks = _replica_blocks(n_replicas, max(widths) * n_points, x.device)
     size = blocks[0][1] - blocks[0][0]
     like = dict(dtype=weights[0].dtype, device=weights[0].device)
-    buffers = [torch.empty(size, n, n_points, **like) for n in widths]
+    hidden_buffers = [torch.empty(size, n, n_points, **like) for n in widths]
+    grad_buffers = [torch.empty(size, n, n_points, **like) for n in widths]
     y_pred = torch.empty(n_replicas, 1, n_points, **like)
-    chi2 = torch.empty(n_replicas, **like)
-    valid_chi2 = None if valid_weight is None else torch.empty(n_replicas, **like)
+    # Training (and validation) chi^2 from one batched product per block:
+    # rows of chi_weight are the weights, chi2 = (weight * r) . r for residuals r.
+    if valid_weight is None:
+        chi_weight = weight.unsqueeze(1)
+    else:
+        chi_weight = torch.stack((weight, valid_weight), dim=1)
+    chi2 = torch.empty(n_replicas, chi_weight.shape[1], 1, **like)
+    residual_buffer = torch.empty(size, 1, n_points, **like)
+    weighted_buffer = torch.empty(size, chi_weight.shape[1], n_points, **like)
+    targets = y_true.unsqueeze(1)
+    weights_t = [w.transpose(1, 2) for w in weights]
     grad_w = [torch.empty_like(w) for w in weights]
     grad_b = [torch.empty_like(b) for b in biases]
     for r0, r1 in blocks:
@@ -319,31 +346,28 @@ def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
                 biases[0][s].reshape(nb * n_out0, 1),
                 weights[0][s].reshape(nb * n_out0, n_in),
                 x,
-                out=buffers[0][:nb].view(nb * n_out0, n_points),
+                out=hidden_buffers[0][:nb].view(nb * n_out0, n_points),
             ).view(nb, n_out0, n_points)
         else:
-            h = torch.baddbmm(biases[0][s], weights[0][s], x[s], out=buffers[0][:nb])
+            h = torch.baddbmm(biases[0][s], weights[0][s], x[s], out=hidden_buffers[0][:nb])
         hidden = []
         for layer in range(n_layers):
             if layer > 0:
-                out = buffers[layer][:nb] if layer < last else y_pred[s]
+                out = hidden_buffers[layer][:nb] if layer < last else y_pred[s]
                 h = torch.baddbmm(biases[layer][s], weights[layer][s], h, out=out)
             if layer < last:
                 h = _FORWARD_INPLACE[activations[layer]](h)
                 hidden.append(h)
-        residual = h[:, 0, :] - y_true[s]
-        squared = residual**2
-        torch.sum(weight[s] * squared, dim=1, out=chi2[s])
-        if valid_weight is not None:
-            torch.sum(valid_weight[s] * squared, dim=1, out=valid_chi2[s])
-        g = (2 * weight[s] * residual).unsqueeze(1)  # d chi2 / d y_pred
+        residual = torch.sub(h, targets[s], out=residual_buffer[:nb])
+        weighted = torch.mul(residual, chi_weight[s], out=weighted_buffer[:nb])
+        torch.bmm(weighted, residual.transpose(1, 2), out=chi2[s])
+        g = weighted[:, :1].mul_(2)  # d chi2 / d y_pred = 2 weight r
         for layer in range(last, 0, -1):
             a = hidden[layer - 1]
             _weight_grad(g, a, out=grad_w[layer][s])
             torch.sum(g, dim=2, keepdim=True, out=grad_b[layer][s])
-            g = _BACKWARD[activations[layer - 1]](
-                torch.bmm(weights[layer][s].transpose(1, 2), g), a
-            )
+            g = torch.bmm(weights_t[layer][s], g, out=grad_buffers[layer - 1][:nb])
+            g = _BACKWARD_INPLACE[activations[layer - 1]](g, a)
         if shared:
             torch.mm(
                 g.reshape(nb * n_out0, n_points),
@@ -353,7 +377,8 @@ def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
         else:
             torch.bmm(g, x[s].transpose(1, 2), out=grad_w[0][s])
         torch.sum(g, dim=2, keepdim=True, out=grad_b[0][s])
-    return y_pred[:, 0, :], chi2, valid_chi2, grad_w, grad_b
+    valid_chi2 = None if valid_weight is None else chi2[:, 1, 0]
+    return y_pred[:, 0, :], chi2[:, 0, 0], valid_chi2, grad_w, grad_b
 
 
 class _FusedReplicaMLP(torch.autograd.Function):
