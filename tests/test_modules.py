@@ -47,10 +47,30 @@ def test_fused_autograd_function_matches_autograd(shared, activations):
         torch.testing.assert_close(p.grad, ref, rtol=1e-10, atol=1e-12)
 
 
+@pytest.fixture
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)  # replica blocks are for single-threaded workers
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_replica_blocks(one_thread, monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(modules, "_BLOCK_FLOATS", 1000)
+    assert modules._replica_blocks(10, 300, cpu) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert modules._replica_blocks(10, 5000, cpu) == [(r, r + 1) for r in range(10)]
+    assert modules._replica_blocks(3, 300, cpu) == [(0, 3)]
+    torch.set_num_threads(2)  # several threads: one block, large ops
+    assert modules._replica_blocks(10, 300, cpu) == [(0, 10)]
+
+
 @pytest.mark.parametrize("block_floats", [1 << 17, 100, 1])
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("activations", ACTIVATION_SETS)
-def test_fused_chi2_step_matches_autograd(shared, activations, block_floats, monkeypatch):
+def test_fused_chi2_step_matches_autograd(
+    shared, activations, block_floats, monkeypatch, one_thread
+):
     monkeypatch.setattr(modules, "_BLOCK_FLOATS", block_floats)
     module, x, y, w, wv = _problem(shared, activations)
     pred_ref, chi2_ref, grads_ref = _autograd(module, x, y, w)
