@@ -13,13 +13,21 @@ import sys
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PassthroughScoring
+from skorch.dataset import unpack_data
+from skorch.history import History
 from skorch.utils import TeeGenerator
 from torch import nn
 
 from ._modules import monotonic_penalty, replica_chi2
 
-__all__ = ["ReplicaChi2Loss", "ReplicaLookBack", "ReplicaNet", "ReplicaProgressBar"]
+__all__ = [
+    "ReplicaChi2Loss",
+    "ReplicaHistory",
+    "ReplicaLookBack",
+    "ReplicaNet",
+    "ReplicaProgressBar",
+]
 
 # glibc mallopt parameters (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -67,6 +75,54 @@ class ReplicaChi2Loss(nn.Module):
         return replica_chi2(y_pred, y_true, weight)
 
 
+class ReplicaHistory(History):
+    """A skorch ``History`` whose per-epoch look-ups do not copy every epoch.
+
+    ``History.__getitem__`` starts from a copy of the whole list, so each
+    ``record``/``record_batch`` and each epoch-level look-up (``history[-1, ...]``,
+    as skorch's own callbacks do several times per epoch) costs time proportional
+    to the number of epochs so far. Indexing one epoch here resolves the same
+    query on that epoch alone; the results are the same.
+    """
+
+    def __getitem__(self, i):
+        if isinstance(i, int):
+            return list.__getitem__(self, i)
+        if isinstance(i, tuple) and 0 < len(i) <= 4 and isinstance(i[0], int):
+            return History([list.__getitem__(self, i[0])])[(0, *i[1:])]
+        return super().__getitem__(i)
+
+
+class _EpochLossScoring(PassthroughScoring):
+    """``PassthroughScoring`` that reads a single batch straight from the epoch.
+
+    A :class:`ReplicaNet` epoch is one batch; this records exactly what
+    ``PassthroughScoring`` records (its batch-size weighted mean of one value is
+    ``(score * size) / size``) without its history queries and ``np.average``,
+    and falls back to it for any other number of batches.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1].get("batches", [])
+        size_key = "train_batch_size" if self.on_train else "valid_batch_size"
+        if len(batches) != 1 or not isinstance(batches[0].get(self.name, 0.0), float):
+            return super().on_epoch_end(net, **kwargs)
+        batch = batches[0]
+        if self.name not in batch:
+            return None  # as PassthroughScoring: no such score this epoch
+        size = batch.get(size_key)
+        if not isinstance(size, int) or size <= 0:
+            return super().on_epoch_end(net, **kwargs)
+        score = np.float64((batch[self.name] * size) / size)
+        is_best = self._is_best_score(score)
+        if is_best:
+            self.best_score_ = score
+        net.history.record(self.name, score)
+        if is_best is not None:
+            net.history.record(self.name + "_best", bool(is_best))
+        return None
+
+
 class _EarlyStop(KeyboardInterrupt):
     """Raised by a callback to end training; skorch ends fit on KeyboardInterrupt."""
 
@@ -94,6 +150,28 @@ class ReplicaNet(NeuralNet):
 
     def __init__(self, module, *args, criterion=ReplicaChi2Loss, **kwargs):
         super().__init__(module, *args, criterion=criterion, **kwargs)
+
+    @property
+    def _default_callbacks(self):
+        # skorch's epoch-level losses, recorded without re-reading the history.
+        return [
+            (
+                name,
+                _EpochLossScoring(
+                    name=cb.name, lower_is_better=cb.lower_is_better, on_train=cb.on_train
+                )
+                if type(cb) is PassthroughScoring
+                else cb,
+            )
+            for name, cb in super()._default_callbacks
+        ]
+
+    def initialize_history(self):
+        if self.history_ is None:
+            self.history_ = ReplicaHistory()
+        else:
+            self.history_.clear()
+        return self
 
     def get_split_datasets(self, X, y=None, **fit_params):
         # Validation is evaluated inside the training step (see the class notes).
@@ -123,6 +201,28 @@ class ReplicaNet(NeuralNet):
         else:
             self.valid_replica_loss_ = per_replica.detach()
         return per_replica.sum()
+
+    def train_step_single(self, batch, **fit_params):
+        # The default module and criterion have a fused step: forward, chi^2 and
+        # backward a cache-sized block of replicas at a time (ReplicaMLP.chi2_step),
+        # with the same gradients, losses and predictions as the autograd path.
+        Xi, yi = unpack_data(batch)
+        module = self.module_
+        if (
+            fit_params
+            or Xi.get("pairs") is not None  # the monotonic penalty needs autograd
+            or type(self.criterion_) is not ReplicaChi2Loss
+            or type(self).get_loss is not ReplicaNet.get_loss
+            or type(self).infer is not NeuralNet.infer
+            or not hasattr(module, "chi2_step")
+            or not module.supports_fused_step(Xi["x"])
+        ):
+            return super().train_step_single(batch, **fit_params)
+        self._set_training(True)
+        y_pred, train, valid = module.chi2_step(Xi["x"], yi, Xi["w"], Xi.get("w_valid"))
+        self.train_replica_loss_ = train
+        self.valid_replica_loss_ = valid
+        return {"loss": train.sum(), "y_pred": y_pred}
 
     def train_step(self, batch, **fit_params):
         self._zero_grad_optimizer()
@@ -186,6 +286,7 @@ class ReplicaLookBack(Callback):
         self.best_loss_ = torch.full((module.n_replicas,), float("inf"), device=device)
         self.best_epoch_ = torch.zeros(module.n_replicas, dtype=torch.long, device=device)
         self.best_params_ = [p.detach().clone() for p in module.parameters()]
+        self._params = [p.detach() for p in module.parameters()]  # copied from, each epoch
         self.epoch_ = 0
         self.last_improvement_ = 0
 
@@ -198,18 +299,19 @@ class ReplicaLookBack(Callback):
         loss = torch.nan_to_num(loss, nan=float("inf"))
         improved = loss < self.best_loss_
         if improved.any():
-            for best, param in zip(
-                self.best_params_, net.module_.parameters(), strict=True
-            ):
-                mask = improved.view(-1, *([1] * (param.dim() - 1)))
-                best.copy_(torch.where(mask, param, best))
+            params = self._params
+            if improved.all():
+                for best, param in zip(self.best_params_, params, strict=True):
+                    best.copy_(param)
+            else:
+                for best, param in zip(self.best_params_, params, strict=True):
+                    mask = improved.view(-1, *([1] * (param.dim() - 1)))
+                    torch.where(mask, param, best, out=best)
             significant = loss < self.best_loss_ * (1 - self.tol)
             if significant.any():
                 self.last_improvement_ = self.epoch_
             self.best_loss_ = torch.where(improved, loss, self.best_loss_)
-            self.best_epoch_ = torch.where(
-                improved, torch.full_like(self.best_epoch_, self.epoch_), self.best_epoch_
-            )
+            self.best_epoch_.masked_fill_(improved, self.epoch_)
 
     def on_epoch_end(self, net, **kwargs):
         if (
@@ -220,6 +322,7 @@ class ReplicaLookBack(Callback):
 
     @torch.no_grad()
     def on_train_end(self, net, X=None, y=None, **kwargs):
+        self.__dict__.pop("_params", None)
         if not hasattr(self, "best_params_") or not torch.isfinite(self.best_loss_).any():
             return
         finite = torch.isfinite(self.best_loss_)

@@ -193,13 +193,15 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         before subtracting, so that the 68% bands carry the data's uncertainty as
         well as the ZLP model's (Monte Carlo propagation; no linear error
         propagation). False: bands of the ZLP model only.
-    energy_scale : {"asinh"} or None, default=None
-        The network sees ``asinh(E / w)`` with ``w`` the median FWHM of the
-        training spectra (linear in the core, logarithmic in the tail), so that a
-        narrow peak and a long tail are resolved alike; None feeds E itself, as
-        in the paper (the default: on synthetic specimen spectra asinh
-        extrapolated worse through region II, 68% coverage 0.46 against 0.91;
-        in vacuum mode it resolved narrow peaks slightly better).
+    energy_scale : {"auto", "asinh", "linear"}, default="auto"
+        ``"asinh"``: the network sees ``asinh(E / w)`` with ``w`` the median FWHM
+        of the training spectra (linear in the core, logarithmic in the tail),
+        so that a narrow peak and a long tail are resolved alike; ``"linear"``:
+        E itself, as in the paper; ``"auto"``: linear in specimen mode, asinh in
+        vacuum mode. Measured: on synthetic specimen spectra asinh extrapolated
+        worse through region II (68% coverage 0.46 against 0.91); on vacuum
+        spectra over -4 to 10 eV it cut the median error of an unseen exposure
+        time from 0.12 to 0.045.
     gain_side : {"data", "model"}, default="data"
         ZLP on the energy-gain side (E < 0): the data (subtracted spectrum zero
         there) or the same matching mirrored.
@@ -221,8 +223,8 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         channels trained on).
     energy_axis_ : ndarray of shape (n_channels,)
         The validated energy axis.
-    energy_width_ : float
-        ``w`` of ``energy_scale="asinh"`` in eV.
+    energy_width_ : float or None
+        ``w`` of the asinh energy input in eV; None when the input is linear.
     covariate_ranges_ : ndarray of shape (n_covariates, 2)
         Robust scaling range of every covariate.
     n_training_points_ : int
@@ -266,7 +268,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         "pseudo_data": [StrOptions({"noise", "one"})],
         "match_width": [Interval(Real, 0, None, closed="left")],
         "data_noise": ["boolean"],
-        "energy_scale": [StrOptions({"asinh"}), None],
+        "energy_scale": [StrOptions({"auto", "asinh", "linear"})],
         "gain_side": [StrOptions({"data", "model"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
@@ -288,7 +290,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         pseudo_data="one",
         match_width=0.5,
         data_noise=True,
-        energy_scale=None,
+        energy_scale="auto",
         gain_side="data",
         batch_size=256,
         random_state=None,
@@ -415,7 +417,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         de1, de2 = mask.edges(spectra)
         return np.asarray(de1, dtype=float), np.asarray(de2, dtype=float), mask
 
-    def _point_table(self, spectra, energy, covariates, norm, variance, de1, de2):
+    def _point_table(self, spectra, energy, covariates, norm, variance, de1, de2, width):
         """Training points, targets, weights, monotonic grid of all spectra."""
         rows, targets, weights, grid = [], [], [], []
         dispersion = energy[1] - energy[0]
@@ -433,7 +435,9 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
                     "dE_I) or use a finer energy axis."
                 )
             e = energy[chosen]
-            rows.append(np.column_stack([self._feature(e), np.tile(cov, (e.size, 1))]))
+            rows.append(
+                np.column_stack([self._feature(e, width), np.tile(cov, (e.size, 1))])
+            )
             targets.append(s[chosen] / norm[i])
             weights.append(norm[i] ** 2 / variance[i, chosen])
             n_points += e.size
@@ -447,7 +451,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
                     )
                 e3 = np.linspace(de2[i], stop, self.n_pseudo)
                 rows.append(
-                    np.column_stack([self._feature(e3), np.tile(cov, (e3.size, 1))])
+                    np.column_stack([self._feature(e3, width), np.tile(cov, (e3.size, 1))])
                 )
                 if self.pseudo_data == "noise":
                     # The ZLP at the data's noise level (the definition of dE_II),
@@ -461,22 +465,21 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
             if self.mode == "specimen" and self.n_monotonic > 1:
                 e2 = np.linspace(de1[i], de2[i], self.n_monotonic)
                 grid.append(
-                    np.column_stack([self._feature(e2), np.tile(cov, (e2.size, 1))])
+                    np.column_stack([self._feature(e2, width), np.tile(cov, (e2.size, 1))])
                 )
         X = np.vstack(rows)
         monotonic = np.vstack(grid) if grid else None
         return X, np.concatenate(targets), np.concatenate(weights), monotonic, n_points
 
-    def _feature(self, energy):
+    @staticmethod
+    def _feature(energy, width):
         """Network input for the energy loss: asinh(E / w) or E itself.
 
         asinh is linear within the ZLP core (|E| < w, the median FWHM) and
         logarithmic in the tails, so the narrow peak and the long tail span
-        comparable parts of the scaled input range.
+        comparable parts of the scaled input range. ``width`` None: linear.
         """
-        if self.energy_scale is None:
-            return energy
-        return np.arcsinh(energy / self.energy_width_)
+        return energy if width is None else np.arcsinh(energy / width)
 
     def _robust_ranges(self, X_points, covariates):
         ranges = [[X_points[:, 0].min(), X_points[:, 0].max()]]
@@ -518,11 +521,15 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
                 f"{de2[bad]:.3g} eV; set regions=ZLPRegionMask(de1=..., de2=...) with "
                 "dE_I < dE_II."
             )
-        if self.energy_scale == "asinh":
+        scale = self.energy_scale
+        if scale == "auto":
+            scale = "asinh" if self.mode == "vacuum" else "linear"
+        width = None
+        if scale == "asinh":
             width = np.nanmedian(zlp_fwhm(spectra, energy))
-            self.energy_width_ = float(width) if np.isfinite(width) else 1.0
+            width = float(width) if np.isfinite(width) else 1.0
         points, target, weight, monotonic, n_points = self._point_table(
-            spectra, energy, covariates, norm, variance, de1, de2
+            spectra, energy, covariates, norm, variance, de1, de2, width
         )
         rng = check_random_state(self.random_state)
         regressor = default_regressor() if self.regressor is None else clone(self.regressor)
@@ -545,6 +552,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
             de1_=de1,
             de2_=de2,
             energy_axis_=energy,
+            energy_width_=width,
             covariate_ranges_=self._robust_ranges(points, covariates)[1:],
             n_training_points_=n_points,
             _noise_seed_=int(rng.randint(np.iinfo(np.int32).max)),
@@ -566,7 +574,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         n_channels = energy.size
         points = np.column_stack(
             [
-                np.tile(self._feature(energy), spectra.shape[0]),
+                np.tile(self._feature(energy, self.energy_width_), spectra.shape[0]),
                 np.repeat(covariates, n_channels, axis=0),
             ]
         )

@@ -403,3 +403,42 @@ def test_ws2_subtracted_zero_below_1ev_onset_above_1p5ev(ws2_fit):
         # average (measured 1.99 to 3.5 with 24 replicas)
         assert np.mean(median[i, above]) > 1.5 * np.mean(half[i, above])
         assert np.all(median[i, above] > -half[i, above])
+
+
+def test_monotonic_penalty_value():
+    import torch
+
+    from sklearn_zlp._modules import monotonic_penalty
+
+    y = torch.tensor([[3.0, 2.0, 2.5, 1.0], [1.0, 2.0, 3.0, 4.0]])
+    pairs = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    # replica 0 rises once by 0.5, replica 1 three times by 1
+    np.testing.assert_allclose(monotonic_penalty(y, pairs).numpy(), [0.25 / 3, 1.0])
+
+
+def test_monotonic_penalty_reaches_the_gradient():
+    # The penalty is added in ReplicaNet.get_loss, so the fused chi^2 step must
+    # step aside when penalty pairs are given; otherwise the penalty is ignored
+    # and both fits below are identical.
+    energy = np.linspace(-1, 6, 400)
+    y = (
+        1e6 * np.exp(-0.5 * (energy / 0.2) ** 2)
+        + 1e4 / (1 + (energy / 0.3) ** 2) ** 1.5
+        + 1
+    )
+    trained = (energy < 1.0) | (energy > 4.0)
+    X, target = energy[trained, None], np.maximum(y[trained], 1)
+    grid = np.linspace(1.0, 4.0, 40)[:, None]
+    params = dict(n_replicas=4, max_epochs=300, lr=0.05, random_state=0)
+    free = ZLPEnsembleRegressor(**params, monotonic_penalty=0.0).fit(
+        X, target, monotonic_X=grid
+    )
+    held = ZLPEnsembleRegressor(**params, monotonic_penalty=1e7).fit(
+        X, target, monotonic_X=grid
+    )
+    assert not np.allclose(free.transform(grid), held.transform(grid), rtol=1e-6)
+    rises = [
+        np.clip(np.diff(np.log(r.transform(grid)), axis=0), 0, None).sum()
+        for r in (free, held)
+    ]
+    assert rises[1] <= rises[0]
