@@ -321,7 +321,13 @@ def main():
     with parallel_config(backend="loky"):
         # Start the worker processes (and import torch there) before timing.
         X0, y0 = synthetic_points(50)
-        ZLPEnsembleRegressor(n_replicas=4, max_epochs=2, n_jobs=args.n_jobs).fit(X0, y0)
+        # One chunk per worker, so that every worker has imported torch.
+        ZLPEnsembleRegressor(
+            n_replicas=2 * args.n_jobs,
+            max_epochs=2,
+            n_jobs=args.n_jobs,
+            replicas_per_chunk=2,
+        ).fit(X0, y0)
 
         if "a" not in args.skip:
             X, y = synthetic_points(args.points)

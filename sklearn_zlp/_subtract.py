@@ -172,6 +172,11 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         ``"counting"``.
     read_noise : float, default=0.0
         Detector read noise in counts per channel, added in quadrature.
+    relative_sigma : float, default=0.0
+        A relative uncertainty added in quadrature to every training point,
+        ``(relative_sigma * I)^2``: how well a ZLP shape can be known at all
+        (drift, detector nonlinearity), which keeps bright spectra's counting
+        errors from making the fit stiff.
     n_pseudo : int, default=32
         Region-III pseudo-data points per spectrum, spread evenly over
         ``[dE_II, 1.5 dE_II]`` (within the axis).
@@ -263,6 +268,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         "normalize": [StrOptions({"core", "total"}), None],
         "sigma": [StrOptions({"auto", "counting", "spread"})],
         "read_noise": [Interval(Real, 0, None, closed="left")],
+        "relative_sigma": [Interval(Real, 0, None, closed="left")],
         "n_pseudo": [Interval(Integral, 0, None, closed="left")],
         "n_monotonic": [Interval(Integral, 0, None, closed="left")],
         "pseudo_data": [StrOptions({"noise", "one"})],
@@ -285,6 +291,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         normalize="core",
         sigma="auto",
         read_noise=0.0,
+        relative_sigma=0.0,
         n_pseudo=32,
         n_monotonic=24,
         pseudo_data="one",
@@ -303,6 +310,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         self.normalize = normalize
         self.sigma = sigma
         self.read_noise = read_noise
+        self.relative_sigma = relative_sigma
         self.n_pseudo = n_pseudo
         self.n_monotonic = n_monotonic
         self.pseudo_data = pseudo_data
@@ -384,7 +392,11 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         spectra when there are none), so systematic differences between
         acquisitions are not mistaken for noise.
         """
-        variance = np.maximum(spectra, 1.0) + self.read_noise**2
+        variance = (
+            np.maximum(spectra, 1.0)
+            + self.read_noise**2
+            + (self.relative_sigma * np.maximum(spectra, 0.0)) ** 2
+        )
         use_spread = self.sigma == "spread" or (
             self.sigma == "auto" and spectra.shape[0] >= 3
         )
@@ -456,7 +468,9 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
                 if self.pseudo_data == "noise":
                     # The ZLP at the data's noise level (the definition of dE_II),
                     # known to within a factor e: ln-space sigma 1.
-                    level = np.sqrt(np.interp(e3, energy, variance[i]))
+                    level = np.sqrt(
+                        np.interp(e3, energy, np.maximum(s, 1.0)) + self.read_noise**2
+                    )
                     targets.append(level / norm[i])
                     weights.append((norm[i] / level) ** 2)
                 else:  # "one": 1 count with a 0.5-count uncertainty
