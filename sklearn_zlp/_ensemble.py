@@ -497,12 +497,21 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         # the training targets between two grid points costs monotonic_penalty.
         penalty = self.monotonic_penalty if pairs is not None else 0.0
 
+        n_chunks = -(-self.n_replicas // self.replicas_per_chunk)
+
         def train(replicas, seeds_for_init):
-            """Fit these replicas in chunks of replicas_per_chunk, in parallel."""
-            groups = [
-                replicas[i : i + self.replicas_per_chunk]
-                for i in range(0, replicas.size, self.replicas_per_chunk)
-            ]
+            """Fit these replicas in parallel chunks of at most replicas_per_chunk.
+
+            Retrained replicas are spread over as many chunks as the first round
+            had (so they use every worker), a split that does not depend on n_jobs.
+            """
+            n_groups = max(-(-replicas.size // self.replicas_per_chunk), n_chunks)
+            groups = [g for g in np.array_split(replicas, n_groups) if g.size]
+            if replicas.size == self.n_replicas:  # the first round: the usual chunks
+                groups = [
+                    replicas[i : i + self.replicas_per_chunk]
+                    for i in range(0, replicas.size, self.replicas_per_chunk)
+                ]
             return groups, Parallel(n_jobs=self.n_jobs)(
                 delayed(_fit_chunk)(
                     inputs,
