@@ -220,6 +220,11 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Retrain a replica whose network ended predicting a constant (all units of a
         ReLU layer dead: a plateau it can never leave) with new initial weights, up
         to this many times; its pseudo-data and split stay the same.
+    restart_chi2 : float, default=10.0
+        Also retrain (up to ``max_restarts`` times) a replica whose final chi^2
+        exceeds this multiple of the median over replicas: stuck in a poor
+        minimum rather than slow. Its new fit replaces the old one only if its
+        chi^2 is lower. None retrains dead replicas only.
     monotonic_penalty : float, default=10.0
         Weight of the penalty on any rise of the model between consecutive points
         of ``monotonic_X`` (see :meth:`fit`), added to each replica's chi^2 per
@@ -306,6 +311,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         "input_ranges": ["array-like", None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
         "max_restarts": [Interval(Integral, 0, None, closed="left")],
+        "restart_chi2": [Interval(Real, 1, None, closed="neither"), None],
         "monotonic_penalty": [Interval(Real, 0, None, closed="left")],
         "reject_outliers": [Interval(Real, 0, None, closed="neither"), None],
         "point_estimate": [StrOptions({"median", "mean"})],
@@ -332,6 +338,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         input_ranges=None,
         n_iter_no_change=None,
         max_restarts=2,
+        restart_chi2=10.0,
         monotonic_penalty=10.0,
         reject_outliers=None,
         point_estimate="median",
@@ -354,6 +361,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self.input_ranges = input_ranges
         self.n_iter_no_change = n_iter_no_change
         self.max_restarts = max_restarts
+        self.restart_chi2 = restart_chi2
         self.monotonic_penalty = monotonic_penalty
         self.reject_outliers = reject_outliers
         self.point_estimate = point_estimate
@@ -543,15 +551,31 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         predictions = np.concatenate([_net_predict(net, inputs) for net in nets])
         restarts = np.zeros(self.n_replicas, dtype=int)
         target_range = np.ptp(scaled_target[active])
+        weights_all = active / scaled_sigma**2 / active.sum()
+        reference = scaled_target if self.replica_method == "bootstrap" else None
+
+        def final_chi2(pred, rows):
+            # chi^2 on all points of the replica's own pseudo-data (bootstrap: on
+            # the data, not on resampled copies)
+            target = targets[rows] if reference is None else reference
+            return ((pred - target) ** 2 * weights_all).sum(axis=1)
+
+        chi2 = final_chi2(predictions, slice(None))
         for attempt in range(1, self.max_restarts + 1):
             # A network whose ReLU layer died predicts one constant everywhere and can
-            # never leave that plateau; train such a replica again (same pseudo-data
-            # and split, new initial weights from its own seed and the attempt).
+            # never leave that plateau; one whose chi^2 is restart_chi2 times the
+            # median is stuck in a poor minimum. Train such a replica again (same
+            # pseudo-data and split, new initial weights from its own seed and the
+            # attempt); a stuck one keeps whichever fit has the lower chi^2.
             dead = np.ptp(predictions[:, active], axis=1) <= 1e-6 * target_range
             dead |= ~np.isfinite(predictions).all(axis=1)
-            if not dead.any():
+            stuck = np.zeros_like(dead)
+            if self.restart_chi2 is not None and (~dead).sum() > 2:
+                median = np.median(chi2[~dead])
+                stuck = ~dead & (chi2 > self.restart_chi2 * median)
+            if not (dead | stuck).any():
                 break
-            redo = np.flatnonzero(dead)
+            redo = np.flatnonzero(dead | stuck)
             new_init = init_seeds.copy()
             new_init[redo] = [
                 np.random.default_rng([int(seeds[i]), attempt]).integers(_MAX_SEED)
@@ -559,17 +583,18 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             ]
             groups, retrained = train(redo, new_init)
             for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
+                new_pred = _net_predict(net, inputs)
+                new_chi2 = final_chi2(new_pred, group)
                 for j, i in enumerate(group):
+                    if not dead[i] and not new_chi2[j] < chi2[i]:
+                        continue
                     chunk, pos = divmod(int(i), self.replicas_per_chunk)
                     _copy_replica(net, j, nets[chunk], pos)
-                best_epoch[group] = epochs
-                best_loss[group] = losses
-                predictions[group] = _net_predict(net, inputs)
+                    best_epoch[i] = epochs[j]
+                    best_loss[i] = losses[j]
+                    predictions[i] = new_pred[j]
+                    chi2[i] = new_chi2[j]
             restarts[redo] += 1
-        weights_all = active / scaled_sigma**2 / active.sum()
-        chi2 = ((predictions - targets) ** 2 * weights_all).sum(axis=1)
-        if self.replica_method == "bootstrap":  # chi2 on the data, not on resampled copies
-            chi2 = ((predictions - scaled_target) ** 2 * weights_all).sum(axis=1)
         kept = np.isfinite(chi2)
         if self.reject_outliers is not None and kept.sum() > 2:
             median = np.median(chi2[kept])
