@@ -90,6 +90,9 @@ def time_vectorised(X, y, n_replicas, epochs, n_jobs, per_chunk, threads):
         n_jobs=n_jobs,
         replicas_per_chunk=per_chunk,
         torch_threads=threads,
+        # Throughput of exactly n_replicas x epochs: no retraining of dead or
+        # stuck replicas (that is quality work, measured in part (b)).
+        max_restarts=0,
         random_state=0,
     )
     t = time.perf_counter()
