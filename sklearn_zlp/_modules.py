@@ -181,7 +181,7 @@ class ReplicaMLP(nn.Module):
         )
 
     @torch.no_grad()
-    def chi2_step(self, x, y_true, weight, valid_weight=None):
+    def chi2_step(self, x, y_true, weight, valid_weight=None, pairs=None, penalty=None):
         """Predictions, per-replica chi^2 and its gradient in one pass.
 
         Equivalent to ``replica_chi2(self(x), y_true, weight).sum().backward()``
@@ -197,6 +197,9 @@ class ReplicaMLP(nn.Module):
         y_true, weight : Tensor of shape (n_replicas, n_points)
         valid_weight : Tensor of shape (n_replicas, n_points), default=None
             Weights of a second chi^2 (validation) from the same predictions.
+        pairs : Tensor of shape (2, n_pairs) of int64, default=None
+            With ``penalty`` (n_replicas,): add ``penalty * monotonic_penalty(
+            y_pred, pairs)`` to each replica's training chi^2 and its gradient.
 
         Returns
         -------
@@ -210,7 +213,15 @@ class ReplicaMLP(nn.Module):
         weights = tuple(self.weights.parameters())
         biases = tuple(self.biases.parameters())
         grads = _chi2_step(
-            x, weights, biases, self.activations, y_true, weight, valid_weight
+            x,
+            weights,
+            biases,
+            self.activations,
+            y_true,
+            weight,
+            valid_weight,
+            pairs,
+            penalty,
         )
         y_pred, chi2, valid_chi2, grad_w, grad_b = grads
         for p, g in zip((*weights, *biases), (*grad_w, *grad_b), strict=True):
@@ -321,7 +332,9 @@ def _replica_blocks(n_replicas, floats_per_replica, device):
     return [(r, min(r + size, n_replicas)) for r in range(0, n_replicas, size)]
 
 
-def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
+def _chi2_step(
+    x, weights, biases, activations, y_true, weight, valid_weight, pairs=None, penalty=None
+):
     """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block.
 
     Every block reuses the same activation and gradient buffers (still in cache
@@ -376,6 +389,13 @@ def _chi2_step(x, weights, biases, activations, y_true, weight, valid_weight):
         weighted = torch.mul(residual, chi_weight[s], out=weighted_buffer[:nb])
         torch.bmm(weighted, residual.transpose(1, 2), out=chi2[s])
         g = weighted[:, :1].mul_(2)  # d chi2 / d y_pred = 2 weight r
+        if pairs is not None:
+            # monotonic penalty: lam * mean(relu(f[hi] - f[lo])^2) per replica
+            lam = penalty[s].unsqueeze(1)
+            rise = torch.relu(h[:, 0, pairs[1]] - h[:, 0, pairs[0]])
+            chi2[s, 0, 0] += lam[:, 0] * (rise * rise).mean(dim=1)
+            d = rise.mul_(lam * (2.0 / rise.shape[1]))
+            g[:, 0].index_add_(1, pairs[1], d).index_add_(1, pairs[0], d, alpha=-1.0)
         for layer in range(last, 0, -1):
             a = hidden[layer - 1]
             # (straight into the gradient: no transposed copy, measured faster here)

@@ -210,7 +210,6 @@ class ReplicaNet(NeuralNet):
         module = self.module_
         if (
             fit_params
-            or Xi.get("pairs") is not None  # the monotonic penalty needs autograd
             or type(self.criterion_) is not ReplicaChi2Loss
             or type(self).get_loss is not ReplicaNet.get_loss
             or type(self).infer is not NeuralNet.infer
@@ -219,7 +218,15 @@ class ReplicaNet(NeuralNet):
         ):
             return super().train_step_single(batch, **fit_params)
         self._set_training(True)
-        y_pred, train, valid = module.chi2_step(Xi["x"], yi, Xi["w"], Xi.get("w_valid"))
+        pairs = Xi.get("pairs")
+        y_pred, train, valid = module.chi2_step(
+            Xi["x"],
+            yi,
+            Xi["w"],
+            Xi.get("w_valid"),
+            pairs=None if pairs is None else pairs[0],
+            penalty=Xi.get("penalty"),
+        )
         self.train_replica_loss_ = train
         self.valid_replica_loss_ = valid
         return {"loss": train.sum(), "y_pred": y_pred}

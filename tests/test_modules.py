@@ -104,3 +104,26 @@ def test_fused_chi2_step_gradient_check():
     )
     for a, n in zip(analytic, numeric, strict=True):
         torch.testing.assert_close(a, n, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_floats", [50, 1 << 18])
+def test_fused_chi2_step_with_monotonic_penalty_matches_autograd(
+    one_thread, monkeypatch, block_floats
+):
+    monkeypatch.setattr(modules, "_BLOCK_FLOATS", block_floats)
+    module, x, y, w, wv = _problem(True, ("sigmoid", "sigmoid", "relu"))
+    pairs = torch.tensor([[3, 4, 5, 10, 11], [4, 5, 6, 11, 12]])
+    penalty = torch.tensor([0.0, 1.0, 10.0, 100.0, 1e3], dtype=torch.float64)
+    module.zero_grad(set_to_none=True)
+    pred = _reference_forward(x, module.weights, module.biases, module.activations)
+    loss = replica_chi2(pred, y, w) + penalty * modules.monotonic_penalty(pred, pairs)
+    loss.sum().backward()
+    grads_ref = [p.grad.clone() for p in module.parameters()]
+    module.zero_grad(set_to_none=True)
+    _, train, valid = module.chi2_step(x, y, w, wv, pairs=pairs, penalty=penalty)
+    torch.testing.assert_close(train, loss.detach(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(valid, replica_chi2(pred, y, wv).detach())
+    for p, ref in zip(module.parameters(), grads_ref, strict=True):
+        torch.testing.assert_close(p.grad, ref, rtol=1e-9, atol=1e-12)
+    # the penalty is active for this problem (some rises), so the test can fail
+    assert (modules.monotonic_penalty(pred, pairs) > 0).any()
