@@ -230,11 +230,7 @@ def _subtract_and_report(
         ax.set(xlim=(-1, 10), ylim=(1e2, 2 * sample[i].max()), title=sample_names[i])
         ax.text(result.de1[i], 2e2, " dE_I", fontsize=8)
         ax.text(result.de2[i], 2e2, " dE_II", fontsize=8)
-    axes[0, 0].legend(fontsize=8)
-    for ax in axes[1]:
-        ax.set_xlabel("Energy loss (eV)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("Counts (log)")
+    _label_grid(axes, "Counts (log)")
     fig.suptitle("WS2 specimen spectra and the ZLP ensemble (before matching)")
     fig.savefig(folder / "zlp_fit.png", dpi=110)
     plt.close(fig)
@@ -256,11 +252,7 @@ def _subtract_and_report(
             ylim=(min(0, low[i, visible].min()) * 1.1, high[i, visible].max() * 1.1),
             title=sample_names[i],
         )
-    axes[0, 0].legend(fontsize=8)
-    for ax in axes[1]:
-        ax.set_xlabel("Energy loss (eV)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("Counts")
+    _label_grid(axes, "Counts")
     fig.suptitle("ZLP-subtracted WS2 spectra (lines: dE_0 -., dE_I --, dE_II :)")
     fig.savefig(folder / "subtracted_spectra.png", dpi=110)
     plt.close(fig)
@@ -274,3 +266,12 @@ def _subtract_and_report(
             f"{row['spectrum']:<11}{row['dE_I_eV']:>10.2f}{row['dE_II_eV']:>11.2f}"
             f"{row['fwhm_eV']:>10.3f}{row['zlp_worst_error_0_1eV']:>16.3f}"
         )
+
+
+def _label_grid(axes, ylabel):
+    """Legend in the first panel, axis labels on the outer panels of a grid."""
+    axes[0, 0].legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("Energy loss (eV)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel(ylabel)
