@@ -20,6 +20,16 @@ __all__ = ["ZLPSubtractionResult", "ZLPSubtractor"]
 
 _LOG_TOTAL = "log_total"
 
+# Quantiles over replicas: approximately unbiased for normally distributed
+# replicas (Blom's plotting positions). numpy's default ("linear") narrows a 68%
+# band of n replicas by ~ (1 - 1.8 / n): 11% with 16 replicas, 2% with 100.
+_QUANTILE_METHOD = "normal_unbiased"
+
+
+def _band(values):
+    """(16th, 84th) percentiles over the first axis (replicas)."""
+    return np.percentile(values, [16, 84], axis=0, method=_QUANTILE_METHOD)
+
 
 @dataclass
 class ZLPSubtractionResult:
@@ -27,6 +37,12 @@ class ZLPSubtractionResult:
 
     Percentile bands are (16th, 84th) percentiles over the replicas, stacked on
     the first axis: ``band[0]`` is the lower and ``band[1]`` the upper edge.
+    They use numpy's ``method="normal_unbiased"`` (Blom's plotting positions):
+    the default linear interpolation makes a 68% band from few replicas too
+    narrow (about 11% with 16 replicas; measured 68% coverage of the true
+    inelastic signal on synthetic FWHM 0.15 eV, 1e6-count spectra rose from
+    0.61-0.63 to 0.64-0.67 over five seeds, FWHM 0.3 eV 0.71-0.83 to
+    0.76-0.87, FWHM 0.6 eV 0.91-0.99 to 0.94-0.995).
 
     Attributes
     ----------
@@ -68,7 +84,7 @@ class ZLPSubtractionResult:
     @property
     def subtracted_band(self):
         """68% band of the subtracted spectra, shape (2, n_spectra, n_channels)."""
-        return np.percentile(self.subtracted, [16, 84], axis=0)
+        return _band(self.subtracted)
 
     @property
     def zlp_median(self):
@@ -78,7 +94,7 @@ class ZLPSubtractionResult:
     @property
     def zlp_band(self):
         """68% band of the matched ZLP, shape (2, n_spectra, n_channels)."""
-        return np.percentile(self.zlp, [16, 84], axis=0)
+        return _band(self.zlp)
 
     @property
     def zlp_model_median(self):
@@ -88,7 +104,7 @@ class ZLPSubtractionResult:
     @property
     def zlp_model_band(self):
         """68% band of the model ZLP before matching, shape (2, n_spectra, n_channels)."""
-        return np.percentile(self.zlp_model, [16, 84], axis=0)
+        return _band(self.zlp_model)
 
 
 def default_regressor(random_state=None):
@@ -207,7 +223,8 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         (sqrt of the point variance) within a factor e. Measured 68% coverage of
         the true inelastic signal over E_bg - 0.3 to 4 eV (6 synthetic spectra,
         dE_I/dE_II from vacuum spectra, 16 replicas x 2000 epochs, lr 0.1,
-        read_noise 5 as generated, three seeds) with ``"tail"`` / ``"one"``:
+        read_noise 5 as generated, three seeds, linear percentiles) with
+        ``"tail"`` / ``"one"``:
         FWHM 0.3 eV, t/lambda 0.3-0.7, 1e7 counts 0.77-0.83 / 0.84-0.89; FWHM
         0.15 eV, t/lambda 0.2-0.4, 1e6 counts 0.62-0.63 / 0.50; FWHM 0.6 eV,
         t/lambda 0.6-1.4, 1e8 counts 0.91-0.99 / 0.09-0.25. ``"noise"`` gave 0.10
@@ -725,7 +742,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         spectra, acquisition, energy = self._split_input(X, reset=False)
         covariates = self._covariate_table(spectra, acquisition)
         model = self._model_replicas(spectra, covariates, self._norm(spectra, energy))
-        return np.quantile(model, quantiles, axis=0)
+        return np.quantile(model, quantiles, axis=0, method=_QUANTILE_METHOD)
 
     def score(self, X, y=None):
         """Negative chi^2 per point of the median ZLP model on X's training regions.
