@@ -431,3 +431,27 @@ def test_monotonic_penalty_reaches_the_gradient():
         X, target, monotonic_X=grid
     )
     assert not np.allclose(free.transform(grid), held.transform(grid), rtol=1e-6)
+
+
+def test_gridsearch_in_vacuum_mode_keeps_acquisition_columns_with_their_spectra():
+    # Exposure times ride along as the last column of X, so cross-validation
+    # slices them with their spectra; the score is the held-out chi^2 of the ZLP
+    # model on held-out vacuum spectra, grouped by exposure time.
+    energy, spectra, times = _vacuum_series()
+    X = np.column_stack([spectra, times])
+    search = GridSearchCV(
+        ZLPSubtractor(
+            energy_axis=energy,
+            mode="vacuum",
+            covariates=("exposure_time",),
+            regressor=fast_regressor(n_replicas=2, max_epochs=80),
+            random_state=0,
+        ),
+        {"relative_sigma": [0.0, 0.05]},
+        cv=GroupKFold(n_splits=3),
+    )
+    search.fit(X, groups=times)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.all(np.isfinite(scores)) and np.all(scores < 0)
+    assert search.best_estimator_.n_features_in_ == spectra.shape[1] + 1
+    assert search.best_estimator_.transform(X).shape == spectra.shape
