@@ -9,8 +9,8 @@ channels of spectra it did not train on, so cross-validation over *spectra*
 measures how well each choice predicts the zero-loss peak of new spectra. The
 dE_I shift multiplies the automatically determined edge. The ensembles are tiny
 (a few replicas, a few hundred epochs) so that the example runs in seconds, and
-their chi^2 values are correspondingly large; with the default 100 replicas x
-3000 epochs the same search ranks real choices. Note that the scored region I
+their chi^2 values are correspondingly large (real analyses use the default 100
+replicas x 3000 epochs). Note that the scored region I
 moves with the shift, so the comparison favours shifts that score fewer, easier
 channels: prefer the vacuum score below where vacuum spectra exist.
 """
