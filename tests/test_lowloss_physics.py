@@ -10,6 +10,11 @@ import pytest
 
 from sklearn_zlp.datasets import make_synthetic_eels
 from sklearn_zlp.physics._deconvolution import fourier_log_deconvolution
+from sklearn_zlp.physics._kramers_kronig import (
+    _BOHR_RADIUS_NM,
+    _beam_kinematics,
+    kramers_kronig,
+)
 from sklearn_zlp.physics._thickness import (
     absolute_thickness,
     mean_free_path_iakoubovskii,
@@ -223,3 +228,123 @@ def test_fourier_log_bad_input(metal):
         fourier_log_deconvolution(metal.energy, metal.spectra, metal.zlp, tail="linear")
     with pytest.raises(ValueError, match="channels"):
         fourier_log_deconvolution(metal.energy[:-1], metal.spectra, metal.zlp)
+
+
+# --------------------------------------------------------------------- Kramers-Kronig
+
+PLASMON_ENERGY, PLASMON_WIDTH = 22.0, 5.0
+KK_KW = {"beam_energy": 200.0, "collection_angle": 10.0, "refractive_index": np.inf}
+
+
+def _drude_eps(energy):
+    return 1.0 - PLASMON_ENERGY**2 / (energy**2 + 1j * energy * PLASMON_WIDTH)
+
+
+def _drude_thickness(t_over_lambda):
+    """t implied by the synthetic SSD: 1/lambda = int Im[-1/eps] ln(1 + (b/thE)^2) dE
+    / (pi a0 m0 v^2) (Egerton 2011, eq. 4.26 integrated), over 50 plasmon energies
+    as in make_synthetic_eels."""
+    step = 0.01
+    e = np.arange(step, 50 * PLASMON_ENERGY, step)
+    m0v2, gamma_m0v2 = _beam_kinematics(200.0)
+    loss = (-1.0 / _drude_eps(e)).imag
+    aperture = np.log1p((10.0 / (e / gamma_m0v2 * 1e3)) ** 2)
+    mean_free_path = np.pi * _BOHR_RADIUS_NM * m0v2 / (np.sum(loss * aperture) * step)
+    return t_over_lambda * mean_free_path
+
+
+def _eps_error(kk, low, high):
+    """max over [low, high] eV of |eps_KK - eps_Drude| / |eps_Drude| per spectrum."""
+    eps = _drude_eps(kk.energy)
+    rel = np.abs(kk.eps1 + 1j * kk.eps2 - eps) / np.abs(eps)
+    mask = (kk.energy >= low) & (kk.energy <= high)
+    return rel[..., mask].max(axis=-1)
+
+
+@pytest.mark.parametrize("source", ["true_ssd", "fourier_log"])
+def test_kramers_kronig_recovers_drude_noise_free(metal, source):
+    if source == "true_ssd":
+        ssd = metal.ssd
+    else:
+        ssd = fourier_log_deconvolution(metal.energy, metal.noise_free, metal.zlp)
+    kk = kramers_kronig(metal.energy, ssd, metal.zlp.sum(axis=-1), **KK_KW)
+    # Defined range 2-100 eV: below ~2 eV |eps| ~ E^-1 blows up and 1/eps -> 0,
+    # so tiny absolute errors in Re[1/eps] become large relative ones.
+    # Measured: 1.24% max over 2-100 eV, 0.34% over 5-100 eV.
+    assert np.all(_eps_error(kk, 2.0, 100.0) < 0.02)
+    assert np.all(_eps_error(kk, 5.0, 100.0) < 0.005)
+    loss = (-1.0 / _drude_eps(kk.energy)).imag
+    assert np.max(np.abs(kk.loss_function - loss)) < 1e-3 * loss.max()
+    # Sum-rule thickness vs the thickness implied by the synthetic SSD: 0.04%.
+    np.testing.assert_allclose(kk.thickness, _drude_thickness(0.3), rtol=2e-3)
+
+
+def test_kramers_kronig_noisy_pipeline_with_replicas(metal):
+    zlps = _zlp_replicas(metal.zlp, n_replicas=10)
+    ssd = fourier_log_deconvolution(
+        metal.energy, metal.spectra[None], zlps, broadening="gaussian", fwhm=0.5
+    )
+    kk = kramers_kronig(
+        metal.energy, ssd, zlps.sum(axis=-1), low_energy_cutoff=2.0, **KK_KW
+    )
+    assert kk.eps1.shape == (10, 3, metal.energy.size - 41)
+    assert kk.thickness.shape == (10, 3)
+    median, low, high = summarize(kk.thickness)
+    assert np.all(low <= median) and np.all(median <= high)
+    # Measured: thickness within 0.11%; eps within 1.6% (max) / 0.2% (median)
+    # over 10-100 eV at 1e7 counts per spectrum.
+    np.testing.assert_allclose(median, _drude_thickness(0.3), rtol=0.01)
+    eps_median = summarize(kk.eps1)[0] + 1j * summarize(kk.eps2)[0]
+    eps = _drude_eps(kk.energy)
+    mask = (kk.energy >= 10) & (kk.energy <= 100)
+    rel = np.abs(eps_median - eps)[:, mask] / np.abs(eps[mask])
+    assert np.max(rel) < 0.02
+    # Without the cutoff, ZLP-subtraction noise at 0-2 eV (divided by E in the
+    # sum rule) moves the thickness by up to ~5%.
+    raw = kramers_kronig(metal.energy, ssd[0], zlps[0].sum(axis=-1), **KK_KW)
+    assert np.max(np.abs(raw.thickness / _drude_thickness(0.3) - 1)) > 0.01
+
+
+def test_kramers_kronig_thickness_normalisation_matches_sum_rule(metal):
+    i0 = metal.zlp.sum(axis=-1)
+    by_sum_rule = kramers_kronig(metal.energy, metal.ssd, i0, **KK_KW)
+    by_thickness = kramers_kronig(
+        metal.energy,
+        metal.ssd,
+        i0,
+        beam_energy=200.0,
+        collection_angle=10.0,
+        thickness=by_sum_rule.thickness,
+    )
+    np.testing.assert_allclose(by_thickness.loss_function, by_sum_rule.loss_function)
+    np.testing.assert_allclose(by_thickness.eps1, by_sum_rule.eps1)
+    # A metal exhausts the sum rule (n infinite): no finite index is implied.
+    assert np.all(np.isnan(by_thickness.refractive_index))
+    # Twice the thickness halves Im[-1/eps] and implies a finite index.
+    half = kramers_kronig(
+        metal.energy,
+        metal.ssd,
+        i0,
+        beam_energy=200.0,
+        collection_angle=10.0,
+        thickness=2 * by_sum_rule.thickness,
+    )
+    np.testing.assert_allclose(half.loss_function, 0.5 * by_sum_rule.loss_function)
+    np.testing.assert_allclose(half.refractive_index, np.sqrt(2.0), rtol=1e-6)
+
+
+def test_kramers_kronig_bad_input(metal):
+    i0 = metal.zlp.sum(axis=-1)
+    with pytest.raises(ValueError, match="exactly one"):
+        kramers_kronig(metal.energy, metal.ssd, i0, beam_energy=200, collection_angle=10)
+    with pytest.raises(ValueError, match="exceed 1"):
+        kramers_kronig(
+            metal.energy,
+            metal.ssd,
+            i0,
+            beam_energy=200,
+            collection_angle=10,
+            refractive_index=1.0,
+        )
+    with pytest.raises(ValueError, match="channels"):
+        kramers_kronig(metal.energy[:-1], metal.ssd, i0, **KK_KW)
