@@ -85,7 +85,9 @@ class BandGapResult:
         self.b_interval = np.percentile(self.b, [16, 84], axis=0).T
         self.e_bg_pooled = np.percentile(self.e_bg, [16, 50, 84])
         self.fraction_indirect = np.mean(self.chi2_indirect < self.chi2_direct, axis=0)
-        self.preferred = ["indirect" if f > 0.5 else "direct" for f in self.fraction_indirect]
+        self.preferred = [
+            "indirect" if f > 0.5 else "direct" for f in self.fraction_indirect
+        ]
 
 
 def check_cherenkov(beam_energy, refractive_index):
@@ -148,21 +150,24 @@ def _as_replica_array(spectra):
     return arr
 
 
-def _auto_window(energy, median, sigma, n_sigma, smooth):
+def _auto_window(energy, median, sigma, spread, n_sigma, smooth, search_start):
     """Window from the first significant rise of the smoothed median spectrum.
 
     Rule: smooth the replica median with a running mean over ``smooth`` eV;
-    the onset E_on is the first channel above 0 eV from which the smoothed
+    the onset E_on is the first channel above ``search_start`` eV from which the smoothed
     signal stays above ``n_sigma`` times its own noise (sigma / sqrt(width))
-    for 0.1 eV. The window is (E_on - 0.25 E_on, E_on + 0.6 E_on), i.e. it
+    for 0.1 eV, where the noise adds the counting noise of the running mean and
+    the spread over the replicas in quadrature. The window is (E_on - 0.25 E_on, E_on + 0.6 E_on), i.e. it
     starts below the onset so the zero below the gap pins E_bg and ends before
     the signal leaves the power-law regime.
     """
     de = energy[1] - energy[0] if energy.size > 1 else 1.0
     width = max(1, int(round(smooth / de)))
     smoothed = uniform_filter1d(median, width, mode="nearest")
-    noise = sigma / np.sqrt(width)
-    above = (smoothed > n_sigma * noise) & (energy > 0)
+    # Counting noise averages down over the running mean; the replica spread
+    # (ZLP uncertainty, correlated over neighbouring channels) does not.
+    noise = np.sqrt(sigma**2 / width + uniform_filter1d(spread, width, mode="nearest") ** 2)
+    above = (smoothed > n_sigma * noise) & (energy >= search_start)
     run = max(1, int(round(0.1 / de)))
     # A running count of consecutive channels above threshold.
     run_ok = uniform_filter1d(above.astype(float), run, origin=-(run // 2), mode="constant")
@@ -207,7 +212,9 @@ def _broadened_model(e, resolution):
     half = max(1, int(np.ceil(4.0 * s / de)))
     kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * de / s) ** 2)
     kernel /= kernel.sum()
-    e_pad = np.concatenate([e[0] + de * np.arange(-half, 0), e, e[-1] + de * np.arange(1, half + 1)])
+    e_pad = np.concatenate(
+        [e[0] + de * np.arange(-half, 0), e, e[-1] + de * np.arange(1, half + 1)]
+    )
 
     def model(e_bg, b, amp):
         return np.convolve(_model(e_pad, e_bg, b, amp), kernel, mode="valid")
@@ -258,8 +265,9 @@ def fit_band_gap(
     b=None,
     sigma=None,
     read_noise=0.0,
-    n_sigma=5.0,
+    n_sigma=2.0,
     smooth=0.2,
+    search_start=0.8,
     resolution=None,
     beam_energy=None,
     refractive_index=None,
@@ -275,9 +283,10 @@ def fit_band_gap(
         ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X).subtracted``.
     window : tuple (e_min, e_max) in eV, default=None
         Fit range. None chooses it per spectrum from the replica median: the
-        onset E_on is the first positive energy from which the median,
+        onset E_on is the first energy above ``search_start`` from which the median,
         smoothed over ``smooth`` eV, stays above ``n_sigma`` times its noise
-        for 0.1 eV; the window is (0.75 E_on, 1.6 E_on).
+        for 0.1 eV (noise: counting noise of the running mean and replica
+        spread in quadrature); the window is (0.75 E_on, 1.6 E_on).
     b : float, "direct", "indirect" or None, default=None
         Fixed onset exponent (0.5 direct, 1.5 indirect), or None to fit it
         within [0.1, 4].
@@ -286,10 +295,14 @@ def fit_band_gap(
         noise ``sqrt(max(I, 1) + read_noise^2)`` of the replica median I.
     read_noise : float, default=0.0
         Gaussian read noise in counts per channel, used when sigma is None.
-    n_sigma : float, default=5.0
+    n_sigma : float, default=2.0
         Detection threshold of the automatic window.
     smooth : float, default=0.2
         Running-mean width in eV of the automatic window.
+    search_start : float, default=0.8
+        Lowest energy in eV at which the automatic window looks for the onset;
+        below it residuals of the ZLP subtraction (a few ZLP FWHM) dominate.
+        Lower it for gaps below about 1 eV with a narrow ZLP, or give a window.
     resolution : float, default=None
         FWHM in eV of a Gaussian energy resolution (e.g. the ZLP FWHM) that
         the model is convolved with before comparing it with the data. Without
@@ -341,11 +354,14 @@ def fit_band_gap(
         )
     if isinstance(b, str):
         if b not in ("direct", "indirect"):
-            raise ValueError(f"b must be a number, 'direct', 'indirect' or None, got {b!r}.")
+            raise ValueError(
+                f"b must be a number, 'direct', 'indirect' or None, got {b!r}."
+            )
         b = _B_DIRECT if b == "direct" else _B_INDIRECT
     if b is not None and not _B_BOUNDS[0] <= float(b) <= _B_BOUNDS[1]:
         raise ValueError(f"b must lie in {_B_BOUNDS}, got {b}.")
     median = np.median(arr, axis=0)  # (n_spec, n_ch)
+    spread = 0.5 * np.diff(np.percentile(arr, [16, 84], axis=0), axis=0)[0]
     if sigma is None:
         sig = np.sqrt(np.maximum(median, 1.0) + float(read_noise) ** 2)
         sig = np.broadcast_to(sig, arr.shape)
@@ -356,7 +372,9 @@ def fit_band_gap(
     if window is not None:
         e_min, e_max = (float(v) for v in window)
         if not e_min < e_max:
-            raise ValueError(f"window must be (e_min, e_max) with e_min < e_max, got {window}.")
+            raise ValueError(
+                f"window must be (e_min, e_max) with e_min < e_max, got {window}."
+            )
         if e_min < energy[0] or e_max > energy[-1]:
             raise ValueError(
                 f"window {window} eV lies outside the energy axis "
@@ -370,18 +388,20 @@ def fit_band_gap(
     de = energy[1] - energy[0] if energy.size > 1 else 1.0
     for j in range(n_spec):
         if window is None:
-            lo, hi = _auto_window(energy, median[j], sig[0, j], n_sigma, smooth)
+            lo, hi = _auto_window(
+                energy, median[j], sig[0, j], spread[j], n_sigma, smooth, search_start
+            )
         else:
             lo, hi = e_min, e_max
         mask = (energy >= lo) & (energy <= hi)
         n_fit = 3 if b is None else 2
-        if mask.sum() < n_fit + 1:
+        if mask.sum() < 2:
             raise ValueError(
                 f"the window ({lo:.4g}, {hi:.4g}) eV holds {int(mask.sum())} channels; "
-                f"the fit needs at least {n_fit + 1}. Widen the window."
+                "the fit needs at least 2 (and more than its parameters for a chi^2). Widen the window."
             )
         windows[j] = lo, hi
-        dof[j] = mask.sum() - n_fit
+        dof[j] = max(int(mask.sum()) - n_fit, 0)
         e = energy[mask]
         y = arr[:, j, mask]
         w = 1.0 / sig[:, j, mask]
@@ -404,3 +424,97 @@ def fit_band_gap(
         window=windows,
         b_fixed=None if b is None else float(b),
     )
+
+
+class BandGapFitter(TransformerMixin, BaseEstimator):
+    """Turn spectra into band-gap features [E_bg, b, A, chi2] for a Pipeline.
+
+    ``fit`` learns the fit window from the median of the training spectra
+    (the rule of :func:`fit_band_gap`) unless one is given; ``transform`` fits
+    ``A (E - E_bg)^b`` to each spectrum in that window.
+
+    Parameters
+    ----------
+    energy_axis : array-like of shape (n_channels,), default=None
+        Energy of every channel in eV; None numbers the channels 0, 1, ...
+    window : tuple (e_min, e_max), default=None
+        Fit range in eV; None learns it in ``fit``.
+    b : float, "direct", "indirect" or None, default=None
+        Fixed exponent, or None to fit it.
+    resolution : float, default=None
+        Gaussian FWHM in eV the model is convolved with.
+
+    Attributes
+    ----------
+    window_ : ndarray of shape (2,)
+        The fit range used by ``transform``.
+    n_features_in_ : int
+        Number of channels.
+
+    See Also
+    --------
+    fit_band_gap : the replica-aware function behind this transformer.
+
+    References
+    ----------
+    B. Rafferty and L. M. Brown, Phys. Rev. B 58 (1998) 10326.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp.physics._bandgap import BandGapFitter
+    >>> e = np.linspace(0.0, 4.0, 161)
+    >>> X = np.vstack([500.0 * np.clip(e - g, 0, None) ** 1.5 for g in (1.4, 1.6)])
+    >>> BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit_transform(X)[:, 0].round(2)
+    array([1.4, 1.6])
+    """
+
+    def __init__(self, energy_axis=None, window=None, b=None, resolution=None):
+        self.energy_axis = energy_axis
+        self.window = window
+        self.b = b
+        self.resolution = resolution
+
+    def _axis(self, n):
+        if self.energy_axis is None:
+            return np.arange(n, dtype=np.float64)
+        e = np.asarray(self.energy_axis, dtype=np.float64)
+        if e.shape != (n,):
+            raise ValueError(f"energy_axis has {e.size} channels but X has {n} features.")
+        return e
+
+    def fit(self, X, y=None):
+        """Learn the fit window from the median training spectrum."""
+        X = validate_data(self, X)
+        if X.shape[1] < 2:
+            raise ValueError(
+                f"BandGapFitter needs at least 2 channels, got {X.shape[1]} feature(s)."
+            )
+        e = self._axis(X.shape[1])
+        if self.window is not None:
+            self.window_ = np.asarray(self.window, dtype=np.float64)
+        else:
+            med = np.median(X, axis=0)
+            sig = np.sqrt(np.maximum(med, 1.0))
+            spread = 0.5 * np.diff(np.percentile(X, [16, 84], axis=0), axis=0)[0]
+            start = 0.8 if self.energy_axis is not None else e[0]
+            lo, hi = _auto_window(e, med, sig, spread, 2.0, 0.2, start)
+            self.window_ = np.array([max(lo, e[0]), min(hi, e[-1])])
+            if np.sum((e >= self.window_[0]) & (e <= self.window_[1])) < 2:
+                self.window_ = np.array([e[0], e[-1]])
+        return self
+
+    def transform(self, X):
+        """Return [E_bg, b, A, chi2] per spectrum."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        e = self._axis(X.shape[1])
+        res = fit_band_gap(
+            e, X, window=tuple(self.window_), b=self.b, resolution=self.resolution
+        )
+        return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns."""
+        check_is_fitted(self)
+        return np.array(["e_bg", "b", "amplitude", "chi2"], dtype=object)
