@@ -5,7 +5,7 @@ ensemble of neural networks trained on Monte Carlo replicas, following
 Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
 """
 
-from . import datasets, io
+from . import datasets, io, physics
 from ._align import ZeroLossAligner
 from ._ensemble import ZLPEnsembleRegressor
 from ._regions import EnergyWindow, ZLPRegionMask
@@ -23,4 +23,5 @@ __all__ = [
     "__version__",
     "datasets",
     "io",
+    "physics",
 ]

@@ -5,3 +5,23 @@ and return per-replica values together with medians and 68% intervals, so that
 the replica uncertainty is carried through every step without linear error
 propagation.
 """
+
+from ._deconvolution import fourier_log_deconvolution
+from ._kramers_kronig import kramers_kronig
+from ._thickness import (
+    absolute_thickness,
+    mean_free_path_iakoubovskii,
+    mean_free_path_malis,
+    summarize,
+    t_over_lambda,
+)
+
+__all__ = [
+    "absolute_thickness",
+    "fourier_log_deconvolution",
+    "kramers_kronig",
+    "mean_free_path_iakoubovskii",
+    "mean_free_path_malis",
+    "summarize",
+    "t_over_lambda",
+]
