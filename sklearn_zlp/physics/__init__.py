@@ -6,6 +6,7 @@ the replica uncertainty is carried through every step without linear error
 propagation.
 """
 
+from ._bandgap import BandGapFitter, BandGapResult, check_cherenkov, fit_band_gap
 from ._deconvolution import fourier_log_deconvolution
 from ._kramers_kronig import kramers_kronig
 from ._thickness import (
@@ -17,7 +18,11 @@ from ._thickness import (
 )
 
 __all__ = [
+    "BandGapFitter",
+    "BandGapResult",
     "absolute_thickness",
+    "check_cherenkov",
+    "fit_band_gap",
     "fourier_log_deconvolution",
     "kramers_kronig",
     "mean_free_path_iakoubovskii",
