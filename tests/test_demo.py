@@ -45,3 +45,16 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
     assert subtracted.shape == (1981, 1 + 3 * 6)
     median, p16, p84 = subtracted[:, 1], subtracted[:, 2], subtracted[:, 3]
     assert np.all(p16 <= median + 1e-6) and np.all(median <= p84 + 1e-6)
+    # the physics table: band gap and t/lambda per spectrum with 68% intervals
+    with open(out / "physics.csv") as fh:
+        physics = list(csv.DictReader(fh))
+    assert len(physics) == 6
+    for row in physics:
+        low, mid, high = (float(row[k]) for k in ("E_bg_p16_eV", "E_bg_eV", "E_bg_p84_eV"))
+        assert 1.0 <= low <= mid <= high <= 3.0  # inside the fit window
+        t = [
+            float(row[k])
+            for k in ("t_over_lambda_p16", "t_over_lambda", "t_over_lambda_p84")
+        ]
+        assert 0 < t[0] <= t[1] <= t[2] < 1  # thin WS2 flakes
+        assert 0 <= float(row["fraction_indirect"]) <= 1
