@@ -348,3 +348,42 @@ def test_kramers_kronig_bad_input(metal):
         )
     with pytest.raises(ValueError, match="channels"):
         kramers_kronig(metal.energy[:-1], metal.ssd, i0, **KK_KW)
+
+
+def test_kramers_kronig_surface_loss_correction(metal):
+    """Surface losses of both surfaces (Egerton 2011, eq. 4.31) computed from the
+    Drude eps are added to the bulk SSD of a 38 nm film; the iterated correction
+    removes them again."""
+    from sklearn_zlp.physics._kramers_kronig import _surface_loss_intensity
+
+    i0 = metal.zlp.sum(axis=-1)
+    n0 = np.argmin(np.abs(metal.energy))
+    dispersion = metal.energy[1] - metal.energy[0]
+    energy = metal.energy[n0 + 1 :]
+    surface = _surface_loss_intensity(
+        energy, _drude_eps(energy), i0, beam_energy=200.0, collection_angle=10.0
+    )
+    ssd = metal.ssd.copy()
+    ssd[..., n0 + 1 :] += surface * dispersion
+    # Replicas on a leading axis: two copies with the ZLP integral scaled.
+    ssd = np.stack([ssd, 1.01 * ssd])
+    i0 = np.stack([i0, 1.01 * i0])
+    plain = kramers_kronig(metal.energy, ssd, i0, **KK_KW)
+    assert np.all(plain.surface_intensity == 0) and plain.surface_change.shape[-1] == 0
+    kk = kramers_kronig(metal.energy, ssd, i0, surface_iterations=10, **KK_KW)
+    assert kk.eps1.shape == (2, 3, energy.size)
+    assert kk.surface_change.shape == (2, 3, 10)
+    truth = _drude_thickness(0.3)
+    # Measured: uncorrected 84% max eps error over 2-100 eV (62% over 5-100 eV),
+    # thickness +14.6%; corrected 5.4% / 5.4%, thickness -0.03%.
+    err_plain, err = _eps_error(plain, 2.0, 100.0), _eps_error(kk, 2.0, 100.0)
+    assert np.all(err_plain > 0.5) and np.all(err < 0.1)
+    assert np.all(np.abs(plain.thickness / truth - 1) > 0.1)
+    np.testing.assert_allclose(kk.thickness, truth, rtol=2e-3)
+    # Surface intensity: within 12% of its peak near the surface plasmon
+    # (~15.5 eV, where the iteration still oscillates); last change 0.9%.
+    expected = surface * dispersion * np.array([1.0, 1.01])[:, None, None]
+    np.testing.assert_allclose(kk.surface_intensity, expected, atol=0.15 * expected.max())
+    assert np.all(kk.surface_change[..., -1] < 0.02)
+    # Identical replicas give identical results.
+    np.testing.assert_allclose(kk.eps1[0], kk.eps1[1], rtol=1e-8)

@@ -11,6 +11,7 @@ __all__ = ["kramers_kronig"]
 
 _ELECTRON_REST_ENERGY_EV = 510998.95
 _BOHR_RADIUS_NM = 0.0529177211
+_HBAR_C_EV_NM = 197.3269804
 
 
 def _beam_kinematics(beam_energy_keV):
@@ -19,6 +20,50 @@ def _beam_kinematics(beam_energy_keV):
     beta2 = 1.0 - 1.0 / gamma**2
     m0v2 = _ELECTRON_REST_ENERGY_EV * beta2
     return m0v2, gamma * m0v2
+
+
+def _beam_wavenumber(beam_energy_keV):
+    """k0 = gamma m0 v / hbar in nm^-1 (relativistic momentum of the beam)."""
+    e0 = beam_energy_keV * 1e3
+    return np.sqrt(e0 * (e0 + 2.0 * _ELECTRON_REST_ENERGY_EV)) / _HBAR_C_EV_NM
+
+
+def _surface_loss_function(eps):
+    """Im[(1 - eps)^2 / (eps (1 + eps))] = 4 Im[-1/(1 + eps)] - Im[-1/eps].
+
+    Surface-plasmon term minus the begrenzungs (bulk-reduction) term for a
+    film in vacuum (Egerton 2011, eq. 4.31 with eps_a = 1).
+    """
+    return (4.0 / (1.0 + eps) - 1.0 / eps).imag * -1.0
+
+
+def _surface_aperture_factor(energy, zlp_integral, beam_energy, collection_angle):
+    """I0 / (pi a0 k0 T) [atan(beta/theta_E)/theta_E - beta/(beta^2 + theta_E^2)].
+
+    Counts per eV per unit surface-loss function (Egerton 2011, eq. 4.31), with
+    T = m0 v^2 / 2, k0 = gamma m0 v / hbar, theta_E = E / (gamma m0 v^2) and
+    angles in rad; shape (..., n_energy).
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    m0v2, gamma_m0v2 = _beam_kinematics(float(beam_energy))
+    theta_e = energy / gamma_m0v2
+    beta = collection_angle * 1e-3
+    aperture = np.arctan(beta / theta_e) / theta_e - beta / (beta**2 + theta_e**2)
+    prefactor = np.asarray(zlp_integral, dtype=np.float64)[..., None] / (
+        np.pi * _BOHR_RADIUS_NM * _beam_wavenumber(float(beam_energy)) * 0.5 * m0v2
+    )
+    return prefactor * aperture
+
+
+def _surface_loss_intensity(energy, eps, zlp_integral, *, beam_energy, collection_angle):
+    """Surface-loss intensity S_s(E) of both film surfaces in counts per eV.
+
+    ``S_s = I0 / (pi a0 k0 T) [atan(beta/theta_E)/theta_E - beta/(beta^2 +
+    theta_E^2)] Im[(1 - eps)^2 / (eps (1 + eps))]`` (Egerton 2011, eq. 4.31,
+    eps_a = 1).
+    """
+    factor = _surface_aperture_factor(energy, zlp_integral, beam_energy, collection_angle)
+    return factor * _surface_loss_function(eps)
 
 
 def _hilbert_odd(values, pad_factor):
@@ -49,6 +94,7 @@ def kramers_kronig(
     thickness=None,
     low_energy_cutoff=None,
     pad_factor=4,
+    surface_iterations=0,
 ):
     """Dielectric function of each replica from its single-scattering distribution.
 
@@ -105,6 +151,14 @@ def kramers_kronig(
         The Hilbert transform runs on at least ``pad_factor`` times the length
         of the odd extension, zero-padded so the circular transform does not
         fold the spectrum onto itself.
+    surface_iterations : int, default=0
+        Number of surface-loss corrections (Egerton 2011, section 4.2.3):
+        each one computes the surface-loss intensity ``S_s(E)`` of both
+        surfaces from the current eps (see Notes), subtracts it from the
+        measured SSD and repeats the whole analysis (aperture correction,
+        normalisation, Kramers-Kronig transform) on the difference. 0 keeps
+        the bulk-only analysis. A few iterations converge for films thicker
+        than about 5-10 nm; the correction matters below about 20 nm.
 
     Returns
     -------
@@ -115,7 +169,11 @@ def kramers_kronig(
         (the input thickness when given); ``refractive_index`` (...,): the
         input, or the value implied by the sum rule when ``thickness`` was
         given (NaN if the sum exceeds 1); ``normalisation`` K (...,) in counts
-        per eV.
+        per eV; ``surface_intensity`` (..., n_loss): the surface-loss
+        intensity (counts per channel) subtracted in the last pass, zero when
+        ``surface_iterations=0``; ``surface_change`` (..., surface_iterations):
+        max |L_i - L_{i-1}| / max |L_i| for the loss function L = Im[-1/eps]
+        after each correction i, a convergence check.
 
     Notes
     -----
@@ -124,9 +182,23 @@ def kramers_kronig(
     the axis end (Im[-1/eps] is taken as zero beyond it). The small-angle
     aperture factor ignores retardation (Cerenkov) losses.
 
-    TODO: the surface-loss correction (Egerton 2011, eq. 4.31, iterated with
-    the thickness) is not implemented; it matters for specimens thinner than
-    about 20 nm.
+    The surface-loss correction uses the aperture-integrated surface-loss
+    intensity of Egerton 2011, eq. 4.31 (both surfaces of a film in vacuum,
+    eps_a = 1, normal incidence):
+
+    ``S_s(E) = I0 / (pi a0 k0 T) [atan(beta/theta_E)/theta_E
+    - beta/(beta^2 + theta_E^2)] Im[(1 - eps)^2 / (eps (1 + eps))]``,
+
+    with T = m0 v^2 / 2, k0 = gamma m0 v / hbar and angles in rad;
+    ``Im[(1 - eps)^2 / (eps (1 + eps))] = 4 Im[-1/(1 + eps)] - Im[-1/eps]``
+    is the surface-plasmon term minus the begrenzungs term. Simplifications
+    (as in Egerton's DRUDE/KRAKRO programs, Egerton 2011, Appendix B): the
+    two surfaces are uncoupled (thin-film limit of Ritchie's coupled modes
+    ignored, which fails for t below a few nm), no retardation, no oxide or
+    substrate layer, and S_s does not depend on t, so a thickness that the
+    sum rule gives is refined only through the bulk term. S_s contains the
+    first-order surface loss only: it is subtracted from the SSD, not
+    deconvolved from plural scattering.
 
     References
     ----------
@@ -165,51 +237,83 @@ def kramers_kronig(
     if loss_energy.size < 2:
         raise ValueError("The energy axis needs channels above 0 eV.")
     # counts per channel -> counts per eV
-    s = ssd[..., n0 + 1 :] / dispersion
+    measured = ssd[..., n0 + 1 :] / dispersion
     i0 = np.asarray(zlp_integral, dtype=np.float64)
     m0v2, gamma_m0v2 = _beam_kinematics(float(beam_energy))
     theta_e_mrad = loss_energy / gamma_m0v2 * 1e3
-    unnormalised = s / np.log1p((collection_angle / theta_e_mrad) ** 2)
+    aperture = np.log1p((collection_angle / theta_e_mrad) ** 2)
     if low_energy_cutoff is not None:
-        below = loss_energy < low_energy_cutoff
-        k = int(below.sum())
+        k = int((loss_energy < low_energy_cutoff).sum())
         if k + 5 > loss_energy.size:
             raise ValueError(
                 f"low_energy_cutoff={low_energy_cutoff} eV leaves fewer than 5 channels."
             )
-        anchor = unnormalised[..., k : k + 5].mean(axis=-1, keepdims=True)
-        e_anchor = loss_energy[k : k + 5].mean()
-        unnormalised = unnormalised.copy()
-        unnormalised[..., :k] = anchor * loss_energy[:k] / e_anchor
-    sum_rule = (unnormalised / loss_energy).sum(axis=-1) * dispersion
-
     if refractive_index is not None:
         n = np.asarray(refractive_index, dtype=np.float64)
         if np.any(n <= 1):
             raise ValueError("refractive_index must exceed 1 (np.inf for a metal).")
-        normalisation = sum_rule / (0.5 * np.pi * (1.0 - 1.0 / n**2))
-        t = np.pi * _BOHR_RADIUS_NM * m0v2 * normalisation / i0
     else:
         t = np.asarray(thickness, dtype=np.float64)
         if np.any(t <= 0):
             raise ValueError("thickness must be positive (nm).")
-        normalisation = i0 * t / (np.pi * _BOHR_RADIUS_NM * m0v2)
-        fraction = sum_rule / normalisation * 2.0 / np.pi
-        with np.errstate(divide="ignore", invalid="ignore"):
-            n = np.where(fraction < 1, 1.0 / np.sqrt(1.0 - fraction), np.nan)
+    surface_iterations = int(surface_iterations)
+    if surface_iterations < 0:
+        raise ValueError("surface_iterations must be >= 0.")
 
-    loss_function = unnormalised / np.asarray(normalisation)[..., None]
-    re_inverse = 1.0 + _hilbert_odd(loss_function, pad_factor)[..., 1:]
-    modulus2 = re_inverse**2 + loss_function**2
+    c_s = _surface_aperture_factor(loss_energy, i0, beam_energy, collection_angle)
+    surface = np.zeros(np.broadcast_shapes(measured.shape, c_s.shape))
+    history = []
+    previous = normalisation = h = None
+    for iteration in range(surface_iterations + 1):
+        if iteration == 0:
+            unnormalised = measured / aperture
+        else:
+            # measured = aperture u + c_s (3 u / K + h(eps_prev)), solved for u
+            k_prev = np.asarray(normalisation)[..., None]
+            unnormalised = (measured - c_s * h) / (aperture + 3.0 * c_s / k_prev)
+            surface = c_s * (3.0 * unnormalised / k_prev + h)
+        if low_energy_cutoff is not None:
+            anchor = unnormalised[..., k : k + 5].mean(axis=-1, keepdims=True)
+            e_anchor = loss_energy[k : k + 5].mean()
+            unnormalised = unnormalised.copy()
+            unnormalised[..., :k] = anchor * loss_energy[:k] / e_anchor
+        sum_rule = (unnormalised / loss_energy).sum(axis=-1) * dispersion
+        if refractive_index is not None:
+            normalisation = sum_rule / (0.5 * np.pi * (1.0 - 1.0 / n**2))
+            t = np.pi * _BOHR_RADIUS_NM * m0v2 * normalisation / i0
+        else:
+            normalisation = i0 * t / (np.pi * _BOHR_RADIUS_NM * m0v2)
+            fraction = sum_rule / normalisation * 2.0 / np.pi
+            with np.errstate(divide="ignore", invalid="ignore"):
+                n = np.where(fraction < 1, 1.0 / np.sqrt(1.0 - fraction), np.nan)
+        loss_function = unnormalised / np.asarray(normalisation)[..., None]
+        re_inverse = 1.0 + _hilbert_odd(loss_function, pad_factor)[..., 1:]
+        modulus2 = re_inverse**2 + loss_function**2
+        eps = (re_inverse + 1j * loss_function) / modulus2
+        if previous is not None:
+            history.append(
+                np.max(np.abs(loss_function - previous), axis=-1)
+                / np.max(np.abs(loss_function), axis=-1)
+            )
+        previous = loss_function
+        # Surface-loss function 4 Im[-1/(1+eps)] - Im[-1/eps] split as 3 L + h:
+        # the 3 L part is solved for implicitly in the next pass (see Notes).
+        h = 4.0 * ((-1.0 / (1.0 + eps)).imag - loss_function)
+        h = np.nan_to_num(h, nan=0.0, posinf=0.0, neginf=0.0)
+
     return Bunch(
         energy=loss_energy,
         loss_function=loss_function,
         re_inverse=re_inverse,
-        eps1=re_inverse / modulus2,
-        eps2=loss_function / modulus2,
+        eps1=eps.real,
+        eps2=eps.imag,
         thickness=np.broadcast_to(t, normalisation.shape).copy()
         if np.ndim(normalisation)
         else float(t),
         refractive_index=n,
         normalisation=normalisation,
+        surface_intensity=surface * dispersion,
+        surface_change=np.stack(history, axis=-1)
+        if history
+        else np.zeros(np.shape(normalisation) + (0,)),
     )
