@@ -25,15 +25,28 @@ def test_synthetic_gap_within_0p1_ev_and_68_coverage():
     errors, covered = [], []
     for seed in range(N_SEEDS):
         d, R, sig = _replicas(seed)
-        res = fit_band_gap(d.energy, R, sigma=sig, resolution=d.fwhm)
+        # The model is convolved with the (unit-area) ZLP of the spectrum, the
+        # known matched ZLP of each replica in real use.
+        res = fit_band_gap(d.energy, R, sigma=sig, zlp=d.zlp)
         errors.append(res.e_bg_median[0] - d.e_bg)
         lo, hi = res.e_bg_interval[0]
         covered.append(lo <= d.e_bg <= hi)
         assert res.preferred == ["indirect"]
-    # Measured: max |error| 0.083 eV, coverage 9/20 = 0.45 (the replicas are
-    # the noisy data plus noise, and a +0.02 eV bias from plural scattering).
+    # Measured over seeds 0-19: max |error| 0.069 eV, bias +0.011 eV, error SD
+    # 0.038 eV vs a mean half-interval of 0.038 eV; coverage 13/20 = 0.65
+    # (0.63 over seeds 20-79). The replicas add noise to one noisy
+    # realisation, so their spread is the estimator's spread (no double
+    # counting); the earlier Gaussian ``resolution=d.fwhm`` model gave a
+    # +0.023 eV bias and coverage 0.45. Tolerance: 0.55, about one binomial
+    # SD (0.11) below 0.65.
     assert np.max(np.abs(errors)) < 0.1
-    assert np.mean(covered) >= 0.35
+    assert np.mean(covered) >= 0.55
+
+
+def test_gaussian_resolution_still_fits_gap():
+    d, R, sig = _replicas(0, n_replicas=8)
+    res = fit_band_gap(d.energy, R, sigma=sig, resolution=d.fwhm)
+    assert abs(res.e_bg_median[0] - d.e_bg) < 0.1
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +125,14 @@ def test_cherenkov_warns():
 @parametrize_with_checks([BandGapFitter()])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_zlp_kernel_removes_broadening_bias_noise_free():
+    d = make_synthetic_eels(1, e_bg=1.6, b=1.5, random_state=0)
+    sig = np.sqrt(np.maximum(d.spectra, 1.0) + 25.0)
+    res = fit_band_gap(d.energy, d.single_scattering, sigma=sig, zlp=d.zlp)
+    # Measured: E_bg 1.595 eV, b 1.51 (Gaussian resolution: 1.605, 1.56).
+    assert abs(res.e_bg[0, 0] - 1.6) < 0.015
+    assert abs(res.b[0, 0] - 1.5) < 0.05
+    with pytest.raises(ValueError, match="positive"):
+        fit_band_gap(d.energy, d.single_scattering, zlp=np.zeros_like(d.zlp))

