@@ -9,7 +9,7 @@ from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_energy_axis
+from ._validation import energy_axis_or_channels
 from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
@@ -257,9 +257,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         return positions
 
     def _axis(self, n_channels):
-        if self.energy_axis is None:
-            return np.arange(n_channels, dtype=np.float64)
-        return check_energy_axis(self.energy_axis, n_channels, uniform=True)
+        return energy_axis_or_channels(self.energy_axis, n_channels, uniform=True)
 
     def fit(self, X, y=None):
         """Learn the common output axis from the training spectra.

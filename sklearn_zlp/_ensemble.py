@@ -508,22 +508,14 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         # the training targets between two grid points costs monotonic_penalty.
         penalty = self.monotonic_penalty if pairs is not None else 0.0
 
-        n_chunks = -(-self.n_replicas // self.replicas_per_chunk)
+        chunks = [
+            np.arange(i, min(i + self.replicas_per_chunk, self.n_replicas))
+            for i in range(0, self.n_replicas, self.replicas_per_chunk)
+        ]
 
-        def train(replicas, seeds_for_init):
-            """Fit these replicas in parallel chunks of at most replicas_per_chunk.
-
-            Retrained replicas are spread over as many chunks as the first round
-            had (so they use every worker), a split that does not depend on n_jobs.
-            """
-            n_groups = max(-(-replicas.size // self.replicas_per_chunk), n_chunks)
-            groups = [g for g in np.array_split(replicas, n_groups) if g.size]
-            if replicas.size == self.n_replicas:  # the first round: the usual chunks
-                groups = [
-                    replicas[i : i + self.replicas_per_chunk]
-                    for i in range(0, replicas.size, self.replicas_per_chunk)
-                ]
-            return groups, Parallel(n_jobs=self.n_jobs)(
+        def train(groups, seeds_for_init):
+            """Fit each group of replicas as one batched net, groups in parallel."""
+            return Parallel(n_jobs=self.n_jobs)(
                 delayed(_fit_chunk)(
                     inputs,
                     targets[g],
@@ -546,7 +538,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 for g in groups
             )
 
-        _, results = train(np.arange(self.n_replicas), init_seeds)
+        results = train(chunks, init_seeds)
         nets = [r[0] for r in results]
         best_epoch = np.concatenate([r[1] for r in results])
         best_loss = np.concatenate([r[2] for r in results])
@@ -584,7 +576,11 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 np.random.default_rng([int(seeds[i]), attempt]).integers(_MAX_SEED)
                 for i in redo
             ]
-            groups, retrained = train(redo, new_init)
+            # Spread over as many groups as the first round had chunks, so the
+            # retraining uses every worker; the split does not depend on n_jobs.
+            n_groups = max(-(-redo.size // self.replicas_per_chunk), len(chunks))
+            groups = [g for g in np.array_split(redo, n_groups) if g.size]
+            retrained = train(groups, new_init)
             for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
                 new_pred = _net_predict(net, inputs)
                 new_chi2 = final_chi2(new_pred, group)

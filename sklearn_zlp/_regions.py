@@ -15,7 +15,12 @@ from scipy.signal import savgol_filter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import check_energy_axis, check_spectra
+from ._validation import (
+    check_energy_axis,
+    check_spectra,
+    check_zlp_at_zero,
+    energy_axis_or_channels,
+)
 from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["EnergyWindow", "ZLPRegionMask", "estimate_de1", "estimate_de2"]
@@ -24,9 +29,6 @@ __all__ = ["EnergyWindow", "ZLPRegionMask", "estimate_de1", "estimate_de2"]
 # tails are negative or zero, and a floor relative to the peak works for counts
 # and for normalised intensities alike.
 _LOG_FLOOR = 1e-7
-# Where the spectrum at the channel nearest 0 eV holds less than this fraction of
-# its maximum, 0 eV lies outside the ZLP's half-maximum width: not aligned.
-_ALIGNED_FRACTION = 0.5
 
 _DE1_METHODS = ("derivative", "ratio", "curvature")
 _DE2_METHODS = ("snr", "multiple")
@@ -87,21 +89,6 @@ def _check_vacuum(vacuum, n_channels):
             "ZeroLossAligner and the same axis) before passing vacuum."
         )
     return V
-
-
-def _check_aligned(X, energy, name="spectra"):
-    """Raise unless every spectrum's maximum covers 0 eV (within its half maximum)."""
-    zero = int(np.argmin(np.abs(energy)))
-    top = X.max(axis=1)
-    bad = np.flatnonzero(~(X[:, zero] >= _ALIGNED_FRACTION * top))
-    if bad.size:
-        peaks = energy[np.argmax(X[bad], axis=1)]
-        raise ValueError(
-            f"{name} {bad[:5].tolist()} have their maximum at {peaks[:5].round(4).tolist()} "
-            "eV, not at 0 eV: the zero-loss peak must sit at 0 eV (the channel nearest "
-            "0 eV must hold at least half of the maximum). Align the spectra with "
-            "ZeroLossAligner first and pass its energy_axis_."
-        )
 
 
 def _half_max_index(row, peak):
@@ -271,7 +258,7 @@ def estimate_de1(
         raise ValueError(f"smoothing={smoothing!r} must be a float >= 0 (eV).")
     if not (isinstance(tolerance, Real) and tolerance > 0):
         raise ValueError(f"tolerance={tolerance!r} must be a float > 0.")
-    _check_aligned(X, energy)
+    check_zlp_at_zero(X, energy)
     smoothed = _smooth(X, energy, smoothing)
     if method == "derivative":
         return _de1_derivative(smoothed, energy)[0]
@@ -283,7 +270,7 @@ def estimate_de1(
             'like the specimen) or use method="curvature".'
         )
     V = _check_vacuum(vacuum, X.shape[1])
-    _check_aligned(V, energy, name="vacuum spectra")
+    check_zlp_at_zero(V, energy, name="vacuum spectra")
     return _de1_ratio(smoothed, energy, V, smoothing, tolerance)
 
 
@@ -425,11 +412,11 @@ def estimate_de2(
     de1 = np.broadcast_to(np.asarray(de1, dtype=np.float64), (X.shape[0],)).copy()
     if method == "multiple":
         return factor * de1
-    _check_aligned(X, energy)
+    check_zlp_at_zero(X, energy)
     V = None
     if vacuum is not None:
         V = _check_vacuum(vacuum, X.shape[1])
-        _check_aligned(V, energy, name="vacuum spectra")
+        check_zlp_at_zero(V, energy, name="vacuum spectra")
     smoothed = _smooth(X, energy, smoothing)
     de2 = _de2_snr(X, smoothed, energy, de1, V, smoothing)
     if method == "auto":
@@ -590,9 +577,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         self.min_channels = min_channels
 
     def _axis(self, n_channels):
-        if self.energy_axis is None:
-            return np.arange(n_channels, dtype=np.float64)
-        return check_energy_axis(self.energy_axis, n_channels)
+        return energy_axis_or_channels(self.energy_axis, n_channels)
 
     def _estimate(self, X, energy):
         """Edges of every row of X, shifts applied."""
@@ -835,9 +820,7 @@ class EnergyWindow(TransformerMixin, BaseEstimator):
         self.e_max = e_max
 
     def _axis(self, n_channels):
-        if self.energy_axis is None:
-            return np.arange(n_channels, dtype=np.float64)
-        return check_energy_axis(self.energy_axis, n_channels)
+        return energy_axis_or_channels(self.energy_axis, n_channels)
 
     def fit(self, X, y=None):
         """Find the channels inside the window.

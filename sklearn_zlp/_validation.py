@@ -118,3 +118,44 @@ def check_spectra(X, *, name="X", allow_nd=False, copy=True):
             "those channels (e.g. np.nan_to_num or masking dead pixels) first."
         )
     return spectra
+
+
+def energy_axis_or_channels(energy_axis, n_channels, *, uniform=False):
+    """``check_energy_axis``, or channel numbers 0, 1, ... when the axis is None.
+
+    Estimators accept ``energy_axis=None`` for uncalibrated data (and for
+    scikit-learn's common checks, whose random data have no axis).
+    """
+    if energy_axis is None:
+        return np.arange(n_channels, dtype=np.float64)
+    return check_energy_axis(energy_axis, n_channels, uniform=uniform)
+
+
+# Where the spectrum at the channel nearest 0 eV holds less than this fraction of
+# its maximum, 0 eV lies outside the ZLP's half-maximum width: not aligned.
+_ALIGNED_FRACTION = 0.5
+
+
+def check_zlp_at_zero(spectra, energy, name="spectra"):
+    """Raise unless every spectrum's zero-loss peak covers 0 eV.
+
+    The axis must include 0 eV, and the channel nearest 0 eV must hold at least
+    half of each spectrum's maximum (0 eV inside the peak's half-maximum width).
+    """
+    if not energy[0] <= 0 <= energy[-1]:
+        raise ValueError(
+            f"energy_axis runs from {energy[0]:.4g} to {energy[-1]:.4g} eV and does not "
+            "include 0 eV, where the zero-loss peak must sit; pass the low-loss range "
+            "with the ZLP (and align it with ZeroLossAligner)."
+        )
+    zero = int(np.argmin(np.abs(energy)))
+    top = spectra.max(axis=1)
+    bad = np.flatnonzero(~(spectra[:, zero] >= _ALIGNED_FRACTION * top))
+    if bad.size:
+        peaks = energy[np.argmax(spectra[bad], axis=1)]
+        raise ValueError(
+            f"{name} {bad[:5].tolist()} have their maximum at {peaks[:5].round(4).tolist()} "
+            "eV, not at 0 eV: the zero-loss peak must sit at 0 eV (the channel nearest "
+            "0 eV must hold at least half of the maximum). Align the spectra with "
+            "ZeroLossAligner first and pass its energy_axis_."
+        )
