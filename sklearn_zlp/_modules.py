@@ -9,6 +9,8 @@ import math
 import torch
 from torch import nn
 
+from . import _kernel
+
 __all__ = ["ACTIVATIONS", "ReplicaMLP", "monotonic_penalty", "replica_chi2"]
 
 _FIRST_LAYER_GAIN = 16.0
@@ -338,8 +340,15 @@ def _chi2_step(
     """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block.
 
     Every block reuses the same activation and gradient buffers (still in cache
-    from the previous block), and backward activations run in place.
+    from the previous block), and backward activations run in place. Where the
+    compiled step applies (float32 on one CPU thread, see ``_kernel.py``) it
+    computes the same results, one replica at a time.
     """
+    compiled = _kernel.chi2_step(
+        x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty
+    )
+    if compiled is not None:
+        return compiled
     n_layers = len(weights)
     last = n_layers - 1
     n_replicas, n_out0, n_in = weights[0].shape

@@ -1,0 +1,147 @@
+"""The compiled training step (``_ckernel.c``), called through ctypes.
+
+:func:`chi2_step` computes on the CPU, in float32, what the torch path of
+``ReplicaMLP.chi2_step`` computes (predictions, training and validation chi^2,
+monotonic penalty, gradients of every weight and bias), one replica at a time
+with its activations in cache (DESIGN.md, performance notes). It returns None
+where it does not apply, and the caller then uses the torch path:
+
+- the extension was not built (no C compiler at install time);
+- ``SKLEARN_ZLP_KERNEL=torch`` is set in the environment;
+- tensors that are not float32 or not on the CPU, or activations other than
+  sigmoid, tanh, relu and identity.
+
+It runs on ``torch.get_num_threads()`` threads, each on its own share of the
+replicas.
+"""
+
+import ctypes
+import os
+import warnings
+
+import torch
+
+__all__ = ["available", "chi2_step"]
+
+_VERSION = 1  # ZLP_KERNEL_VERSION of _ckernel.c
+_ACTS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
+_LIB = None  # ctypes function, False once loading failed
+
+
+def _load():
+    global _LIB
+    if _LIB is None:
+        try:
+            from . import _ckernel
+
+            lib = ctypes.CDLL(_ckernel.__file__)
+            fn = lib.zlp_chi2_step
+            version = lib.zlp_kernel_version()
+        except (ImportError, OSError, AttributeError):
+            _LIB = False
+            return _LIB
+        if version != _VERSION:
+            warnings.warn(
+                f"sklearn_zlp's compiled training step ({_ckernel.__file__}) is version "
+                f"{version}, this code expects {_VERSION}: a stale build. Training uses "
+                "the slower torch path; reinstall the package (pip install -e . or "
+                "make test) to rebuild it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _LIB = False
+            return _LIB
+        p = ctypes.c_void_p
+        i64 = ctypes.c_int64
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, ctypes.c_int, p, p, p, p, p]
+        fn.argtypes += [i64, p, p, p, p, p, p, p, p, ctypes.c_int]
+        _LIB = fn
+    return _LIB
+
+
+def available():
+    """Whether the compiled step is built and enabled (see the module notes)."""
+    return os.environ.get("SKLEARN_ZLP_KERNEL", "").lower() != "torch" and bool(_load())
+
+
+def _ptr(t):
+    return None if t is None else t.data_ptr()
+
+
+def chi2_step(x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty):
+    """The compiled step, or None where it does not apply (module notes).
+
+    Arguments and results as ``_modules._chi2_step``; ``x`` is (n_in, P) shared or
+    (R, n_in, P).
+    """
+    if not available():
+        return None
+    if any(a not in _ACTS for a in activations):
+        return None
+    tensors = [x, *weights, *biases, y_true, weight]
+    if valid_weight is not None:
+        tensors.append(valid_weight)
+    if penalty is not None:
+        tensors.append(penalty)
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
+        return None
+    n_replicas = weights[0].shape[0]
+    n_points = x.shape[-1]
+    sizes = [weights[0].shape[2], *(w.shape[1] for w in weights)]
+    x = x.contiguous()
+    weights = [w.contiguous() for w in weights]
+    biases = [b.contiguous() for b in biases]
+    y_true = y_true.contiguous()
+    weight = weight.contiguous()
+    if valid_weight is not None:
+        valid_weight = valid_weight.contiguous()
+    like = dict(dtype=torch.float32)
+    y_pred = torch.empty(n_replicas, n_points, **like)
+    chi2 = torch.empty(n_replicas, **like)
+    valid_chi2 = None if valid_weight is None else torch.empty(n_replicas, **like)
+    grad_w = [torch.empty_like(w) for w in weights]
+    grad_b = [torch.empty_like(b) for b in biases]
+    n_pairs = 0
+    lo = hi = lam = None
+    if pairs is not None and penalty is not None and pairs.shape[-1] > 0:
+        lo = pairs[0].to(torch.int64).contiguous()
+        hi = pairs[1].to(torch.int64).contiguous()
+        lam = penalty.contiguous()
+        n_pairs = int(lo.shape[0])
+    size_arr = (ctypes.c_int64 * len(sizes))(*sizes)
+    act_arr = (ctypes.c_int32 * max(1, len(activations)))(*(_ACTS[a] for a in activations))
+    n = len(weights)
+    w_arr = (ctypes.c_void_p * n)(*map(_ptr, weights))
+    b_arr = (ctypes.c_void_p * n)(*map(_ptr, biases))
+    gw_arr = (ctypes.c_void_p * n)(*map(_ptr, grad_w))
+    gb_arr = (ctypes.c_void_p * n)(*map(_ptr, grad_b))
+    status = _load()(
+        n,
+        size_arr,
+        act_arr,
+        n_replicas,
+        n_points,
+        _ptr(x),
+        int(x.dim() == 2),
+        w_arr,
+        b_arr,
+        _ptr(y_true),
+        _ptr(weight),
+        _ptr(valid_weight),
+        n_pairs,
+        _ptr(lo),
+        _ptr(hi),
+        _ptr(lam),
+        _ptr(y_pred),
+        _ptr(chi2),
+        _ptr(valid_chi2),
+        gw_arr,
+        gb_arr,
+        torch.get_num_threads(),
+    )
+    if status == 2:
+        raise MemoryError("the compiled training step could not allocate its buffers")
+    if status != 0:
+        return None
+    return y_pred, chi2, valid_chi2, grad_w, grad_b
