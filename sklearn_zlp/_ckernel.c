@@ -102,21 +102,24 @@ static ZLP_INLINE vf vexp(vf x) {
  * steps (relative error below 1e-7), several times cheaper than a division. */
 static ZLP_INLINE vf vrecip(vf t) {
     vf q = (vf)(0x7EF311C3 - (vi)t);
-    q = q * (2.0f - t * q);
-    q = q * (2.0f - t * q);
-    q = q * (2.0f - t * q);
+    /* q + q (1 - t q): the residual 1 - t q is exact with a fused multiply-add,
+     * so the last step rounds to within about one ulp */
+    q = q + q * (1.0f - t * q);
+    q = q + q * (1.0f - t * q);
+    q = q + q * (1.0f - t * q);
     return q;
 }
 
 static ZLP_INLINE vf act_sigmoid(vf z) { return vrecip(1.0f + vexp(-z)); }
 static ZLP_INLINE vf act_tanh(vf z) { return 2.0f * vrecip(1.0f + vexp(-2.0f * z)) - 1.0f; }
-static ZLP_INLINE vf act_relu(vf z) { return vselect(z > splat(0.0f), z, splat(0.0f)); }
+/* relu and its gradient keep NaN as torch does (a diverged replica must show) */
+static ZLP_INLINE vf act_relu(vf z) { return vselect(z < splat(0.0f), splat(0.0f), z); }
 static ZLP_INLINE vf act_identity(vf z) { return z; }
 
 /* g times the activation's derivative, from the activation's output a */
 static ZLP_INLINE vf grad_sigmoid(vf g, vf a) { return g * (a * (1.0f - a)); }
 static ZLP_INLINE vf grad_tanh(vf g, vf a) { return g * (1.0f - a * a); }
-static ZLP_INLINE vf grad_relu(vf g, vf a) { return vselect(a > splat(0.0f), g, splat(0.0f)); }
+static ZLP_INLINE vf grad_relu(vf g, vf a) { return vselect(a <= splat(0.0f), splat(0.0f), g); }
 static ZLP_INLINE vf grad_identity(vf g, vf a) { return (void)a, g; }
 
 /* out[o, p] = act(b[o] + sum_i w[o, i] in[i, p]) for p in [0, n), n a multiple

@@ -69,7 +69,9 @@ def _ptr(t):
     return None if t is None else t.data_ptr()
 
 
-def chi2_step(x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty):
+def chi2_step(
+    x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty
+):
     """The compiled step, or None where it does not apply (module notes).
 
     Arguments and results as ``_modules._chi2_step``; ``x`` is (n_in, P) shared or

@@ -1,0 +1,271 @@
+"""The compiled training step (_ckernel.c) against float64 autograd and the torch path."""
+
+import shlex
+import shutil
+import sysconfig
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+import sklearn_zlp._kernel as kernel
+import sklearn_zlp._modules as modules
+from sklearn_zlp import ZLPEnsembleRegressor
+from sklearn_zlp._modules import (
+    ReplicaMLP,
+    _reference_forward,
+    monotonic_penalty,
+    replica_chi2,
+)
+
+
+def _has_c_compiler():
+    cc = sysconfig.get_config_var("CC") or "cc"
+    return shutil.which(shlex.split(cc)[0]) is not None
+
+
+needs_kernel = pytest.mark.skipif(
+    not kernel.available(), reason="compiled training step not built (no C compiler)"
+)
+
+
+@pytest.mark.skipif(not _has_c_compiler(), reason="no C compiler to build the kernel")
+def test_kernel_is_built_where_a_compiler_exists(monkeypatch):
+    """`pip install -e .` (make test) builds the extension; a silent build failure
+    would leave every user on the slower torch path."""
+    monkeypatch.delenv("SKLEARN_ZLP_KERNEL", raising=False)
+    assert kernel.available()
+
+
+@pytest.fixture
+def threads():
+    previous = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(previous)
+
+
+def _problem(n_inputs, hidden, activations, n_points, n_replicas=4, shared=True, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    module = ReplicaMLP(
+        n_replicas,
+        n_inputs,
+        hidden_layer_sizes=hidden,
+        activations=activations,
+        seeds=list(range(n_replicas)),
+    )
+    shape = (n_inputs, n_points) if shared else (n_replicas, n_inputs, n_points)
+    x = 0.1 + 0.8 * torch.rand(*shape, generator=gen)
+    y = torch.randn(n_replicas, n_points, generator=gen)
+    w = torch.rand(n_replicas, n_points, generator=gen) / n_points
+    wv = torch.rand(n_replicas, n_points, generator=gen) / n_points
+    return module, x, y, w, wv
+
+
+def _reference(module, x, y, w, wv, pairs=None, penalty=None):
+    """Float64 autograd: predictions, losses and gradients of the summed loss."""
+    weights = [p.detach().double().requires_grad_() for p in module.weights]
+    biases = [p.detach().double().requires_grad_() for p in module.biases]
+    pred = _reference_forward(x.double(), weights, biases, module.activations)
+    loss = replica_chi2(pred, y.double(), w.double())
+    if pairs is not None:
+        loss = loss + penalty.double() * monotonic_penalty(pred, pairs)
+    loss.sum().backward()
+    valid = replica_chi2(pred, y.double(), wv.double()).detach()
+    grads = [p.grad for p in (*weights, *biases)]
+    return pred.detach(), loss.detach(), valid, grads
+
+
+def _compiled(module, x, y, w, wv, pairs=None, penalty=None):
+    out = kernel.chi2_step(
+        x,
+        tuple(module.weights),
+        tuple(module.biases),
+        module.activations,
+        y,
+        w,
+        wv,
+        pairs,
+        penalty,
+    )
+    assert out is not None, "the compiled step declined a problem it supports"
+    return out
+
+
+def _assert_matches(out, ref, rtol=2e-5):
+    pred, chi2, valid, grad_w, grad_b = out
+    pred_ref, chi2_ref, valid_ref, grads_ref = ref
+    scale = pred_ref.abs().max()
+    torch.testing.assert_close(pred.double(), pred_ref, rtol=0, atol=rtol * scale)
+    torch.testing.assert_close(chi2.double(), chi2_ref, rtol=rtol, atol=0)
+    if valid is not None:
+        torch.testing.assert_close(valid.double(), valid_ref, rtol=rtol, atol=0)
+    for g, g_ref in zip((*grad_w, *grad_b), grads_ref, strict=True):
+        # per replica, relative to that replica's largest gradient in the layer
+        tol = rtol * g_ref.abs().flatten(1).amax(dim=1).clamp_min(1e-30)
+        err = (g.double() - g_ref).abs().flatten(1).amax(dim=1)
+        assert (err <= tol).all(), (err / tol).max()
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "n_inputs, hidden, activations, n_points",
+    [
+        (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1000),  # the paper's network
+        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 37),  # padding inside a chunk
+        (3, (20, 17), ("tanh", "relu"), 300),  # wider than one vector, odd widths
+        (2, (3,), ("identity",), 64),
+        (1, (4, 4, 4, 4, 4), ("sigmoid", "tanh", "relu", "identity", "sigmoid"), 513),
+        (2, (), (), 10),  # a linear model
+        (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1),
+    ],
+)
+@pytest.mark.parametrize("shared", [True, False])
+def test_compiled_step_matches_float64_autograd(
+    n_inputs, hidden, activations, n_points, shared, threads
+):
+    threads(1)
+    module, x, y, w, wv = _problem(n_inputs, hidden, activations, n_points, shared=shared)
+    _assert_matches(_compiled(module, x, y, w, wv), _reference(module, x, y, w, wv))
+    # and without validation weights
+    pred, chi2, valid, *_ = _compiled(module, x, y, w, None)
+    assert valid is None
+
+
+@needs_kernel
+def test_compiled_step_with_monotonic_penalty(threads):
+    threads(1)
+    module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 200)
+    pairs = torch.stack([torch.arange(0, 150), torch.arange(1, 151)])
+    penalty = torch.tensor([0.0, 1.0, 10.0, 1e3])
+    ref = _reference(module, x, y, w, wv, pairs, penalty)
+    assert (monotonic_penalty(ref[0], pairs) > 0).all()  # the penalty is active
+    _assert_matches(_compiled(module, x, y, w, wv, pairs, penalty), ref)
+
+
+@needs_kernel
+def test_compiled_step_saturated_units(threads, monkeypatch):
+    """Inputs far outside the box (|z| ~ 1e3): the clamped exp stays finite, and
+    the step is as accurate as torch's float32 path (saturated sigmoids lose
+    their derivative to float32 rounding in both)."""
+    threads(1)
+    module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 100)
+    x = x * 200.0 - 100.0
+    out = _compiled(module, x, y, w, wv)
+    assert all(torch.isfinite(t).all() for t in (out[0], out[1], *out[3], *out[4]))
+    ref = _reference(module, x, y, w, wv)
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    with torch.no_grad():
+        grads = modules._chi2_step(
+            x, tuple(module.weights), tuple(module.biases), module.activations, y, w, wv
+        )[3:]
+    torch_grads = (*grads[0], *grads[1])
+    for g, g_torch, g_ref in zip((*out[3], *out[4]), torch_grads, ref[3], strict=True):
+        scale = g_ref.abs().max()
+        err = (g.double() - g_ref).abs().max()
+        err_torch = (g_torch.double() - g_ref).abs().max()
+        assert err <= 2 * err_torch + 1e-6 * scale
+    torch.testing.assert_close(out[0].double(), ref[0], rtol=1e-5, atol=1e-5)
+
+
+@needs_kernel
+def test_compiled_step_propagates_nan(threads):
+    """A diverged replica must show up as NaN (the look-back and restarts rely on it)."""
+    threads(1)
+    module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 100)
+    with torch.no_grad():
+        module.weights[1][2, 0, 0] = float("nan")
+    pred, chi2, valid, *_ = _compiled(module, x, y, w, wv)
+    assert torch.isnan(chi2[2]) and torch.isnan(valid[2])
+    assert torch.isfinite(chi2[[0, 1, 3]]).all()
+
+
+@needs_kernel
+def test_compiled_step_identical_for_any_thread_count(threads):
+    module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 300, 7)
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        results.append(_compiled(module, x, y, w, wv))
+    for other in results[1:]:
+        for a, b in zip(results[0][:3], other[:3], strict=True):
+            assert torch.equal(a, b)
+        first, now = (*results[0][3], *results[0][4]), (*other[3], *other[4])
+        for a, b in zip(first, now, strict=True):
+            assert torch.equal(a, b)
+
+
+@needs_kernel
+def test_module_step_uses_the_kernel_and_matches_the_torch_path(monkeypatch, threads):
+    threads(1)
+    module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 500)
+    calls = []
+    original = kernel.chi2_step
+
+    def counting(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(kernel, "chi2_step", counting)
+    pred, chi2, valid = module.chi2_step(x, y, w, wv)
+    compiled_grads = [p.grad.clone() for p in module.parameters()]
+    assert calls == [True]
+    module.zero_grad(set_to_none=True)
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    pred_t, chi2_t, valid_t = module.chi2_step(x, y, w, wv)
+    assert calls == [True, False]
+    torch.testing.assert_close(pred, pred_t, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(chi2, chi2_t, rtol=1e-5, atol=0)
+    torch.testing.assert_close(valid, valid_t, rtol=1e-5, atol=0)
+    for g, p in zip(compiled_grads, module.parameters(), strict=True):
+        torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5 * p.grad.abs().max())
+
+
+def test_kernel_declines_what_it_does_not_support(monkeypatch, threads):
+    threads(1)
+    module, x, y, w, wv = _problem(1, (4, 3), ("softplus", "relu"), 20)
+    args = (tuple(module.weights), tuple(module.biases))
+    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
+    module64, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
+    module64 = module64.double()
+    args = (tuple(module64.weights), tuple(module64.biases), module64.activations)
+    assert kernel.chi2_step(x.double(), *args, y, w, wv, None, None) is None
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    assert not kernel.available()
+    module, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
+    args = (tuple(module.weights), tuple(module.biases))
+    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
+
+
+@needs_kernel
+def test_stale_build_warns_and_falls_back(monkeypatch):
+    monkeypatch.setattr(kernel, "_LIB", None)
+    monkeypatch.setattr(kernel, "_VERSION", kernel._VERSION + 1000)
+    with pytest.warns(RuntimeWarning, match="stale build"):
+        assert not kernel.available()
+    monkeypatch.setattr(kernel, "_LIB", None)  # reloaded with the right version after
+
+
+@needs_kernel
+@pytest.mark.parametrize("penalty", [0.0, 10.0])
+def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
+    """Whole fits agree: same seeds, same epochs, float32 rounding apart."""
+    rng = np.random.default_rng(0)
+    energy = np.linspace(-0.5, 2.0, 120)
+    truth = 1e5 * np.exp(-0.5 * (energy / 0.15) ** 2) + 50.0
+    y = rng.poisson(truth).astype(float) + 1.0
+    X = energy[:, None]
+    kwargs = dict(n_replicas=4, max_epochs=40, random_state=0, max_restarts=0)
+    kwargs.update(monotonic_penalty=penalty)
+    monotonic = X[energy > 0.5] if penalty else None
+    fits = {}
+    for engine in ("compiled", "torch"):
+        if engine == "torch":
+            monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+        reg = ZLPEnsembleRegressor(**kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reg.fit(X, y, monotonic_X=monotonic)
+        fits[engine] = reg.transform(X)
+    np.testing.assert_allclose(fits["compiled"], fits["torch"], rtol=1e-3)
