@@ -28,35 +28,41 @@ _ACTS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 _LIB = None  # ctypes function, False once loading failed
 
 
+def load_library(path):
+    """The ``zlp_chi2_step`` function of the shared library at ``path``, typed.
+
+    Raises OSError or AttributeError if it cannot be loaded, RuntimeError if it is
+    a build of another version of the C source.
+    """
+    lib = ctypes.CDLL(str(path))
+    fn = lib.zlp_chi2_step
+    version = lib.zlp_kernel_version()
+    if version != _VERSION:
+        raise RuntimeError(
+            f"sklearn_zlp's compiled training step ({path}) is version {version}, this "
+            f"code expects {_VERSION}: a stale build. Training uses the slower torch "
+            "path; reinstall the package (pip install -e . or make test) to rebuild it."
+        )
+    p = ctypes.c_void_p
+    i64 = ctypes.c_int64
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, ctypes.c_int, p, p, p, p, p]
+    fn.argtypes += [i64, p, p, p, p, p, p, p, p, ctypes.c_int]
+    return fn
+
+
 def _load():
     global _LIB
     if _LIB is None:
         try:
             from . import _ckernel
 
-            lib = ctypes.CDLL(_ckernel.__file__)
-            fn = lib.zlp_chi2_step
-            version = lib.zlp_kernel_version()
+            _LIB = load_library(_ckernel.__file__)
         except (ImportError, OSError, AttributeError):
             _LIB = False
-            return _LIB
-        if version != _VERSION:
-            warnings.warn(
-                f"sklearn_zlp's compiled training step ({_ckernel.__file__}) is version "
-                f"{version}, this code expects {_VERSION}: a stale build. Training uses "
-                "the slower torch path; reinstall the package (pip install -e . or "
-                "make test) to rebuild it.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+        except RuntimeError as stale:
+            warnings.warn(str(stale), RuntimeWarning, stacklevel=3)
             _LIB = False
-            return _LIB
-        p = ctypes.c_void_p
-        i64 = ctypes.c_int64
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, ctypes.c_int, p, p, p, p, p]
-        fn.argtypes += [i64, p, p, p, p, p, p, p, p, ctypes.c_int]
-        _LIB = fn
     return _LIB
 
 

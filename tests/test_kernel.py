@@ -1,9 +1,13 @@
 """The compiled training step (_ckernel.c) against float64 autograd and the torch path."""
 
+import platform
 import shlex
 import shutil
+import subprocess
+import sys
 import sysconfig
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -269,3 +273,55 @@ def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
             reg.fit(X, y, monotonic_X=monotonic)
         fits[engine] = reg.transform(X)
     np.testing.assert_allclose(fits["compiled"], fits["torch"], rtol=1e-3)
+
+
+def _cpu_flags():
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+_ISA_FLAGS = {
+    "x86-64": set(),
+    "x86-64-v3": {"avx2", "fma", "bmi2"},
+    "x86-64-v4": {"avx512f", "avx512bw", "avx512dq", "avx512vl"},
+}
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and platform.machine() == "x86_64")
+    or not _has_c_compiler(),
+    reason="builds x86-64 variants with the system C compiler",
+)
+@pytest.mark.parametrize("march", sorted(_ISA_FLAGS))
+def test_every_instruction_set_clone_is_correct(march, tmp_path, monkeypatch, threads):
+    """The installed library runs the clone for this CPU only; build each variant
+    (baseline SSE2, AVX2, AVX-512) alone and check it like the installed one."""
+    if not _ISA_FLAGS[march] <= _cpu_flags():
+        pytest.skip(f"this CPU cannot run {march}")
+    threads(1)
+    source = Path(kernel.__file__).with_name("_ckernel.c")
+    library = tmp_path / f"ckernel_{march}.so"
+    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
+    command = [*cc, "-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
+    command += ["-Wno-psabi", "-shared", "-fPIC", "-pthread", "-DZLP_NO_CLONES"]
+    command += [f"-march={march}", f"-I{sysconfig.get_paths()['include']}"]
+    command += [str(source), "-o", str(library)]
+    subprocess.run(command, check=True, capture_output=True)
+    monkeypatch.setattr(kernel, "_LIB", kernel.load_library(library))
+    for n_inputs, hidden, activations, n_points in [
+        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 130),
+        (3, (20, 17), ("tanh", "relu"), 64),
+    ]:
+        module, x, y, w, wv = _problem(n_inputs, hidden, activations, n_points)
+        pairs = torch.stack([torch.arange(0, 60), torch.arange(1, 61)])
+        penalty = torch.tensor([0.0, 1.0, 10.0, 1e3])
+        _assert_matches(
+            _compiled(module, x, y, w, wv, pairs, penalty),
+            _reference(module, x, y, w, wv, pairs, penalty),
+        )
