@@ -18,9 +18,11 @@
  *   chi2, valid_chi2, penalty     (R,)
  *   pairs   lo[k], hi[k] point indices (int64), k < n_pairs
  *
- * Plain C99 with OpenMP SIMD pragmas (-fopenmp-simd: no OpenMP runtime); the
- * CPython module below only exists so that setuptools builds and installs the
- * library; Python calls chi2_step through ctypes (sklearn_zlp/_kernel.py).
+ * GNU C (gcc or clang: generic vector types, plus OpenMP SIMD pragmas with
+ * -fopenmp-simd, which needs no OpenMP runtime) and pthreads. Elsewhere the build
+ * fails and the package trains with its torch path. The CPython module at the end
+ * only exists so that setuptools builds and installs the library; Python calls
+ * zlp_chi2_step through ctypes (sklearn_zlp/_kernel.py).
  */
 #include <Python.h>
 
@@ -352,10 +354,6 @@ static void *aligned_buffer(size_t n_floats) {
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
-/*
- * Returns 0 on success, 1 if a layer is wider than the kernel supports (the
- * caller then uses the torch path), 2 if memory could not be allocated.
- */
 /* Everything one call needs; each thread works on replicas [r0, r1). */
 typedef struct {
     int n_layers;
