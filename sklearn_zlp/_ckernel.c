@@ -50,9 +50,10 @@
 #define BLOCK 256 /* points per block of the backward pass (L1-sized) */
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    defined(__linux__) && __GNUC__ >= 12 && !defined(ZLP_NO_CLONES)
-/* One build runs the AVX-512, AVX2 or baseline clone, picked at load time
- * (-DZLP_NO_CLONES builds one version for the -march given, as the tests do). */
+    defined(__GLIBC__) && __GNUC__ >= 12 && !defined(ZLP_NO_CLONES)
+/* One build runs the AVX-512, AVX2 or baseline clone, picked at load time by
+ * glibc's ifunc (-DZLP_NO_CLONES builds one version for the -march given, as the
+ * tests do; other compilers and C libraries get the one their flags select). */
 #define ZLP_CLONES \
     __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
