@@ -41,9 +41,9 @@
 #define ACT_TANH 2
 #define ACT_RELU 3
 
-/* Bumped whenever the signature of zlp_chi2_step changes: _kernel.py refuses a
+/* Bumped whenever an exported function or its signature changes: _kernel.py refuses a
  * stale build instead of calling it with the wrong arguments. */
-#define ZLP_KERNEL_VERSION 1
+#define ZLP_KERNEL_VERSION 2
 
 #define MAX_LAYERS 16
 #define MAX_THREADS 64
@@ -355,6 +355,42 @@ static void *aligned_buffer(size_t n_floats) {
     return aligned_alloc(64, bytes ? bytes : 64);
 }
 
+/* 0 if the kernel handles this network and problem size, else 1 (the caller
+ * then uses the torch path). */
+static int unsupported(int n_layers, const int64_t *sizes, int64_t R, int64_t P) {
+    if (n_layers < 1 || n_layers > MAX_LAYERS || sizes[n_layers] != 1 || P < 1 || R < 0)
+        return 1;
+    for (int l = 0; l < n_layers; l++)
+        if (sizes[l] < 1 || sizes[l] > 4096 || sizes[l + 1] < 1) return 1;
+    return 0;
+}
+
+static int thread_count(int n_threads, int64_t R) {
+    if (n_threads > MAX_THREADS) n_threads = MAX_THREADS;
+    if (n_threads > R) n_threads = (int)R;
+    return n_threads < 1 ? 1 : n_threads;
+}
+
+/* fn on each of n jobs (size bytes apart), one thread each, the first on the
+ * calling thread; a job whose thread cannot start runs here afterwards. */
+static void run_jobs(void *(*fn)(void *), char *jobs, size_t size, int n) {
+#ifdef ZLP_PTHREADS
+    pthread_t threads[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int t = 1; t < n; t++)
+        started[t] = pthread_create(&threads[t], NULL, fn, jobs + t * size) == 0;
+    fn(jobs);
+    for (int t = 1; t < n; t++) {
+        if (started[t])
+            pthread_join(threads[t], NULL);
+        else
+            fn(jobs + t * size);
+    }
+#else
+    for (int t = 0; t < n; t++) fn(jobs + t * size);
+#endif
+}
+
 /* Everything one call needs; each thread works on replicas [r0, r1). */
 typedef struct {
     int n_layers;
@@ -537,7 +573,6 @@ static void replicas_step(step_job *job) {
     job->status = 0;
 }
 
-
 static void *replicas_thread(void *job) {
     replicas_step((step_job *)job);
     return NULL;
@@ -556,13 +591,8 @@ int zlp_chi2_step(int n_layers, const int64_t *sizes, const int32_t *acts, int64
                   const int64_t *hi, const float *penalty, float *y_pred, float *chi2,
                   float *valid_chi2, float *const *gW, float *const *gB,
                   int n_threads) {
-    if (n_layers < 1 || n_layers > MAX_LAYERS || sizes[n_layers] != 1 || P < 1 || R < 0)
-        return 1;
-    for (int l = 0; l < n_layers; l++)
-        if (sizes[l] < 1 || sizes[l] > 4096 || sizes[l + 1] < 1) return 1;
-    if (n_threads < 1) n_threads = 1;
-    if (n_threads > MAX_THREADS) n_threads = MAX_THREADS;
-    if (n_threads > R) n_threads = (int)(R > 0 ? R : 1);
+    if (unsupported(n_layers, sizes, R, P)) return 1;
+    n_threads = thread_count(n_threads, R);
     step_job jobs[MAX_THREADS];
     for (int t = 0; t < n_threads; t++) {
         step_job job = {n_layers, sizes, acts, P, x, x_shared, W, B, y, w_train,
@@ -570,25 +600,95 @@ int zlp_chi2_step(int n_layers, const int64_t *sizes, const int32_t *acts, int64
                         gW, gB, R * t / n_threads, R * (t + 1) / n_threads, 0};
         jobs[t] = job;
     }
-    int status = 0;
-#ifdef ZLP_PTHREADS
-    pthread_t threads[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
-    for (int t = 1; t < n_threads; t++)
-        started[t] = pthread_create(&threads[t], NULL, replicas_thread, &jobs[t]) == 0;
-    replicas_step(&jobs[0]);
-    for (int t = 1; t < n_threads; t++) {
-        if (started[t])
-            pthread_join(threads[t], NULL);
-        else
-            replicas_step(&jobs[t]); /* no thread to spare: run its share here */
-    }
-#else
-    for (int t = 0; t < n_threads; t++) replicas_thread(&jobs[t]);
-#endif
+    run_jobs(replicas_thread, (char *)jobs, sizeof(step_job), n_threads);
     for (int t = 0; t < n_threads; t++)
-        if (jobs[t].status && !status) status = jobs[t].status;
-    return status;
+        if (jobs[t].status) return jobs[t].status;
+    return 0;
+}
+
+/* Inference: out[r, p] = f_r(x[:, p]) for shared inputs, a block of points at a
+ * time through every layer of each replica in turn (the block's inputs are
+ * copied once and stay in L1 for all replicas). A point's result depends on
+ * that point alone, never on the batch it came in. */
+typedef struct {
+    int n_layers;
+    const int64_t *sizes;
+    const int32_t *acts;
+    int64_t P;
+    const float *x;
+    const float *const *W, *const *B;
+    float *out;
+    int64_t r0, r1;
+    int status;
+} forward_job;
+
+ZLP_CLONES
+static void replicas_forward(forward_job *job) {
+    const int n_layers = job->n_layers;
+    const int64_t *sizes = job->sizes;
+    const int64_t P = job->P, n_in0 = sizes[0];
+    int64_t widest = 1;
+    for (int l = 0; l <= n_layers; l++)
+        if (sizes[l] > widest) widest = sizes[l];
+    float *xblock = aligned_buffer((size_t)(n_in0 * BLOCK));
+    float *ping = aligned_buffer((size_t)(widest * BLOCK));
+    float *pong = aligned_buffer((size_t)(widest * BLOCK));
+    if (!xblock || !ping || !pong) {
+        free(xblock);
+        free(ping);
+        free(pong);
+        job->status = 2;
+        return;
+    }
+    for (int64_t p0 = 0; p0 < P; p0 += BLOCK) {
+        const int64_t n = P - p0 < BLOCK ? P - p0 : BLOCK;
+        const int padded = (int)((n + CHUNK - 1) / CHUNK * CHUNK);
+        memset(xblock, 0, sizeof(float) * (size_t)(n_in0 * BLOCK));
+        for (int64_t i = 0; i < n_in0; i++)
+            memcpy(xblock + i * BLOCK, job->x + i * P + p0, sizeof(float) * (size_t)n);
+        for (int64_t r = job->r0; r < job->r1; r++) {
+            const float *in = xblock;
+            float *dst = ping;
+            for (int l = 0; l < n_layers; l++) {
+                const int last = l == n_layers - 1;
+                layer_forward(job->W[l] + r * sizes[l + 1] * sizes[l],
+                              job->B[l] + r * sizes[l + 1], (int)sizes[l + 1],
+                              (int)sizes[l], in, dst, BLOCK, padded,
+                              last ? ACT_IDENTITY : job->acts[l]);
+                in = dst;
+                dst = dst == ping ? pong : ping;
+            }
+            memcpy(job->out + r * P + p0, in, sizeof(float) * (size_t)n);
+        }
+    }
+    free(xblock);
+    free(ping);
+    free(pong);
+    job->status = 0;
+}
+
+static void *forward_thread(void *job) {
+    replicas_forward((forward_job *)job);
+    return NULL;
+}
+
+/* Predictions of R replicas on P shared points on n_threads threads; returns as
+ * zlp_chi2_step does. */
+int zlp_forward(int n_layers, const int64_t *sizes, const int32_t *acts, int64_t R,
+                int64_t P, const float *x, const float *const *W, const float *const *B,
+                float *out, int n_threads) {
+    if (unsupported(n_layers, sizes, R, P)) return 1;
+    n_threads = thread_count(n_threads, R);
+    forward_job jobs[MAX_THREADS];
+    for (int t = 0; t < n_threads; t++) {
+        forward_job job = {n_layers, sizes, acts, P, x, W, B, out,
+                           R * t / n_threads, R * (t + 1) / n_threads, 0};
+        jobs[t] = job;
+    }
+    run_jobs(forward_thread, (char *)jobs, sizeof(forward_job), n_threads);
+    for (int t = 0; t < n_threads; t++)
+        if (jobs[t].status) return jobs[t].status;
+    return 0;
 }
 
 int zlp_kernel_version(void) { return ZLP_KERNEL_VERSION; }

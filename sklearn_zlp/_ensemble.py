@@ -12,6 +12,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from . import _kernel
 from ._modules import ACTIVATIONS, ReplicaMLP
 from ._net import (
     ReplicaLookBack,
@@ -631,9 +632,20 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         inputs = _scale_inputs(X, self._input_low_, self._input_width_)
-        scaled = np.concatenate([_net_predict(net, inputs) for net in self.estimators_])
-        out = scaled[self.kept_] * self._target_scale_ + self._target_mean_
-        return np.exp(out) if self.log_target else out
+        # kept replicas only, filled chunk by chunk and transformed in place: at
+        # (replicas x points) floats each, temporaries cost more than the networks
+        out = np.empty((self.n_replicas_, X.shape[0]))
+        row = 0
+        first = 0
+        for net in self.estimators_:
+            chunk = _net_predict(net, inputs)
+            kept = self.kept_[first : first + chunk.shape[0]]
+            first += chunk.shape[0]
+            out[row : row + kept.sum()] = chunk[kept]
+            row += kept.sum()
+        out *= self._target_scale_
+        out += self._target_mean_
+        return np.exp(out, out=out) if self.log_target else out
 
     def transform(self, X):
         """Every kept replica's prediction.
@@ -779,10 +791,22 @@ def _copy_replica(source, j, target, i):
 def _net_predict(net, inputs):
     """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points).
 
-    Evaluated in float64 on a copy of the trained float32 weights, so that a
-    point's prediction does not depend on which other points share the batch.
+    A point's prediction must not depend on which other points share the batch:
+    the compiled forward pass computes each point on its own (float32, the
+    trained precision); the torch fallback evaluates in float64 on a copy of the
+    trained float32 weights, where batched float32 products could differ.
     """
-    module = copy.deepcopy(net.module_).to(device="cpu", dtype=torch.float64)
+    module = net.module_
+    if type(module) is ReplicaMLP and type(module).forward is ReplicaMLP.forward:
+        compiled = _kernel.forward(
+            torch.as_tensor(inputs, dtype=torch.float32),
+            tuple(module.weights),
+            tuple(module.biases),
+            module.activations,
+        )
+        if compiled is not None:
+            return compiled.numpy()
+    module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
     with torch.no_grad():
         out = module(torch.as_tensor(inputs, dtype=torch.float64))
     return out.numpy()

@@ -1,41 +1,43 @@
-"""The compiled training step (``_ckernel.c``), called through ctypes.
+"""The compiled training step and forward pass (``_ckernel.c``), through ctypes.
 
 :func:`chi2_step` computes on the CPU, in float32, what the torch path of
 ``ReplicaMLP.chi2_step`` computes (predictions, training and validation chi^2,
 monotonic penalty, gradients of every weight and bias), one replica at a time
-with its activations in cache (DESIGN.md, performance notes). It returns None
-where it does not apply, and the caller then uses the torch path:
+with its activations in cache (benchmarks/README.md). :func:`forward` evaluates
+every replica on shared inputs, a block of points at a time, without the
+(replicas x units x points) intermediates of a batched torch forward. Both return
+None where they do not apply, and the caller then uses the torch path:
 
 - the extension was not built (no C compiler at install time);
 - ``SKLEARN_ZLP_KERNEL=torch`` is set in the environment;
 - tensors that are not float32 or not on the CPU, or activations other than
   sigmoid, tanh, relu and identity.
 
-It runs on ``torch.get_num_threads()`` threads, each on its own share of the
+Both run on ``torch.get_num_threads()`` threads, each on its own share of the
 replicas.
 """
 
 import ctypes
 import os
+import types
 import warnings
 
 import torch
 
-__all__ = ["available", "chi2_step"]
+__all__ = ["available", "chi2_step", "forward"]
 
-_VERSION = 1  # ZLP_KERNEL_VERSION of _ckernel.c
+_VERSION = 2  # ZLP_KERNEL_VERSION of _ckernel.c
 _ACTS = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
-_LIB = None  # ctypes function, False once loading failed
+_LIB = None  # load_library's namespace, False once loading failed
 
 
 def load_library(path):
-    """The ``zlp_chi2_step`` function of the shared library at ``path``, typed.
+    """The shared library at ``path``: its typed ``chi2_step`` and ``forward``.
 
     Raises OSError or AttributeError if it cannot be loaded, RuntimeError if it is
     a build of another version of the C source.
     """
     lib = ctypes.CDLL(str(path))
-    fn = lib.zlp_chi2_step
     version = lib.zlp_kernel_version()
     if version != _VERSION:
         raise RuntimeError(
@@ -45,10 +47,14 @@ def load_library(path):
         )
     p = ctypes.c_void_p
     i64 = ctypes.c_int64
-    fn.restype = ctypes.c_int
-    fn.argtypes = [ctypes.c_int, p, p, i64, i64, p, ctypes.c_int, p, p, p, p, p]
-    fn.argtypes += [i64, p, p, p, p, p, p, p, p, ctypes.c_int]
-    return fn
+    step = lib.zlp_chi2_step
+    step.restype = ctypes.c_int
+    step.argtypes = [ctypes.c_int, p, p, i64, i64, p, ctypes.c_int, p, p, p, p, p]
+    step.argtypes += [i64, p, p, p, p, p, p, p, p, ctypes.c_int]
+    forward = lib.zlp_forward
+    forward.restype = ctypes.c_int
+    forward.argtypes = [ctypes.c_int, p, p, i64, i64, p, p, p, p, ctypes.c_int]
+    return types.SimpleNamespace(chi2_step=step, forward=forward)
 
 
 def _load():
@@ -124,7 +130,7 @@ def chi2_step(
     b_arr = (ctypes.c_void_p * n)(*map(_ptr, biases))
     gw_arr = (ctypes.c_void_p * n)(*map(_ptr, grad_w))
     gb_arr = (ctypes.c_void_p * n)(*map(_ptr, grad_b))
-    status = _load()(
+    status = _load().chi2_step(
         n,
         size_arr,
         act_arr,
@@ -153,3 +159,47 @@ def chi2_step(
     if status != 0:
         return None
     return y_pred, chi2, valid_chi2, grad_w, grad_b
+
+
+def forward(x, weights, biases, activations):
+    """Predictions of every replica on shared inputs, or None (module notes).
+
+    Parameters
+    ----------
+    x : Tensor of shape (n_inputs, n_points)
+    weights, biases : sequences of Tensor, as ``ReplicaMLP``'s parameters
+    activations : sequence of str
+
+    Returns
+    -------
+    out : Tensor of shape (n_replicas, n_points), float32, or None
+        Each point's prediction depends on that point alone (not on the batch).
+    """
+    if not available() or any(a not in _ACTS for a in activations) or x.dim() != 2:
+        return None
+    if any(
+        t.device.type != "cpu" or t.dtype != torch.float32 for t in (x, *weights, *biases)
+    ):
+        return None
+    n_replicas, n_points = weights[0].shape[0], x.shape[-1]
+    sizes = [weights[0].shape[2], *(w.shape[1] for w in weights)]
+    x = x.contiguous()
+    weights = [w.detach().contiguous() for w in weights]
+    biases = [b.detach().contiguous() for b in biases]
+    out = torch.empty(n_replicas, n_points, dtype=torch.float32)
+    n = len(weights)
+    status = _load().forward(
+        n,
+        (ctypes.c_int64 * len(sizes))(*sizes),
+        (ctypes.c_int32 * max(1, len(activations)))(*(_ACTS[a] for a in activations)),
+        n_replicas,
+        n_points,
+        _ptr(x),
+        (ctypes.c_void_p * n)(*map(_ptr, weights)),
+        (ctypes.c_void_p * n)(*map(_ptr, biases)),
+        _ptr(out),
+        torch.get_num_threads(),
+    )
+    if status == 2:
+        raise MemoryError("the compiled forward pass could not allocate its buffers")
+    return out if status == 0 else None
