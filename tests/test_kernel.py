@@ -321,7 +321,79 @@ def test_every_instruction_set_clone_is_correct(march, tmp_path, monkeypatch, th
         module, x, y, w, wv = _problem(n_inputs, hidden, activations, n_points)
         pairs = torch.stack([torch.arange(0, 60), torch.arange(1, 61)])
         penalty = torch.tensor([0.0, 1.0, 10.0, 1e3])
-        _assert_matches(
-            _compiled(module, x, y, w, wv, pairs, penalty),
-            _reference(module, x, y, w, wv, pairs, penalty),
+        reference = _reference(module, x, y, w, wv, pairs, penalty)
+        _assert_matches(_compiled(module, x, y, w, wv, pairs, penalty), reference)
+        predictions = kernel.forward(
+            x, tuple(module.weights), tuple(module.biases), module.activations
         )
+        torch.testing.assert_close(
+            predictions.double(), reference[0], rtol=0, atol=2e-6 * reference[0].abs().max()
+        )
+
+
+@needs_kernel
+@pytest.mark.parametrize(
+    "n_inputs, hidden, activations",
+    [
+        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu")),
+        (3, (20, 17), ("tanh", "relu")),
+        (1, (3,), ("identity",)),
+    ],
+)
+def test_compiled_forward_matches_float64_and_ignores_the_batch(
+    n_inputs, hidden, activations, threads
+):
+    module, x, *_ = _problem(n_inputs, hidden, activations, 1000, n_replicas=5)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    threads(1)
+    out = kernel.forward(x, *params)
+    reference = _reference_forward(
+        x.double(),
+        [w.detach().double() for w in module.weights],
+        [b.detach().double() for b in module.biases],
+        activations,
+    )
+    torch.testing.assert_close(
+        out.double(), reference, rtol=0, atol=2e-6 * reference.abs().max()
+    )
+    # a point's prediction is the same whatever else is in the batch, on any
+    # number of threads (the float64 torch fallback guarantees the same)
+    threads(3)
+    for part in (slice(0, 1), slice(5, 300), slice(999, 1000), slice(300, 1000)):
+        assert torch.equal(kernel.forward(x[:, part].contiguous(), *params), out[:, part])
+
+
+@needs_kernel
+def test_ensemble_predictions_use_the_compiled_forward(monkeypatch):
+    """Same fitted ensemble, both forward paths: equal to float32 rounding."""
+    rng = np.random.default_rng(1)
+    X = np.column_stack([np.linspace(-0.5, 2.0, 150), rng.normal(size=150)])
+    y = 1e4 * np.exp(-0.5 * (X[:, 0] / 0.2) ** 2) + 20.0
+    reg = ZLPEnsembleRegressor(n_replicas=6, max_epochs=30, random_state=0).fit(X, y)
+    calls = []
+    original = kernel.forward
+
+    def counting(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(kernel, "forward", counting)
+    compiled = reg.transform(X)
+    assert calls and all(calls)
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    fallback = reg.transform(X)
+    assert not calls[-1]
+    np.testing.assert_allclose(compiled, fallback, rtol=2e-5)
+
+
+def test_compiled_forward_declines_what_it_does_not_support():
+    module, x, *_ = _problem(1, (4, 3), ("softplus", "relu"), 20)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x, *params) is None
+    module, x, *_ = _problem(1, (4, 3), ("sigmoid", "relu"), 20, shared=False)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x, *params) is None  # per-replica inputs: torch path
+    module = module.double()
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x[0].double(), *params) is None
