@@ -21,6 +21,8 @@ Run from the repository root (a script, not a test)::
     runs in that venv as a subprocess on the same aligned WS2 spectra (one core):
     its ms per replica-epoch, its time extrapolated to 100 replicas, and its
     0-1 eV quality (same metric as (b)), with ratios to (a) and (b) of this run.
+(d) Inference: ``ZLPSubtractor.transform`` of ~1000 spectra with 100 replicas, with
+    the compiled forward pass and with the torch path.
 
 Everything is measured in one run, side by side: the machine may be shared.
 """
@@ -40,7 +42,7 @@ import torch
 from joblib import parallel_config
 from torch import nn
 
-from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor
+from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor, ZLPSubtractor
 from sklearn_zlp._kernel import available as kernel_available
 from sklearn_zlp._subtract import default_regressor
 from sklearn_zlp.datasets import load_ws2
@@ -325,6 +327,49 @@ def eelsfitter_part(args, ours):
         print("  vs (b): skipped in this run (--skip b), no ratio")
 
 
+def inference_part(args):
+    """Part (d): ZLPSubtractor.transform on many spectra, compiled vs torch path.
+
+    The ensemble is trained for a few epochs only: the fit's quality does not
+    change the cost of evaluating it. Both runs in this process (prediction does
+    not use the joblib workers), the torch one with ``SKLEARN_ZLP_KERNEL=torch``.
+    """
+    ws2 = load_ws2()
+    aligner = ZeroLossAligner(energy_axis=ws2.energy).fit(ws2.sample)
+    spectra = aligner.transform(ws2.sample)
+    reg = ZLPEnsembleRegressor(
+        n_replicas=args.replicas, max_epochs=20, n_jobs=args.n_jobs, random_state=0
+    )
+    sub = ZLPSubtractor(
+        energy_axis=aligner.energy_axis_, regressor=reg, random_state=0
+    ).fit(spectra)
+    many = np.tile(spectra, (-(-args.spectra // len(spectra)), 1))[: args.spectra]
+    print(
+        f"\n(d) inference: ZLPSubtractor.transform of {many.shape[0]} spectra x "
+        f"{many.shape[1]} channels (the 6 WS2 spectra repeated), {sub.regressor_.n_replicas_}"
+        f" replicas, batch_size={sub.batch_size}, one process"
+    )
+    walls = {}
+    for engine in ("compiled", "torch"):
+        previous = os.environ.get("SKLEARN_ZLP_KERNEL")
+        if engine == "torch":
+            os.environ["SKLEARN_ZLP_KERNEL"] = "torch"
+        try:
+            t = time.perf_counter()
+            sub.transform(many)
+            walls[engine] = time.perf_counter() - t
+        finally:
+            if previous is None:
+                os.environ.pop("SKLEARN_ZLP_KERNEL", None)
+            else:
+                os.environ["SKLEARN_ZLP_KERNEL"] = previous
+        print(
+            f"  {engine:8s} forward: {walls[engine]:6.2f} s "
+            f"({walls[engine] / many.shape[0] * 1e3:.1f} ms per spectrum)"
+        )
+    print(f"  -> compiled forward {walls['torch'] / walls['compiled']:.2f}x faster")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer replicas/epochs")
@@ -351,7 +396,8 @@ def main():
     parser.add_argument(
         "--reject", type=float, default=0.0, help="reject_outliers for (b); 0 keeps all"
     )
-    parser.add_argument("--skip", choices=["a", "b", "c"], nargs="*", default=[])
+    parser.add_argument("--skip", choices=["a", "b", "c", "d"], nargs="*", default=[])
+    parser.add_argument("--spectra", type=int, default=1020, help="(d) spectra")
     parser.add_argument("--ef-replicas", type=int, default=2, help="(c), >= 2")
     parser.add_argument("--ef-epochs", type=int, default=1000, help="(c)")
     parser.add_argument("--ef-clusters", type=int, default=1, help="(c)")
@@ -363,6 +409,7 @@ def main():
         args.replicas, args.epochs = 20, 500
         args.skorch_replicas, args.skorch_epochs = 1, 20
         args.budgets = [500, 1000, 2000]
+        args.spectra = 102
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
@@ -489,6 +536,9 @@ def main():
                     break
             else:
                 print("  -> criterion not met within the budgets tried")
+
+    if "d" not in args.skip:
+        inference_part(args)
 
     if "c" not in args.skip:
         # Numbers of (a) and (b) above, left in this scope by their blocks.
