@@ -111,6 +111,20 @@ def _assert_matches(out, ref, rtol=2e-5):
         assert (err <= tol).all(), (err / tol).max()
 
 
+def _record_calls(monkeypatch, name):
+    """Wrap ``kernel.<name>``; the list records whether each call ran compiled."""
+    calls = []
+    original = getattr(kernel, name)
+
+    def recording(*args):
+        out = original(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(kernel, name, recording)
+    return calls
+
+
 @needs_kernel
 @pytest.mark.parametrize(
     "n_inputs, hidden, activations, n_points",
@@ -203,15 +217,7 @@ def test_compiled_step_identical_for_any_thread_count(threads):
 def test_module_step_uses_the_kernel_and_matches_the_torch_path(monkeypatch, threads):
     threads(1)
     module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 500)
-    calls = []
-    original = kernel.chi2_step
-
-    def counting(*args):
-        out = original(*args)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(kernel, "chi2_step", counting)
+    calls = _record_calls(monkeypatch, "chi2_step")
     pred, chi2, valid = module.chi2_step(x, y, w, wv)
     compiled_grads = [p.grad.clone() for p in module.parameters()]
     assert calls == [True]
@@ -370,15 +376,7 @@ def test_ensemble_predictions_use_the_compiled_forward(monkeypatch):
     X = np.column_stack([np.linspace(-0.5, 2.0, 150), rng.normal(size=150)])
     y = 1e4 * np.exp(-0.5 * (X[:, 0] / 0.2) ** 2) + 20.0
     reg = ZLPEnsembleRegressor(n_replicas=6, max_epochs=30, random_state=0).fit(X, y)
-    calls = []
-    original = kernel.forward
-
-    def counting(*args):
-        out = original(*args)
-        calls.append(out is not None)
-        return out
-
-    monkeypatch.setattr(kernel, "forward", counting)
+    calls = _record_calls(monkeypatch, "forward")
     compiled = reg.transform(X)
     assert calls and all(calls)
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
