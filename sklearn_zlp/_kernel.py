@@ -81,6 +81,24 @@ def _ptr(t):
     return None if t is None else t.data_ptr()
 
 
+def _network_sizes(x, weights, biases):
+    """Layer sizes (inputs first), or None where the shapes do not chain.
+
+    The C code trusts every shape it is given; anything inconsistent goes to the
+    torch path, which raises the usual error.
+    """
+    n_replicas = weights[0].shape[0]
+    sizes = [weights[0].shape[2], *(w.shape[1] for w in weights)]
+    if len(biases) != len(weights) or x.shape[-2] != sizes[0]:
+        return None
+    for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        if tuple(w.shape) != (n_replicas, sizes[layer + 1], sizes[layer]):
+            return None
+        if tuple(b.shape) != (n_replicas, sizes[layer + 1], 1):
+            return None
+    return sizes
+
+
 def chi2_step(
     x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty
 ):
@@ -102,7 +120,12 @@ def chi2_step(
         return None
     n_replicas = weights[0].shape[0]
     n_points = x.shape[-1]
-    sizes = [weights[0].shape[2], *(w.shape[1] for w in weights)]
+    sizes = _network_sizes(x, weights, biases)
+    per_point = [y_true, weight] + ([] if valid_weight is None else [valid_weight])
+    if sizes is None or any(tuple(t.shape) != (n_replicas, n_points) for t in per_point):
+        return None
+    if x.dim() == 3 and x.shape[0] != n_replicas:
+        return None
     x = x.contiguous()
     weights = [w.contiguous() for w in weights]
     biases = [b.contiguous() for b in biases]
@@ -123,6 +146,10 @@ def chi2_step(
         hi = pairs[1].to(torch.int64).contiguous()
         lam = penalty.contiguous()
         n_pairs = int(lo.shape[0])
+        if tuple(lam.shape) != (n_replicas,) or not (
+            0 <= int(pairs.min()) and int(pairs.max()) < n_points
+        ):
+            return None  # the torch path raises the indexing error
     size_arr = (ctypes.c_int64 * len(sizes))(*sizes)
     act_arr = (ctypes.c_int32 * max(1, len(activations)))(*(_ACTS[a] for a in activations))
     n = len(weights)
@@ -182,7 +209,9 @@ def forward(x, weights, biases, activations):
     ):
         return None
     n_replicas, n_points = weights[0].shape[0], x.shape[-1]
-    sizes = [weights[0].shape[2], *(w.shape[1] for w in weights)]
+    sizes = _network_sizes(x, weights, biases)
+    if sizes is None:
+        return None
     x = x.contiguous()
     weights = [w.detach().contiguous() for w in weights]
     biases = [b.detach().contiguous() for b in biases]

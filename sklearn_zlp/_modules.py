@@ -341,7 +341,7 @@ def _chi2_step(
 
     Every block reuses the same activation and gradient buffers (still in cache
     from the previous block), and backward activations run in place. Where the
-    compiled step applies (float32 on one CPU thread, see ``_kernel.py``) it
+    compiled step applies (float32 on the CPU, see ``_kernel.py``) it
     computes the same results, one replica at a time.
     """
     compiled = _kernel.chi2_step(

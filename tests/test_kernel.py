@@ -395,3 +395,19 @@ def test_compiled_forward_declines_what_it_does_not_support():
     module = module.double()
     params = (tuple(module.weights), tuple(module.biases), module.activations)
     assert kernel.forward(x[0].double(), *params) is None
+
+
+@needs_kernel
+def test_inconsistent_shapes_and_indices_go_to_the_torch_path(threads):
+    """The C code trusts shapes and indices: anything off must not reach it."""
+    threads(1)
+    module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 50)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    penalty = torch.ones(4)
+    bad_pairs = torch.tensor([[0, 1], [1, 50]])  # 50 is past the last point
+    assert kernel.chi2_step(x, *params, y, w, wv, bad_pairs, penalty) is None
+    assert kernel.chi2_step(x[:1], *params, y, w, wv, None, None) is None
+    assert kernel.chi2_step(x, *params, y[:, :10], w, wv, None, None) is None
+    assert kernel.forward(x[:1], *params) is None
+    with pytest.raises(IndexError):
+        module.chi2_step(x, y, w, wv, pairs=bad_pairs, penalty=penalty)
