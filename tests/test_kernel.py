@@ -320,6 +320,7 @@ def test_every_instruction_set_clone_is_correct(march, tmp_path, monkeypatch, th
     command += [str(source), "-o", str(library)]
     subprocess.run(command, check=True, capture_output=True)
     monkeypatch.setattr(kernel, "_LIB", kernel.load_library(library))
+    monkeypatch.delenv("SKLEARN_ZLP_KERNEL", raising=False)
     for n_inputs, hidden, activations, n_points in [
         (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 130),
         (3, (20, 17), ("tanh", "relu"), 64),
