@@ -8,6 +8,7 @@ Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
 from . import datasets, io, physics
 from ._align import ZeroLossAligner
 from ._ensemble import ZLPEnsembleRegressor
+from ._noise import estimate_read_noise
 from ._regions import EnergyWindow, ZLPRegionMask
 from ._subtract import ZLPSubtractionResult, ZLPSubtractor
 
@@ -22,6 +23,7 @@ __all__ = [
     "ZeroLossAligner",
     "__version__",
     "datasets",
+    "estimate_read_noise",
     "io",
     "physics",
 ]

@@ -191,7 +191,9 @@ def _subtract_and_report(
     reg = subtractor.regressor_
     say(
         f"Trained in {time.perf_counter() - t0:.1f} s; kept {reg.n_replicas_} of "
-        f"{n_replicas} replicas ({reg.n_rejected_} chi^2 outliers dropped)."
+        f"{n_replicas} replicas ({reg.n_rejected_} chi^2 outliers dropped); detector "
+        f"read noise measured on the spectra: {subtractor.read_noise_:.0f} counts per "
+        "channel."
     )
     result = subtractor.subtract(sample)
     median, (low, high) = result.subtracted_median, result.subtracted_band
