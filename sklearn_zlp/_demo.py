@@ -278,12 +278,16 @@ def _subtract_and_report(
             f"{row['spectrum']:<11}{row['dE_I_eV']:>10.2f}{row['dE_II_eV']:>11.2f}"
             f"{row['fwhm_eV']:>10.3f}{row['zlp_worst_error_0_1eV']:>16.3f}"
         )
-    _physics_report(folder, energy, sample, sample_names, result, say=say)
+    _physics_report(
+        folder, energy, sample, sample_names, result, subtractor.read_noise_, say=say
+    )
 
 
-def _physics_report(folder, energy, sample, names, result, *, say):
+def _physics_report(folder, energy, sample, names, result, read_noise, *, say):
     """Band gap and t/lambda of every spectrum from the replicas, as a table."""
-    gap = fit_band_gap(energy, result.subtracted, window=_WS2_GAP_WINDOW)
+    gap = fit_band_gap(
+        energy, result.subtracted, window=_WS2_GAP_WINDOW, read_noise=read_noise
+    )
     thickness = t_over_lambda(sample, result.zlp)  # (n_replicas, n_spectra)
     t_median, t_low, t_high = summarize(thickness, axis=0)
     rows = []
