@@ -244,15 +244,19 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Replicas trained together as one batched network (the default makes the
         paper's 100 replicas two chunks, one per core of a 2-core machine with
         ``n_jobs=2``; fixed cost per chunk and epoch favours large chunks). Results
-        do not depend on it beyond float32 rounding, and not at all on ``n_jobs``.
+        do not depend on it (with the compiled CPU step every replica is computed
+        on its own; on the torch path, beyond float32 rounding), nor on ``n_jobs``.
     n_jobs : int, default=None
         Chunks trained in parallel (joblib; None means 1 unless in a
         ``joblib.parallel_config`` context).
     device : str, default="cpu"
         Torch device, e.g. "cuda".
     torch_threads : int, default=1
-        Torch threads per chunk; tiny networks run fastest single-threaded with
-        process parallelism.
+        Threads per chunk, for torch and for the compiled training step (which
+        splits a chunk's replicas between them); tiny networks run fastest
+        single-threaded with process parallelism (benchmarks/README.md: 100
+        replicas x 2000 epochs in 3.5 s as two 1-thread processes, 5.8 s as one
+        2-thread chunk). Results do not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seeds every replica's pseudo-data, split and initial weights.
     verbose : int, default=0
