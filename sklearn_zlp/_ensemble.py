@@ -244,8 +244,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Replicas trained together as one batched network (the default makes the
         paper's 100 replicas two chunks, one per core of a 2-core machine with
         ``n_jobs=2``; fixed cost per chunk and epoch favours large chunks). Results
-        do not depend on it (with the compiled CPU step every replica is computed
-        on its own; on the torch path, beyond float32 rounding), nor on ``n_jobs``.
+        do not depend on it beyond float32 rounding, and not at all on ``n_jobs``.
     n_jobs : int, default=None
         Chunks trained in parallel (joblib; None means 1 unless in a
         ``joblib.parallel_config`` context).
