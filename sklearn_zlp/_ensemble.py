@@ -12,7 +12,6 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from . import _kernel
 from ._modules import ACTIVATIONS, ReplicaMLP
 from ._net import (
     ReplicaLookBack,
@@ -642,10 +641,10 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         first = 0
         for net in self.estimators_:
             chunk = _net_predict(net, inputs)
-            kept = self.kept_[first : first + chunk.shape[0]]
+            kept = chunk[self.kept_[first : first + chunk.shape[0]]]
             first += chunk.shape[0]
-            out[row : row + kept.sum()] = chunk[kept]
-            row += kept.sum()
+            out[row : row + kept.shape[0]] = kept
+            row += kept.shape[0]
         out *= self._target_scale_
         out += self._target_mean_
         return np.exp(out, out=out) if self.log_target else out
@@ -800,13 +799,9 @@ def _net_predict(net, inputs):
     trained float32 weights, where batched float32 products could differ.
     """
     module = net.module_
-    if type(module) is ReplicaMLP and type(module).forward is ReplicaMLP.forward:
-        compiled = _kernel.forward(
-            torch.as_tensor(inputs, dtype=torch.float32),
-            tuple(module.weights),
-            tuple(module.biases),
-            module.activations,
-        )
+    compiled_forward = getattr(module, "compiled_forward", None)
+    if compiled_forward is not None:
+        compiled = compiled_forward(torch.as_tensor(inputs, dtype=torch.float32))
         if compiled is not None:
             return compiled.numpy()
     module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)

@@ -174,6 +174,23 @@ class ReplicaMLP(nn.Module):
             return _reference_forward(x, self.weights, self.biases, self.activations)
         return _FusedReplicaMLP.apply(x, self.activations, *params)
 
+    @torch.no_grad()
+    def compiled_forward(self, x):
+        """:meth:`forward` on shared inputs in the compiled kernel, or None.
+
+        Each point's prediction depends on that point alone (not on the batch);
+        None where the kernel does not apply (``_kernel.forward``) or ``forward``
+        is overridden.
+        """
+        if type(self).forward is not _PLAIN_FORWARD:
+            return None
+        return _kernel.forward(
+            x,
+            tuple(self.weights.parameters()),
+            tuple(self.biases.parameters()),
+            self.activations,
+        )
+
     def supports_fused_step(self, x):
         """Whether :meth:`chi2_step` can train on ``x`` (see ReplicaNet)."""
         return (
@@ -214,17 +231,12 @@ class ReplicaMLP(nn.Module):
         # (ParameterList indexing is slow; no detach needed under no_grad)
         weights = tuple(self.weights.parameters())
         biases = tuple(self.biases.parameters())
-        grads = _chi2_step(
-            x,
-            weights,
-            biases,
-            self.activations,
-            y_true,
-            weight,
-            valid_weight,
-            pairs,
-            penalty,
-        )
+        args = (x, weights, biases, self.activations, y_true, weight, valid_weight)
+        # the compiled step where it applies (float32 on the CPU, see _kernel.py),
+        # else the same computation in torch operations
+        grads = _kernel.chi2_step(*args, pairs, penalty)
+        if grads is None:
+            grads = _chi2_step(*args, pairs, penalty)
         y_pred, chi2, valid_chi2, grad_w, grad_b = grads
         for p, g in zip((*weights, *biases), (*grad_w, *grad_b), strict=True):
             if not p.requires_grad:
@@ -340,15 +352,8 @@ def _chi2_step(
     """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block.
 
     Every block reuses the same activation and gradient buffers (still in cache
-    from the previous block), and backward activations run in place. Where the
-    compiled step applies (float32 on the CPU, see ``_kernel.py``) it
-    computes the same results, one replica at a time.
+    from the previous block), and backward activations run in place.
     """
-    compiled = _kernel.chi2_step(
-        x, weights, biases, activations, y_true, weight, valid_weight, pairs, penalty
-    )
-    if compiled is not None:
-        return compiled
     n_layers = len(weights)
     last = n_layers - 1
     n_replicas, n_out0, n_in = weights[0].shape

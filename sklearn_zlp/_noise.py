@@ -5,7 +5,16 @@ from scipy import ndimage
 
 from ._validation import check_spectra
 
-__all__ = ["estimate_read_noise"]
+__all__ = ["counting_variance", "estimate_read_noise"]
+
+
+def counting_variance(counts, read_noise):
+    """Variance of recorded counts: Poisson (at least 1) plus read noise squared.
+
+    The one noise model of the package: chi^2 weights, data-noise draws and
+    detection thresholds all use it.
+    """
+    return np.maximum(counts, 1.0) + float(read_noise) ** 2
 
 
 def estimate_read_noise(spectra, energy=None, *, exclude=None):

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._align import zlp_fwhm
 from ._ensemble import ZLPEnsembleRegressor
-from ._noise import estimate_read_noise
+from ._noise import counting_variance, estimate_read_noise
 from ._regions import ZLPRegionMask
 from ._validation import check_energy_axis, check_spectra, check_zlp_at_zero
 from .utils._sklearn_compat import Interval, StrOptions
@@ -476,8 +476,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         acquisitions are not mistaken for noise.
         """
         variance = (
-            np.maximum(spectra, 1.0)
-            + self.read_noise_**2
+            counting_variance(spectra, self.read_noise_)
             + (self.relative_sigma * np.maximum(spectra, 0.0)) ** 2
         )
         use_spread = self.sigma == "spread" or (
@@ -710,7 +709,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
             # Seeded by the spectra's content: repeated calls agree, batches differ.
             content = zlib.crc32(np.ascontiguousarray(spectra).tobytes())
             rng = np.random.default_rng([self._noise_seed_, content])
-            sigma = np.sqrt(np.maximum(spectra, 1.0) + self.read_noise_**2)
+            sigma = np.sqrt(counting_variance(spectra, self.read_noise_))
             data = rng.normal(size=zlp.shape)
             data *= sigma[None]
             data += spectra[None]
@@ -805,7 +804,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         else:
             used = np.abs(energy[None]) < de1[:, None]
         used &= spectra > 0
-        variance = np.maximum(spectra, 1.0) + self.read_noise_**2
+        variance = counting_variance(spectra, self.read_noise_)
         return -float(np.mean(((spectra - model) ** 2 / variance)[used]))
 
     def get_feature_names_out(self, input_features=None):
@@ -880,7 +879,7 @@ def _vacuum_range(spectra, energy, read_noise):
     Returns (gain, loss) extents in eV: channels from -gain to +loss train.
     """
     smooth = ndimage.uniform_filter1d(spectra, 5, axis=1, mode="nearest")
-    noise = np.sqrt(np.maximum(smooth, 1.0) + read_noise**2) / np.sqrt(5.0)
+    noise = np.sqrt(counting_variance(smooth, read_noise)) / np.sqrt(5.0)
     gain, loss = np.empty(spectra.shape[0]), np.empty(spectra.shape[0])
     zero = int(np.argmin(np.abs(energy)))
     for i in range(spectra.shape[0]):

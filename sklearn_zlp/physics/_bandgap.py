@@ -17,6 +17,8 @@ from scipy.optimize import least_squares
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._noise import counting_variance
+
 __all__ = ["BandGapResult", "BandGapFitter", "fit_band_gap", "check_cherenkov"]
 
 _ELECTRON_REST_ENERGY_KEV = 510.99895
@@ -413,7 +415,7 @@ def fit_band_gap(
     median = np.median(arr, axis=0)  # (n_spec, n_ch)
     spread = 0.5 * np.diff(np.percentile(arr, [16, 84], axis=0), axis=0)[0]
     if sigma is None:
-        sig = np.sqrt(np.maximum(median, 1.0) + float(read_noise) ** 2)
+        sig = np.sqrt(counting_variance(median, read_noise))
         sig = np.broadcast_to(sig, arr.shape)
     else:
         sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), arr.shape)
