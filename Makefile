@@ -14,11 +14,11 @@ $(VPY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
 
-$(VENV)/.installed-demo: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/_ckernel.c
+$(VENV)/.installed-demo: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel.c
 	$(PIP) install -q -c constraints.txt -e ".[plot,io]"
 	touch $@
 
-$(VENV)/.installed-test: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/_ckernel.c
+$(VENV)/.installed-test: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel.c
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 	touch $@ $(VENV)/.installed-demo
 
@@ -60,4 +60,4 @@ docs: $(VENV)/.installed-test
 	$(VPY) -m sphinx -b html docs docs/_build/html
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info sklearn_zlp/*.so $(DEMO_OUTPUT) docs/_build docs/auto_examples
+	rm -rf $(VENV) build dist *.egg-info sklearn_zlp/*.so sklearn_zlp/nn/*.so $(DEMO_OUTPUT) docs/_build docs/auto_examples

@@ -1,8 +1,8 @@
 """Build script: metadata lives in setup.cfg; this adds the compiled training step.
 
-``sklearn_zlp/_ckernel.c`` is optional: where it cannot be built (no C compiler),
+``sklearn_zlp/nn/_ckernel.c`` is optional: where it cannot be built (no C compiler),
 installation goes on and the package trains with its torch path instead
-(``sklearn_zlp/_kernel.py``).
+(``sklearn_zlp/nn/_kernel.py``).
 """
 
 import sys
@@ -23,8 +23,8 @@ else:
 setup(
     ext_modules=[
         Extension(
-            "sklearn_zlp._ckernel",
-            sources=["sklearn_zlp/_ckernel.c"],
+            "sklearn_zlp.nn._ckernel",
+            sources=["sklearn_zlp/nn/_ckernel.c"],
             extra_compile_args=_COMPILE_ARGS,
             extra_link_args=_LINK_ARGS,
             optional=True,

@@ -43,9 +43,9 @@ from joblib import parallel_config
 from torch import nn
 
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor, ZLPSubtractor
-from sklearn_zlp._kernel import available as kernel_available
-from sklearn_zlp._subtract import default_regressor
 from sklearn_zlp.datasets import load_ws2
+from sklearn_zlp.nn._kernel import available as kernel_available
+from sklearn_zlp.subtraction import default_regressor
 
 HIDDEN = (10, 15, 5)
 EF_VENV = Path(__file__).parent / ".venv-eelsfitter"

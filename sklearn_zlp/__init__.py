@@ -3,27 +3,57 @@
 Removes the zero-loss peak (ZLP) from electron energy-loss spectra with an
 ensemble of neural networks trained on Monte Carlo replicas, following
 Roest et al., Ultramicroscopy 222 (2021) 113202, as scikit-learn estimators.
+
+The subpackages follow the data's way through the package::
+
+    preprocessing  align spectra, find the training regions (dE_I, dE_II), crop
+    nn             torch modules and the compiled training step (no sklearn)
+    ensemble       ZLPEnsembleRegressor: replicas, training, predictions
+    subtraction    ZLPSubtractor: point table, matching, result
+    physics        band gap, thickness, Fourier-log, Kramers-Kronig
+    io             files in and out, HyperSpy bridge
+    datasets       the bundled WS2 spectra and a seeded synthetic generator
+
+Names are imported on first use, so ``import sklearn_zlp`` does not import torch.
 """
 
-from . import datasets, io, physics
-from ._align import ZeroLossAligner
-from ._ensemble import ZLPEnsembleRegressor
-from ._noise import estimate_read_noise
-from ._regions import EnergyWindow, ZLPRegionMask
-from ._subtract import ZLPSubtractionResult, ZLPSubtractor
+import importlib
 
 __version__ = "0.1.0.dev0"
 
-__all__ = [
-    "EnergyWindow",
-    "ZLPEnsembleRegressor",
-    "ZLPRegionMask",
-    "ZLPSubtractionResult",
-    "ZLPSubtractor",
-    "ZeroLossAligner",
-    "__version__",
+# public name -> submodule that defines it
+_NAMES = {
+    "ZeroLossAligner": "preprocessing",
+    "ZLPRegionMask": "preprocessing",
+    "EnergyWindow": "preprocessing",
+    "ZLPEnsembleRegressor": "ensemble",
+    "ZLPSubtractor": "subtraction",
+    "ZLPSubtractionResult": "subtraction",
+    "estimate_read_noise": "_noise",
+}
+_SUBMODULES = (
     "datasets",
-    "estimate_read_noise",
+    "ensemble",
     "io",
+    "nn",
     "physics",
-]
+    "preprocessing",
+    "subtraction",
+)
+
+__all__ = sorted([*_NAMES, *_SUBMODULES, "__version__"])
+
+
+def __getattr__(name):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

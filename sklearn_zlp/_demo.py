@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._align import ZeroLossAligner, zlp_fwhm
-from ._ensemble import ZLPEnsembleRegressor
-from ._regions import ZLPRegionMask
-from ._subtract import ZLPSubtractor
 from .datasets import load_ws2
+from .ensemble import ZLPEnsembleRegressor
 from .physics import fit_band_gap, summarize, t_over_lambda
+from .preprocessing import ZeroLossAligner, ZLPRegionMask, zlp_fwhm
+from .subtraction import ZLPSubtractor
 
 # Band-gap fit window on the WS2 spectra: the automatic onset rule of
 # fit_band_gap finds the onset only at 1.9-2.0 eV here (exciton peaks at 1.5 to

@@ -9,8 +9,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_zlp import ZeroLossAligner
-from sklearn_zlp._align import find_zlp_position
 from sklearn_zlp.datasets import load_ws2, make_synthetic_eels
+from sklearn_zlp.preprocessing import find_zlp_position
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_max_shift_rejects_spectra_without_zlp_at_expected_place():
 
 @pytest.mark.parametrize("fwhm", [0.05, 0.3, 1.0])
 def test_fwhm_of_known_zlp(fwhm):
-    from sklearn_zlp._align import zlp_fwhm
+    from sklearn_zlp.preprocessing import zlp_fwhm
 
     data = make_synthetic_eels(
         2, fwhm=fwhm, t_over_lambda=0.0, total_counts=1e9, random_state=0

@@ -5,7 +5,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_zlp.datasets import make_synthetic_eels
-from sklearn_zlp.physics._bandgap import BandGapFitter, check_cherenkov, fit_band_gap
+from sklearn_zlp.physics import BandGapFitter, check_cherenkov, fit_band_gap
 
 N_SEEDS = 20
 

@@ -3,7 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor
-from sklearn_zlp._regions import EnergyWindow, ZLPRegionMask
+from sklearn_zlp.preprocessing import EnergyWindow, ZLPRegionMask
 
 ESTIMATORS = [
     # The checks' random data has no ZLP, so no edge can be estimated from it, and

@@ -11,7 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp._modules import ReplicaMLP
+from sklearn_zlp.nn._modules import ReplicaMLP
 
 FAST = {
     "n_replicas": 4,

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-import sklearn_zlp._kernel as kernel
-import sklearn_zlp._modules as modules
+import sklearn_zlp.nn._kernel as kernel
+import sklearn_zlp.nn._modules as modules
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp._modules import (
+from sklearn_zlp.nn._modules import (
     ReplicaMLP,
     _reference_forward,
     monotonic_penalty,

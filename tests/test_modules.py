@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-import sklearn_zlp._modules as modules
-from sklearn_zlp._modules import ReplicaMLP, _reference_forward, replica_chi2
+import sklearn_zlp.nn._modules as modules
+from sklearn_zlp.nn._modules import ReplicaMLP, _reference_forward, replica_chi2
 
 ACTIVATION_SETS = [("sigmoid", "sigmoid", "relu"), ("tanh", "softplus", "identity")]
 

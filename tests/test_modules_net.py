@@ -8,8 +8,8 @@ from skorch.callbacks import Callback
 from skorch.history import History
 
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp._modules import ReplicaMLP
-from sklearn_zlp._net import ReplicaHistory, ReplicaLookBack, ReplicaNet
+from sklearn_zlp.ensemble._net import ReplicaHistory, ReplicaLookBack, ReplicaNet
+from sklearn_zlp.nn._modules import ReplicaMLP
 
 
 def _filled(history):

@@ -6,13 +6,13 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
 from sklearn_zlp import ZeroLossAligner
-from sklearn_zlp._regions import (
+from sklearn_zlp.datasets import load_ws2, make_synthetic_eels
+from sklearn_zlp.preprocessing import (
     EnergyWindow,
     ZLPRegionMask,
     estimate_de1,
     estimate_de2,
 )
-from sklearn_zlp.datasets import load_ws2, make_synthetic_eels
 
 
 @pytest.fixture(scope="module")

@@ -382,7 +382,7 @@ def fit_band_gap(
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_zlp.physics._bandgap import fit_band_gap
+    >>> from sklearn_zlp.physics import fit_band_gap
     >>> e = np.linspace(0.0, 4.0, 161)
     >>> y = 500.0 * np.clip(e - 1.6, 0, None) ** 1.5
     >>> res = fit_band_gap(e, y, window=(1.0, 3.0))
@@ -520,7 +520,7 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_zlp.physics._bandgap import BandGapFitter
+    >>> from sklearn_zlp.physics import BandGapFitter
     >>> e = np.linspace(0.0, 4.0, 161)
     >>> X = np.vstack([500.0 * np.clip(e - g, 0, None) ** 1.5 for g in (1.4, 1.6)])
     >>> BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit_transform(X)[:, 0].round(2)

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._validation import check_energy_axis, check_spectra
+from .._validation import check_energy_axis, check_spectra
 
 __all__ = [
     "SpectraFile",

@@ -1,6 +1,5 @@
 """ZLPEnsembleRegressor: Monte Carlo replica ensemble of skorch networks."""
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -9,159 +8,20 @@ from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from skorch.callbacks import LRScheduler
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ._modules import ACTIVATIONS, ReplicaMLP
-from ._net import (
-    ReplicaLookBack,
-    ReplicaNet,
-    ReplicaProgressBar,
-    keep_activation_buffers_mapped,
+from .._replicas import replica_quantiles
+from ..nn import ACTIVATIONS
+from ..utils._sklearn_compat import Interval, StrOptions
+from ._draws import MAX_SEED, draw_replica
+from ._training import (
+    append_monotonic_points,
+    copy_replica,
+    fit_chunk,
+    net_predict,
+    scale_inputs,
 )
-from ._net import replica_inputs as _replica_inputs
-from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ZLPEnsembleRegressor"]
-
-_MAX_SEED = np.iinfo(np.int32).max
-_SCALED_LOW, _SCALED_HIGH = 0.1, 0.9
-
-
-def _draw_replica(seed, target, sigma, active, method, validation_fraction):
-    """Pseudo-data, split and initialisation seed of one replica, from its own seed.
-
-    Only ``active`` points (positive sample weight) take part. Returns the
-    replica's targets, its training and validation weights (each normalised so
-    that the weighted sum of squared residuals is the mean chi^2 over the
-    replica's points) and the seed for its network's initial weights.
-    """
-    rng = np.random.default_rng(seed)
-    n = target.size
-    index = np.flatnonzero(active)
-    multiplicity = active.astype(np.float64)
-    if method == "gaussian":
-        target = target + rng.normal(0.0, sigma)
-    elif method == "bootstrap":
-        multiplicity[index] = rng.multinomial(
-            index.size, np.full(index.size, 1.0 / index.size)
-        )
-    n_valid = int(round(validation_fraction * index.size))
-    valid = np.zeros(n, dtype=bool)
-    if n_valid > 0:
-        valid[rng.permutation(index)[:n_valid]] = True
-    inv_var = 1.0 / sigma**2
-
-    def weights(mask):
-        m = multiplicity * mask
-        total = m.sum()
-        return m * inv_var / total if total > 0 else np.zeros(n)
-
-    init_seed = int(rng.integers(_MAX_SEED))
-    return target, weights(~valid), weights(valid) if n_valid > 0 else None, init_seed
-
-
-def _fit_chunk(
-    inputs,
-    targets,
-    w_train,
-    w_valid,
-    init_seeds,
-    *,
-    hidden_layer_sizes,
-    activations,
-    max_epochs,
-    lr,
-    lr_schedule,
-    n_iter_no_change,
-    device,
-    n_threads,
-    verbose,
-    description,
-    pairs=None,
-    penalty=0.0,
-):
-    """Train one chunk of replicas as one batched skorch net (a joblib worker).
-
-    Returns the fitted net (on the CPU), each replica's best epoch and its
-    validation chi^2 there.
-    """
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    keep_activation_buffers_mapped()
-    try:
-        n_replicas = targets.shape[0]
-        callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
-        if lr_schedule == "cosine":
-            # Large steps first, small ones at the end: fast progress off the
-            # initial plateau, and final weights not jittered by a large step.
-            callbacks.append(
-                (
-                    "lr_schedule",
-                    LRScheduler(
-                        policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2
-                    ),
-                )
-            )
-        if verbose:
-            callbacks.append(("progress", ReplicaProgressBar(description)))
-        net = ReplicaNet(
-            ReplicaMLP,
-            module__n_replicas=n_replicas,
-            module__n_inputs=inputs.shape[0],
-            module__hidden_layer_sizes=tuple(hidden_layer_sizes),
-            module__activations=tuple(activations),
-            module__seeds=list(init_seeds),
-            module__init_inputs=_replica_inputs(inputs, w_train, w_valid),
-            optimizer=torch.optim.Adam,
-            # One fused kernel for all parameters instead of a Python loop over them:
-            # the per-epoch overhead matters as much as the arithmetic here.
-            optimizer__fused=True,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=-1,
-            callbacks=callbacks,
-            callbacks__print_log=None,  # tabulates a row every epoch even when silent
-            verbose=0,
-            device=device,
-        )
-
-        def as_tensor(a):
-            return (
-                None
-                if a is None
-                else torch.as_tensor(a, dtype=torch.float32, device=device)
-            )
-
-        # The replica axis is skorch's sample axis: every entry leads with it (the
-        # shared inputs as a stride-0 view, no copy).
-        X = {
-            "x": as_tensor(inputs).expand(n_replicas, *inputs.shape),
-            "w_train": as_tensor(w_train),
-            "w_valid": as_tensor(w_valid),
-        }
-        if pairs is not None and penalty > 0:
-            X["pairs"] = (
-                torch.as_tensor(pairs, dtype=torch.long, device=device)
-                .unsqueeze(0)
-                .expand(n_replicas, *pairs.shape)
-            )
-            X["penalty"] = torch.full(
-                (n_replicas,), float(penalty), dtype=torch.float32, device=device
-            )
-        net.fit(X, as_tensor(targets))
-        if net.interrupted_:
-            raise KeyboardInterrupt("training interrupted by the user")
-        lookback = dict(net.callbacks_)["lookback"]
-        best_epoch = lookback.best_epoch_.cpu().numpy()
-        best_loss = lookback.best_loss_.cpu().numpy()
-        net.set_params(device="cpu")
-        net.module_.to("cpu")
-        del net.callbacks_  # the look-back copies are no longer needed
-        net.initialize_callbacks()
-        return net, best_epoch, best_loss, len(net.history)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
@@ -178,7 +38,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     minimum validation chi^2.
 
     For speed, a chunk of replicas trains as one batched skorch net
-    (:class:`~sklearn_zlp._modules.ReplicaMLP`: batched weights, one optimizer,
+    (:class:`~sklearn_zlp.nn.ReplicaMLP`: batched weights, one optimizer,
     per-replica look-back with tensor operations), and chunks run in parallel
     through :class:`sklearn.utils.parallel.Parallel`, so any joblib backend
     (loky, dask, ray) distributes them.
@@ -441,7 +301,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         n_data = y.size
         pairs = None
         if monotonic_X is not None:
-            X, y, sample_weight, pairs = _append_monotonic_points(
+            X, y, sample_weight, pairs = append_monotonic_points(
                 X, y, sample_weight, monotonic_X, self.log_target
             )
         if sample_weight is None:
@@ -487,11 +347,11 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         target_scale = float(np.std(target[active])) or 1.0
 
         rng = check_random_state(self.random_state)
-        seeds = rng.randint(_MAX_SEED, size=self.n_replicas)
+        seeds = rng.randint(MAX_SEED, size=self.n_replicas)
         scaled_target = (target - target_mean) / target_scale
         scaled_sigma = sigma / target_scale
         draws = [
-            _draw_replica(
+            draw_replica(
                 s,
                 scaled_target,
                 scaled_sigma,
@@ -506,7 +366,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         w_valid = None if draws[0][2] is None else np.stack([d[2] for d in draws])
         init_seeds = np.array([d[3] for d in draws])
 
-        inputs = _scale_inputs(X, low, width)
+        inputs = scale_inputs(X, low, width)
         # In units of the standardised target: a rise by one standard deviation of
         # the training targets between two grid points costs monotonic_penalty.
         penalty = self.monotonic_penalty if pairs is not None else 0.0
@@ -519,7 +379,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         def train(groups, seeds_for_init):
             """Fit each group of replicas as one batched net, groups in parallel."""
             return Parallel(n_jobs=self.n_jobs)(
-                delayed(_fit_chunk)(
+                delayed(fit_chunk)(
                     inputs,
                     targets[g],
                     w_train[g],
@@ -546,7 +406,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         best_epoch = np.concatenate([r[1] for r in results])
         best_loss = np.concatenate([r[2] for r in results])
         n_epochs = np.array([r[3] for r in results])
-        predictions = np.concatenate([_net_predict(net, inputs) for net in nets])
+        predictions = np.concatenate([net_predict(net, inputs) for net in nets])
         restarts = np.zeros(self.n_replicas, dtype=int)
         target_range = np.ptp(scaled_target[active])
         weights_all = active / scaled_sigma**2 / active.sum()
@@ -576,7 +436,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             redo = np.flatnonzero(dead | stuck)
             new_init = init_seeds.copy()
             new_init[redo] = [
-                np.random.default_rng([int(seeds[i]), attempt]).integers(_MAX_SEED)
+                np.random.default_rng([int(seeds[i]), attempt]).integers(MAX_SEED)
                 for i in redo
             ]
             # Spread over as many groups as the first round had chunks, so the
@@ -585,13 +445,13 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             groups = [g for g in np.array_split(redo, n_groups) if g.size]
             retrained = train(groups, new_init)
             for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
-                new_pred = _net_predict(net, inputs)
+                new_pred = net_predict(net, inputs)
                 new_chi2 = final_chi2(new_pred, group)
                 for j, i in enumerate(group):
                     if not dead[i] and not new_chi2[j] < chi2[i]:
                         continue
                     chunk, pos = divmod(int(i), self.replicas_per_chunk)
-                    _copy_replica(net, j, nets[chunk], pos)
+                    copy_replica(net, j, nets[chunk], pos)
                     best_epoch[i] = epochs[j]
                     best_loss[i] = losses[j]
                     predictions[i] = new_pred[j]
@@ -633,14 +493,14 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
     def _replica_predictions(self, X):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        inputs = _scale_inputs(X, self._input_low_, self._input_width_)
+        inputs = scale_inputs(X, self._input_low_, self._input_width_)
         # kept replicas only, filled chunk by chunk and transformed in place: at
         # (replicas x points) floats each, temporaries cost more than the networks
         out = np.empty((self.n_replicas_, X.shape[0]))
         row = 0
         first = 0
         for net in self.estimators_:
-            chunk = _net_predict(net, inputs)
+            chunk = net_predict(net, inputs)
             kept = chunk[self.kept_[first : first + chunk.shape[0]]]
             first += chunk.shape[0]
             out[row : row + kept.shape[0]] = kept
@@ -705,9 +565,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         y_quantiles : ndarray of shape (n_points, n_quantiles)
         """
         q = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
-        if np.any((q < 0) | (q > 1)):
-            raise ValueError(f"quantiles must lie in [0, 1], got {quantiles!r}.")
-        return np.quantile(self._replica_predictions(X), q, axis=0).T
+        return replica_quantiles(self._replica_predictions(X), q).T
 
     def predict_interval(self, X, confidence_level=0.68):
         """Central prediction and replica intervals at the given confidence levels.
@@ -733,8 +591,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             )
         replicas = self._replica_predictions(X)
         centre = np.median if self.point_estimate == "median" else np.mean
-        lower = np.quantile(replicas, (1 - levels) / 2, axis=0).T
-        upper = np.quantile(replicas, (1 + levels) / 2, axis=0).T
+        lower = replica_quantiles(replicas, (1 - levels) / 2).T
+        upper = replica_quantiles(replicas, (1 + levels) / 2).T
         return centre(replicas, axis=0), np.stack([lower, upper], axis=1)
 
     def __sklearn_tags__(self):
@@ -742,69 +600,3 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
         return tags
-
-
-def _append_monotonic_points(X, y, sample_weight, monotonic_X, log_target):
-    """Append penalty points (weight 0, no data) and return their index pairs."""
-    M = np.asarray(monotonic_X, dtype=np.float64)
-    if M.ndim != 2 or M.shape[1] != X.shape[1] or not np.all(np.isfinite(M)):
-        raise ValueError(
-            f"monotonic_X must be a finite array of shape (n_points, {X.shape[1]}) (the "
-            f"features of X), got shape {M.shape}."
-        )
-    same_group = np.all(M[1:, 1:] == M[:-1, 1:], axis=1)
-    lo = np.flatnonzero(same_group & (M[1:, 0] > M[:-1, 0]))
-    if lo.size == 0:
-        raise ValueError(
-            "monotonic_X has no two consecutive rows with equal covariates and "
-            "increasing energy; list each spectrum's penalty energies in increasing "
-            "order, one block per spectrum."
-        )
-    n = y.size
-    if sample_weight is None:
-        # The documented default sigma, made explicit so the appended points can be 0.
-        sample_weight = 1.0 / np.maximum(y, 1.0) if log_target else np.ones(n)
-    sample_weight = np.concatenate(
-        [
-            np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), (n,)),
-            np.zeros(M.shape[0]),
-        ]
-    )
-    y = np.concatenate([y, np.ones(M.shape[0])])
-    pairs = np.stack([n + lo, n + lo + 1])
-    return np.vstack([X, M]), y, sample_weight, pairs
-
-
-def _scale_inputs(X, low, width):
-    """Features mapped to [0.1, 0.9] over (low, low + width), points on the last axis."""
-    scaled = _SCALED_LOW + (_SCALED_HIGH - _SCALED_LOW) * (X - low) / width
-    return np.ascontiguousarray(scaled.T)
-
-
-def _copy_replica(source, j, target, i):
-    """Copy replica ``j`` of the net ``source`` into replica ``i`` of ``target``."""
-    with torch.no_grad():
-        for p_target, p_source in zip(
-            target.module_.parameters(), source.module_.parameters(), strict=True
-        ):
-            p_target[i] = p_source[j].to(p_target.device)
-
-
-def _net_predict(net, inputs):
-    """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points).
-
-    A point's prediction must not depend on which other points share the batch:
-    the compiled forward pass computes each point on its own (float32, the
-    trained precision); the torch fallback evaluates in float64 on a copy of the
-    trained float32 weights, where batched float32 products could differ.
-    """
-    module = net.module_
-    compiled_forward = getattr(module, "compiled_forward", None)
-    if compiled_forward is not None:
-        compiled = compiled_forward(torch.as_tensor(inputs, dtype=torch.float32))
-        if compiled is not None:
-            return compiled.numpy()
-    module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
-    with torch.no_grad():
-        out = module(torch.as_tensor(inputs, dtype=torch.float64))
-    return out.numpy()

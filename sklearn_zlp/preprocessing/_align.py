@@ -9,8 +9,8 @@ from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._validation import energy_axis_or_channels
-from .utils._sklearn_compat import Interval, StrOptions
+from .._validation import energy_axis_or_channels
+from ..utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
 
@@ -162,7 +162,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         positions are in channels (only for data without a calibration).
     method : {"split", "spline", "parabola"}, default="split"
         How the maximum is refined below one channel; see
-        :func:`~sklearn_zlp._align.find_zlp_position`.
+        :func:`~sklearn_zlp.preprocessing.find_zlp_position`.
     search_range : tuple of float, default=None
         (low, high) window in the units of ``energy_axis`` in which to look for the
         ZLP maximum. None: the whole spectrum.
@@ -380,7 +380,7 @@ def zlp_fwhm(spectra, energy_axis):
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_zlp._align import zlp_fwhm
+    >>> from sklearn_zlp.preprocessing import zlp_fwhm
     >>> e = np.linspace(-2, 2, 4001)
     >>> float(np.round(zlp_fwhm(np.exp(-0.5 * (e / 0.1) ** 2)[None], e)[0], 4))
     0.2355

@@ -1,6 +1,6 @@
 """skorch glue for replica ensembles: the replica axis is skorch's sample axis.
 
-A :class:`ReplicaNet` trains a :class:`~sklearn_zlp._modules.ReplicaMLP` whose
+A :class:`ReplicaNet` trains a :class:`~sklearn_zlp.nn.ReplicaMLP` whose
 "samples" are replicas: one full batch holds every replica's points, the loss is
 the sum over replicas of each replica's chi^2, and :class:`ReplicaLookBack` keeps
 each replica's weights at its own minimum validation chi^2.
@@ -19,7 +19,7 @@ from skorch.history import History
 from skorch.utils import TeeGenerator
 from torch import nn
 
-from ._modules import monotonic_penalty, replica_chi2
+from ..nn import monotonic_penalty, replica_chi2
 
 __all__ = [
     "ReplicaChi2Loss",

@@ -1,0 +1,199 @@
+"""Training workers: one chunk of replicas as one batched skorch net.
+
+Module-level functions, so that they pickle for loky, dask and ray workers.
+"""
+
+import copy
+
+import numpy as np
+import torch
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+from ..nn import ReplicaMLP
+from ._net import (
+    ReplicaLookBack,
+    ReplicaNet,
+    ReplicaProgressBar,
+    keep_activation_buffers_mapped,
+    replica_inputs,
+)
+
+__all__ = [
+    "append_monotonic_points",
+    "copy_replica",
+    "fit_chunk",
+    "net_predict",
+    "scale_inputs",
+]
+
+_SCALED_LOW, _SCALED_HIGH = 0.1, 0.9
+
+
+def fit_chunk(
+    inputs,
+    targets,
+    w_train,
+    w_valid,
+    init_seeds,
+    *,
+    hidden_layer_sizes,
+    activations,
+    max_epochs,
+    lr,
+    lr_schedule,
+    n_iter_no_change,
+    device,
+    n_threads,
+    verbose,
+    description,
+    pairs=None,
+    penalty=0.0,
+):
+    """Train one chunk of replicas as one batched skorch net (a joblib worker).
+
+    Returns the fitted net (on the CPU), each replica's best epoch and its
+    validation chi^2 there.
+    """
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    keep_activation_buffers_mapped()
+    try:
+        n_replicas = targets.shape[0]
+        callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
+        if lr_schedule == "cosine":
+            # Large steps first, small ones at the end: fast progress off the
+            # initial plateau, and final weights not jittered by a large step.
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2
+                    ),
+                )
+            )
+        if verbose:
+            callbacks.append(("progress", ReplicaProgressBar(description)))
+        net = ReplicaNet(
+            ReplicaMLP,
+            module__n_replicas=n_replicas,
+            module__n_inputs=inputs.shape[0],
+            module__hidden_layer_sizes=tuple(hidden_layer_sizes),
+            module__activations=tuple(activations),
+            module__seeds=list(init_seeds),
+            module__init_inputs=replica_inputs(inputs, w_train, w_valid),
+            optimizer=torch.optim.Adam,
+            # One fused kernel for all parameters instead of a Python loop over them:
+            # the per-epoch overhead matters as much as the arithmetic here.
+            optimizer__fused=True,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=-1,
+            callbacks=callbacks,
+            callbacks__print_log=None,  # tabulates a row every epoch even when silent
+            verbose=0,
+            device=device,
+        )
+
+        def as_tensor(a):
+            return (
+                None
+                if a is None
+                else torch.as_tensor(a, dtype=torch.float32, device=device)
+            )
+
+        # The replica axis is skorch's sample axis: every entry leads with it (the
+        # shared inputs as a stride-0 view, no copy).
+        X = {
+            "x": as_tensor(inputs).expand(n_replicas, *inputs.shape),
+            "w_train": as_tensor(w_train),
+            "w_valid": as_tensor(w_valid),
+        }
+        if pairs is not None and penalty > 0:
+            X["pairs"] = (
+                torch.as_tensor(pairs, dtype=torch.long, device=device)
+                .unsqueeze(0)
+                .expand(n_replicas, *pairs.shape)
+            )
+            X["penalty"] = torch.full(
+                (n_replicas,), float(penalty), dtype=torch.float32, device=device
+            )
+        net.fit(X, as_tensor(targets))
+        if net.interrupted_:
+            raise KeyboardInterrupt("training interrupted by the user")
+        lookback = dict(net.callbacks_)["lookback"]
+        best_epoch = lookback.best_epoch_.cpu().numpy()
+        best_loss = lookback.best_loss_.cpu().numpy()
+        net.set_params(device="cpu")
+        net.module_.to("cpu")
+        del net.callbacks_  # the look-back copies are no longer needed
+        net.initialize_callbacks()
+        return net, best_epoch, best_loss, len(net.history)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def append_monotonic_points(X, y, sample_weight, monotonic_X, log_target):
+    """Append penalty points (weight 0, no data) and return their index pairs."""
+    M = np.asarray(monotonic_X, dtype=np.float64)
+    if M.ndim != 2 or M.shape[1] != X.shape[1] or not np.all(np.isfinite(M)):
+        raise ValueError(
+            f"monotonic_X must be a finite array of shape (n_points, {X.shape[1]}) (the "
+            f"features of X), got shape {M.shape}."
+        )
+    same_group = np.all(M[1:, 1:] == M[:-1, 1:], axis=1)
+    lo = np.flatnonzero(same_group & (M[1:, 0] > M[:-1, 0]))
+    if lo.size == 0:
+        raise ValueError(
+            "monotonic_X has no two consecutive rows with equal covariates and "
+            "increasing energy; list each spectrum's penalty energies in increasing "
+            "order, one block per spectrum."
+        )
+    n = y.size
+    if sample_weight is None:
+        # The documented default sigma, made explicit so the appended points can be 0.
+        sample_weight = 1.0 / np.maximum(y, 1.0) if log_target else np.ones(n)
+    sample_weight = np.concatenate(
+        [
+            np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), (n,)),
+            np.zeros(M.shape[0]),
+        ]
+    )
+    y = np.concatenate([y, np.ones(M.shape[0])])
+    pairs = np.stack([n + lo, n + lo + 1])
+    return np.vstack([X, M]), y, sample_weight, pairs
+
+
+def scale_inputs(X, low, width):
+    """Features mapped to [0.1, 0.9] over (low, low + width), points on the last axis."""
+    scaled = _SCALED_LOW + (_SCALED_HIGH - _SCALED_LOW) * (X - low) / width
+    return np.ascontiguousarray(scaled.T)
+
+
+def copy_replica(source, j, target, i):
+    """Copy replica ``j`` of the net ``source`` into replica ``i`` of ``target``."""
+    with torch.no_grad():
+        for p_target, p_source in zip(
+            target.module_.parameters(), source.module_.parameters(), strict=True
+        ):
+            p_target[i] = p_source[j].to(p_target.device)
+
+
+def net_predict(net, inputs):
+    """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points).
+
+    A point's prediction must not depend on which other points share the batch:
+    the compiled forward pass computes each point on its own (float32, the
+    trained precision); the torch fallback evaluates in float64 on a copy of the
+    trained float32 weights, where batched float32 products could differ.
+    """
+    module = net.module_
+    compiled_forward = getattr(module, "compiled_forward", None)
+    if compiled_forward is not None:
+        compiled = compiled_forward(torch.as_tensor(inputs, dtype=torch.float32))
+        if compiled is not None:
+            return compiled.numpy()
+    module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
+    with torch.no_grad():
+        out = module(torch.as_tensor(inputs, dtype=torch.float64))
+    return out.numpy()

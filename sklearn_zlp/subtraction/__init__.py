@@ -1,0 +1,12 @@
+"""Spectra in, ZLP-free spectra out: point table, matching, the subtractor, its result.
+
+:class:`ZLPSubtractor` builds the point table from the spectra and their
+training regions (``_point_table``), fits a clone of its regressor, matches every
+replica's ZLP to the data (``_matching``) and subtracts; :meth:`~ZLPSubtractor.
+subtract` returns a :class:`ZLPSubtractionResult`.
+"""
+
+from ._result import ZLPSubtractionResult
+from ._subtractor import ZLPSubtractor, default_regressor
+
+__all__ = ["ZLPSubtractionResult", "ZLPSubtractor", "default_regressor"]
