@@ -6,6 +6,61 @@ Every error names what was wrong with the input and how to fix it.
 import numpy as np
 
 
+def as_real_array(X, *, name="X"):
+    """Any array-like of real numbers as a new float64 ndarray (never a view).
+
+    Accepts NumPy arrays of any real or integer dtype (float32, int, uint...),
+    nested lists, pandas DataFrames and Series, and object arrays of numbers.
+    Complex, boolean, date/time and non-numeric input gets a ValueError that
+    says what was passed and what to pass instead. The result is always a copy,
+    so nothing downstream can modify the caller's data.
+
+    Parameters
+    ----------
+    X : array-like
+        Input of any shape.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    array : ndarray of float64
+    """
+    if hasattr(X, "to_numpy") and not isinstance(X, np.ndarray):
+        X = X.to_numpy()  # pandas (and pandas-like) containers
+    try:
+        raw = np.asarray(X)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must be an array of real numbers; could not convert it: {exc}. "
+            "Pass a NumPy array, a nested list of equal-length rows or a DataFrame."
+        ) from exc
+    kind = raw.dtype.kind
+    if kind == "c":
+        raise ValueError(
+            f"{name} holds complex numbers ({raw.dtype}): Complex data not supported. "
+            f"EEL intensities are real; pass {name}.real (or np.abs({name})) if that is "
+            "what you mean."
+        )
+    if kind == "b":
+        raise ValueError(
+            f"{name} is boolean ({raw.dtype}), not intensities; pass counts as numbers "
+            f"({name}.astype(float) if the booleans really are 0/1 counts)."
+        )
+    if kind in "mM":
+        raise ValueError(
+            f"{name} holds dates or time spans ({raw.dtype}), not intensities; pass the "
+            "counts as numbers."
+        )
+    try:
+        return np.array(raw, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must contain only real numbers, but a value could not be read as "
+            f"a number ({exc}); clean the data or parse it with sklearn_zlp.io.read_spectra."
+        ) from exc
+
+
 def check_energy_axis(energy_axis, n_channels=None, *, name="energy_axis", uniform=False):
     """Validate an energy axis in eV and return it as a float64 copy.
 
@@ -30,12 +85,7 @@ def check_energy_axis(energy_axis, n_channels=None, *, name="energy_axis", unifo
             f"{name} is None; pass the energy loss of every channel in eV, "
             "e.g. energy_axis=np.linspace(-4.0, 45.0, n_channels)."
         )
-    try:
-        energy = np.array(energy_axis, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be a 1-D array of numbers in eV; could not convert it: {exc}"
-        ) from exc
+    energy = as_real_array(energy_axis, name=name)
     if energy.ndim != 1:
         raise ValueError(
             f"{name} must be 1-D (one energy per channel), got shape {energy.shape}; "
@@ -84,19 +134,15 @@ def check_spectra(X, *, name="X", allow_nd=False, copy=True):
         Accept any number of leading (navigation) axes, e.g. a spectral image
         (ny, nx, n_channels). Otherwise a single spectrum must be given as one row.
     copy : bool, default=True
-        Return a copy, so callers can never modify the user's array.
+        Ignored: the result is always a new float64 array
+        (:func:`as_real_array`), so callers can never modify the user's array.
 
     Returns
     -------
     spectra : ndarray
         Float64 array with the same shape.
     """
-    try:
-        spectra = np.array(X, dtype=np.float64, copy=copy)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"{name} must be an array of intensities; could not convert it: {exc}"
-        ) from exc
+    spectra = as_real_array(X, name=name)
     if spectra.ndim == 1 and not allow_nd:
         raise ValueError(
             f"{name} is 1-D with {spectra.size} values; spectra are rows, so pass a "
