@@ -587,12 +587,10 @@ def test_truncated_or_garbage_binary_files_raise_value_error(tmp_path, image):
     _write_dm(full, spectra[0, :1], [(0.0, 1.0, ""), (energy[0], 0.3, "eV")], DM_TAGS)
     cut = tmp_path / "cut.dm3"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    with pytest.raises(
-        ValueError, match=r"Could not read '.*cut\.dm3' as a dm3 file.*truncated"
-    ):
+    with pytest.raises(ValueError, match=r"'.*cut\.dm3' is truncated"):
         read_spectra(cut)
     (tmp_path / "junk.hspy").write_bytes(b"not an hdf5 file")
-    with pytest.raises(ValueError, match=r"Could not read '.*junk\.hspy' as a hspy file"):
+    with pytest.raises(ValueError, match=r"'.*junk\.hspy' is not a hspy file"):
         read_spectra(tmp_path / "junk.hspy")
 
 
@@ -623,9 +621,9 @@ def test_garbage_text_names_file_and_line(tmp_path):
 
 def test_ragged_rows_are_rejected(tmp_path):
     path = tmp_path / "ragged.csv"
-    path.write_text("1,2,3,4\n5,6,7\n")
+    path.write_text("1,2,3,4\n5,6\n7,8,9,10\n")
     with pytest.raises(
-        ValueError, match=r"ragged\.csv.*line 2 has 3 values but line 1 has 4"
+        ValueError, match=r"ragged\.csv.*line 2 has 2 values but line 1 has 4"
     ):
         read_spectra(path, energy=(0.0, 1.0))
 
