@@ -36,8 +36,7 @@ _ENERGY_TOKEN = re.compile(r"(?<![A-Za-z])((?i:k?ev)|meV|MeV)(?![A-Za-z])")
 _OTHER_UNITS = {
     "nm", "um", "µm", "μm", "mm", "cm", "m", "å", "angstrom", "s", "ms", "us", "µs",
     "μs", "ns", "ps", "hz", "khz", "mhz", "ghz", "thz", "cm-1", "cm^-1", "1/cm", "j",
-    "counts", "cts", "a.u.", "au", "arb. units", "mrad", "rad", "deg", "px", "pixel",
-    "pixels", "channel", "channels", "ch", "%",
+    "counts", "cts", "a.u.", "au", "arb. units", "mrad", "rad", "deg", "px", "ch", "%",
 }  # fmt: skip
 _OTHER_QUANTITIES = ("channel", "pixel", "index", "wavelength", "wavenumber", "time")
 
@@ -73,6 +72,7 @@ def _read_text(source, energy, layout):
     if not content:
         raise _no_data_error(source, header, comments)
     table = np.array(_parse_rows(content, source, complete), dtype=np.float64)
+    _check_complete(info, source, content[-1][0], complete)
 
     n_rows, n_cols = table.shape
     looks_like_columns = n_cols >= 2 and n_rows > n_cols
@@ -96,7 +96,7 @@ def _read_text(source, energy, layout):
     else:
         # A single column is one spectrum written one value per line.
         spectra = table.T.copy() if n_cols == 1 else table
-    _check_declared_shape(info, spectra.shape, source, content[-1][0], complete)
+    _check_declared_shape(info, spectra.shape, source, content[-1][0])
     _check_finite(spectra, f"'{source}'")
     if energy is not None:
         energy = _resolve_energy(energy, spectra.shape[1], source)
@@ -292,11 +292,14 @@ def _header_energy_factor(header, source):
     if match:
         return _energy_unit_factor(match.group(1))
     bracketed = re.findall(r"[(\[]\s*([^()\[\]]*?)\s*[)\]]", name)
-    words = [w for w in re.split(r"[\s_/,()\[\]]+", name) if len(w) > 1]
+    words = [w for w in re.split(r"[\s_/,()\[\]]+", name) if w]
     units = [u for u in bracketed + words if u.lower() in _OTHER_UNITS]
     quantity = next((q for q in _OTHER_QUANTITIES if name.lower().startswith(q)), None)
     if units or quantity:
-        what = f"in {units[0]!r}" if units else f"a {quantity}"
+        parts = [f"in {units[0]!r}"] if units else []
+        if quantity:
+            parts.insert(0, f"{'an' if quantity[0] in 'aeiou' else 'a'} {quantity}")
+        what = ", ".join(parts)
         raise ValueError(
             f"The first column of '{source}' is headed {name!r}, {what}, not an energy "
             "loss in eV: the energy axis must be in eV (keV and meV are converted). "
@@ -341,7 +344,7 @@ def _parse_comments(comments, source):
     return info
 
 
-def _check_declared_shape(info, shape, source, last_lineno, complete):
+def _check_declared_shape(info, shape, source, last_lineno):
     """Compare the spectra with the ``# n_spectra``/``# n_channels`` lines, if any."""
     for key, found in zip(_SHAPE_KEYS, shape, strict=True):
         declared = info[key]
@@ -359,6 +362,10 @@ def _check_declared_shape(info, shape, source, last_lineno, complete):
             f"declares {declared}: the file was damaged or edited; export it again, "
             "or fix or remove that line."
         )
+
+
+def _check_complete(info, source, last_lineno, complete):
+    """A file that declares its shape was written whole, so it ends with a line break."""
     if not complete and (info["n_spectra"] is not None or info["n_channels"] is not None):
         raise ValueError(
             f"'{source}' ends in the middle of line {last_lineno} (no line break after "
