@@ -585,6 +585,15 @@ def write_npy(t):
     return lambda: write_spectra(t / "x.npy", SPECTRA, ENERGY)
 
 
+def write_to_a_directory(t):
+    os.mkdir(t / "out.csv")
+    return lambda: write_spectra(t / "out.csv", SPECTRA, ENERGY)
+
+
+def write_into_a_missing_folder(t):
+    return lambda: write_spectra(t / "absent" / "out.csv", SPECTRA, ENERGY)
+
+
 def write_metadata_not_a_dict(t):
     return lambda: write_spectra(t / "m.npz", SPECTRA, ENERGY, [("beam_energy", 200)])
 
@@ -921,6 +930,14 @@ CASES = {
     write_unknown_extension: (ValueError, r"Cannot write '.*x\.xyz': extension '\.xyz'"),
     write_dm3: (ValueError, r"'\.dm3' is not supported.*cannot be written"),
     write_npy: (ValueError, r"\.npy file cannot hold the energy axis; use \.npz"),
+    write_to_a_directory: (
+        IsADirectoryError,
+        r"Cannot write '.*out\.csv': it is a directory; pass the path of a file",
+    ),
+    write_into_a_missing_folder: (
+        FileNotFoundError,
+        r"Cannot write '.*out\.csv': the folder '.*absent' does not exist; create it",
+    ),
     write_metadata_not_a_dict: (ValueError, r"metadata must be a dict.*got list"),
     write_beam_energy_not_a_number: (
         ValueError,

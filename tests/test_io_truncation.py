@@ -121,3 +121,13 @@ def test_hspy_missing_its_last_byte_is_rejected(tmp_path):
     data = write_spectra(tmp_path / "full.hspy", SPECTRA, ENERGY).read_bytes()
     (tmp_path / "cut.hspy").write_bytes(data[:-1])
     assert f"holds {len(data) - 1} bytes" in _rejected(tmp_path / "cut.hspy")
+
+
+def test_text_ending_in_blank_space_or_a_comment_after_the_data_is_complete(tmp_path):
+    data = write_spectra(tmp_path / "full.csv", SPECTRA, ENERGY).read_bytes()
+    for tail in (b"  ", b"\n\t", b"# end of data"):
+        path = tmp_path / "tail.csv"
+        path.write_bytes(data + tail)
+        spectra, energy, _ = read_spectra(path)
+        assert_array_equal(spectra, SPECTRA)
+        assert_array_equal(energy, ENERGY)

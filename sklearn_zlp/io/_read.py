@@ -90,7 +90,9 @@ def read_spectra(path, *, energy=None, layout="auto", signal_index=0):
     metadata; ``# n_spectra: ...`` and ``# n_channels: ...`` (which
     :func:`write_spectra` writes) declare the shape, and a file that holds fewer
     values, or ends without a final line break, is rejected as truncated. In any
-    text file, a last line shorter than the others is rejected as truncated.
+    text file, a last line shorter than the others is rejected as truncated; a file
+    without these lines that was cut exactly at a line break cannot be told from a
+    shorter one.
 
     The MSA standard gives ``INTEGTIME`` and ``DWELLTIME`` in ms; they are
     converted to ``exposure_time`` in s. An MSA file must end with its

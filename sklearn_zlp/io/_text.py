@@ -49,9 +49,9 @@ class _CellError(ValueError):
 
 def _read_text(source, energy, layout):
     text = _load_text(source)
-    complete = text.endswith(("\n", "\r"))  # every writer ends its last line
+    lines = text.splitlines()
     comments, content = [], []
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line:
             continue
@@ -71,6 +71,9 @@ def _read_text(source, energy, layout):
             content = content[1:]
     if not content:
         raise _no_data_error(source, header, comments)
+    # Every writer ends its lines with a line break: a last data line without one
+    # (and nothing after it) may have been cut off.
+    complete = content[-1][0] < len(lines) or text.endswith(("\n", "\r"))
     table = np.array(_parse_rows(content, source, complete), dtype=np.float64)
     _check_complete(info, source, content[-1][0], complete)
 

@@ -52,8 +52,12 @@ def write_spectra(path, spectra, energy, metadata=None):
     Raises
     ------
     ValueError
-        If the extension cannot be written, the inputs are invalid, or the format
-        cannot hold them (several spectra or a non-uniform axis in MSA).
+        If the extension cannot be written, the inputs are invalid (complex,
+        boolean, non-numeric, NaN or infinite intensities; an energy axis that is
+        not strictly increasing or has the wrong length), or the format cannot hold
+        them (several spectra or a non-uniform axis in MSA).
+    IsADirectoryError, FileNotFoundError
+        If ``path`` is a directory, or its folder does not exist.
 
     See Also
     --------
@@ -93,6 +97,7 @@ def write_spectra(path, spectra, energy, metadata=None):
             f"Cannot write '{target}': extension {ext or '(none)'!r} is not supported "
             f"for writing. Use one of {', '.join(_WRITE_EXTENSIONS)}.{extra}"
         )
+    _check_target(target)
     data, flat, energy, md = _prepare_output(spectra, energy, metadata)
     if ext in _TEXT_EXTENSIONS:
         _write_text(target, flat, energy, md, "," if ext == ".csv" else "\t")
@@ -103,6 +108,20 @@ def write_spectra(path, spectra, energy, metadata=None):
     else:
         _write_hspy(target, data, energy, md)
     return path
+
+
+def _check_target(target):
+    if os.path.isdir(target):
+        raise IsADirectoryError(
+            f"Cannot write '{target}': it is a directory; pass the path of a file, "
+            f"e.g. os.path.join({target!r}, 'spectra.csv')."
+        )
+    folder = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(
+            f"Cannot write '{target}': the folder '{folder}' does not exist; create it "
+            "first (os.makedirs(folder, exist_ok=True)) or check the path."
+        )
 
 
 def _prepare_output(spectra, energy, metadata, name="spectra"):
