@@ -881,7 +881,8 @@ CASES = {
     ),
     msa_fewer_points_than_npoints: (
         ValueError,
-        r"npoints\.msa' declares '#NPOINTS: 40' but its data section holds 39 points",
+        r"npoints\.msa' declares '#NPOINTS: 40' but its data section holds 39 points "
+        r"\(Y data, #NCOLUMNS: 1, so 1 per line\)",
     ),
     msa_axis_in_nm: (ValueError, r"nm\.msa' has units 'nm', not an energy.*energy="),
     dm3_truncated: (
@@ -893,7 +894,11 @@ CASES = {
         ValueError,
         r"header\.dm3' is truncated: it ends inside its DM3",
     ),
-    dm3_of_another_format: (ValueError, r"text\.dm3' is not a Digital Micrograph file"),
+    dm3_of_another_format: (
+        ValueError,
+        r"text\.dm3' is not a Digital Micrograph file: DM3/DM4 files start with the "
+        r"version number 3 or 4",
+    ),
     hspy_truncated: (
         ValueError,
         r"cut\.hspy' is truncated: it holds \d+ bytes but its HDF5 header says \d+",
@@ -957,9 +962,20 @@ CASES = {
     to_hyperspy_boolean: (ValueError, r"spectra is boolean"),
     from_hyperspy_not_a_signal: (TypeError, r"expects a HyperSpy signal, got ndarray"),
     from_hyperspy_image: (ValueError, r"2 signal dimensions.*as_signal1D"),
-    from_hyperspy_complex: (ValueError, r"data of type complex128, not real intensities"),
-    from_hyperspy_boolean: (ValueError, r"data of type bool, not real intensities"),
-    from_hyperspy_nan: (ValueError, r"the signal contains \d+ NaN or infinite intensities"),
+    from_hyperspy_complex: (
+        ValueError,
+        r"data of type complex128, not real intensities; EEL intensities are real.*"
+        r"signal\.real",
+    ),
+    from_hyperspy_boolean: (
+        ValueError,
+        r"data of type bool, not real intensities; .*astype\(float\)",
+    ),
+    from_hyperspy_nan: (
+        ValueError,
+        r"the signal contains \d+ NaN or infinite intensities .*replace them in "
+        r"signal\.data",
+    ),
     from_hyperspy_axis_in_nm: (
         ValueError,
         r"energy axis of the signal has units 'nm', not an energy.*units = 'eV'",

@@ -44,7 +44,13 @@ def _check_path(source, directory_ok=False):
         )
 
 
-def _spectra_from_array(array, label, what):
+_FILE_FIX = (
+    "clean or interpolate them in the file, or load it yourself (e.g. "
+    "numpy.genfromtxt) and replace them before use"
+)
+
+
+def _spectra_from_array(array, label, what, fix=_FILE_FIX):
     """A float64 copy of ``array`` with spectra as rows, and its navigation shape."""
     array = np.asarray(array)
     problem = _DTYPE_PROBLEMS.get(array.dtype.kind)
@@ -60,17 +66,15 @@ def _spectra_from_array(array, label, what):
             f"{what} in {label} is empty (shape {array.shape}); it holds no spectra."
         )
     spectra = np.array(array, dtype=np.float64).reshape(-1, array.shape[-1])
-    _check_finite(spectra, label)
+    _check_finite(spectra, label, fix)
     return spectra, tuple(int(n) for n in array.shape[:-1])
 
 
-def _check_finite(spectra, label):
+def _check_finite(spectra, label, fix=_FILE_FIX):
     bad = ~np.isfinite(spectra)
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(
             f"{label} contains {int(bad.sum())} NaN or infinite intensities (first "
-            f"in spectrum {row}, channel {col}); clean or interpolate them in the "
-            "file, or load it yourself (e.g. numpy.genfromtxt) and replace them "
-            "before use."
+            f"in spectrum {row}, channel {col}); {fix}."
         )

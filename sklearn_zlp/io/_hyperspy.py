@@ -84,14 +84,23 @@ def from_hyperspy(signal):
         data = data.compute()
     data = np.asarray(data)
     if data.dtype.kind not in "iuf":
+        fix = {
+            "c": "EEL intensities are real; convert it first, e.g. signal.real or "
+            "abs(signal)",
+            "b": "convert it first, e.g. signal.data = signal.data.astype(float) if "
+            "the booleans really are 0/1 counts",
+        }.get(data.dtype.kind, "store the intensities as numbers")
         raise ValueError(
-            f"{where} has data of type {data.dtype}, not real intensities; convert "
-            "it first, e.g. signal.real or abs(signal) (or, for booleans, "
-            "signal.data.astype(float) if they really are 0/1 counts)."
+            f"{where} has data of type {data.dtype}, not real intensities; {fix}."
         )
     axis = axes_manager.signal_axes[0]
     data = np.moveaxis(data, axis.index_in_array, -1)
-    spectra, navigation_shape = _spectra_from_array(data, where, "The data")
+    spectra, navigation_shape = _spectra_from_array(
+        data,
+        where,
+        "The data",
+        fix="interpolate or replace them in signal.data first",
+    )
     units = getattr(axis, "units", None)
     if not isinstance(units, str):  # traits' Undefined: units never set
         units = None

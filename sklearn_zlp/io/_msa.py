@@ -64,7 +64,7 @@ def _check_msa_points(source, n_points, original):
     layout = f"{datatype} data"
     if columns is not None:
         per_line = int(columns) * (2 if datatype == "XY" else 1)
-        layout += f", #NCOLUMNS: {columns:g} ({per_line} values per line)"
+        layout += f", #NCOLUMNS: {columns:g}, so {per_line} per line"
     raise ValueError(
         f"'{source}' declares '#NPOINTS: {declared:g}' but its data section holds "
         f"{n_points} points ({layout}): the file is damaged or was edited; {_FIX}, "

@@ -153,7 +153,7 @@ def _check_dm_header(source):
     if version not in (3, 4):
         raise ValueError(
             f"'{source}' is not a Digital Micrograph file: DM3/DM4 files start with "
-            f"version 3 or 4, this one with {version}; check its format (and "
+            "the version number 3 or 4, and this one does not; check its format (and "
             "extension)."
         )
     length_format = ">I" if version == 3 else ">Q"
