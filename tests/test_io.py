@@ -3,6 +3,7 @@
 import importlib.util
 import os
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -587,12 +588,10 @@ def test_truncated_or_garbage_binary_files_raise_value_error(tmp_path, image):
     _write_dm(full, spectra[0, :1], [(0.0, 1.0, ""), (energy[0], 0.3, "eV")], DM_TAGS)
     cut = tmp_path / "cut.dm3"
     cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    with pytest.raises(
-        ValueError, match=r"Could not read '.*cut\.dm3' as a dm3 file.*truncated"
-    ):
+    with pytest.raises(ValueError, match=r"'.*cut\.dm3' is truncated"):
         read_spectra(cut)
     (tmp_path / "junk.hspy").write_bytes(b"not an hdf5 file")
-    with pytest.raises(ValueError, match=r"Could not read '.*junk\.hspy' as a hspy file"):
+    with pytest.raises(ValueError, match=r"'.*junk\.hspy' is not a hspy file"):
         read_spectra(tmp_path / "junk.hspy")
 
 
@@ -623,9 +622,9 @@ def test_garbage_text_names_file_and_line(tmp_path):
 
 def test_ragged_rows_are_rejected(tmp_path):
     path = tmp_path / "ragged.csv"
-    path.write_text("1,2,3,4\n5,6,7\n")
+    path.write_text("1,2,3,4\n5,6\n7,8,9,10\n")
     with pytest.raises(
-        ValueError, match=r"ragged\.csv.*line 2 has 3 values but line 1 has 4"
+        ValueError, match=r"ragged\.csv.*line 2 has 2 values but line 1 has 4"
     ):
         read_spectra(path, energy=(0.0, 1.0))
 
@@ -796,3 +795,104 @@ def test_file_to_hyperspy_to_file_chain(tmp_path, image):
     read_again, _, metadata_again = read_spectra(again)
     assert_array_equal(read_again, read)
     assert metadata_again["navigation_shape"] == (2, 3)
+
+
+# ------------------------------------------------------------------ any real array-like
+
+
+def _real_array_likes(spectra):
+    """The same (2, 40) intensities as several kinds of real array-like."""
+    pd = pytest.importorskip("pandas")
+    counts = np.round(spectra).astype(np.int64)
+    return {
+        "float32": spectra.astype(np.float32),
+        "int64": counts,
+        "uint16": counts.astype(np.uint16),
+        "nested list": counts.tolist(),
+        "DataFrame": pd.DataFrame(spectra.astype(np.float32)),
+    }
+
+
+@pytest.mark.parametrize("ext", [".csv", ".npz", ".hspy"])
+def test_write_spectra_accepts_any_real_array_like(tmp_path, image, ext):
+    if ext == ".hspy":
+        pytest.importorskip("rsciio")
+    pd = pytest.importorskip("pandas")
+    spectra, energy = image
+    energies = {"list": energy.tolist(), "Series": pd.Series(energy)}
+    for i, (kind, data) in enumerate(_real_array_likes(spectra[0, :2]).items()):
+        axis = energies["list" if i % 2 else "Series"]
+        before = np.array(data, copy=True)
+        path = write_spectra(tmp_path / f"{i}{ext}", data, axis)
+        read, read_axis, _ = read_spectra(path)
+        # float32 and integers are exact in float64, and every format keeps float64
+        assert_array_equal(read, np.asarray(data, dtype=np.float64), err_msg=kind)
+        assert_array_equal(read_axis, energy, err_msg=kind)
+        assert_array_equal(np.asarray(data), before, err_msg=kind)
+
+
+def test_write_spectra_accepts_a_pandas_series_as_one_spectrum(tmp_path, image):
+    pd = pytest.importorskip("pandas")
+    spectra, energy = image
+    path = write_spectra(tmp_path / "series.csv", pd.Series(spectra[0, 0]), energy)
+    read, _, metadata = read_spectra(path)
+    assert_array_equal(read, spectra[0, :1])
+    assert metadata["navigation_shape"] == ()
+
+
+def test_write_msa_accepts_integer_counts(tmp_path):
+    pytest.importorskip("rsciio")
+    counts = np.arange(10, 20, dtype=np.int32)
+    path = write_spectra(tmp_path / "int.msa", counts, np.arange(10.0))
+    assert_array_equal(read_spectra(path).spectra[0], counts)
+
+
+def test_to_hyperspy_accepts_any_real_array_like(image):
+    pytest.importorskip("hyperspy.api")
+    spectra, energy = image
+    for kind, data in _real_array_likes(spectra[0, :2]).items():
+        signal = to_hyperspy(data, list(energy))
+        assert signal.data.dtype == np.float64, kind
+        assert_array_equal(signal.data, np.asarray(data, dtype=np.float64), err_msg=kind)
+        assert_array_equal(from_hyperspy(signal).spectra, signal.data, err_msg=kind)
+
+
+def test_from_hyperspy_accepts_float32_and_integer_signals():
+    hs = pytest.importorskip("hyperspy.api")
+    for dtype in (np.float32, np.int32, np.uint16):
+        signal = hs.signals.Signal1D(np.arange(12, dtype=dtype).reshape(2, 6))
+        signal.axes_manager.signal_axes[0].units = "eV"
+        spectra, _, _ = from_hyperspy(signal)
+        assert spectra.dtype == np.float64
+        assert_array_equal(spectra, np.arange(12.0).reshape(2, 6))
+
+
+def test_from_hyperspy_without_units_warns_and_takes_ev():
+    hs = pytest.importorskip("hyperspy.api")
+    signal = hs.signals.Signal1D(np.ones(4))
+    with pytest.warns(UserWarning, match=r"units '\(none\)', not eV.*units = 'eV'"):
+        _, energy, _ = from_hyperspy(signal)
+    assert_array_equal(energy, np.arange(4.0))
+
+
+# ------------------------------------------------------------------ package layout
+
+
+def test_importing_io_imports_no_torch_hyperspy_or_rosettasciio():
+    code = (
+        "import sys, sklearn_zlp.io; "
+        "print(sorted(m for m in ('torch', 'hyperspy', 'rsciio', 'h5py', 'skorch') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_text_file_declares_its_shape_and_ends_with_a_line_break(tmp_path, image):
+    spectra, energy = image
+    path = write_spectra(tmp_path / "shape.tsv", spectra, energy)
+    text = path.read_text()
+    assert "# n_spectra: 6\n# n_channels: 40\n" in text
+    assert text.endswith("\n")
+    assert len(text.splitlines()) == 6 + 1 + 40  # comments, column names, channels

@@ -2,9 +2,17 @@
 
 Text/CSV/.npy/.npz always; .msa/.dm3/.dm4/.hspy/.emd through rosettasciio
 (``pip install "sklearn-zlp[io]"``); HyperSpy signals in and out with
-``pip install "sklearn-zlp[hyperspy]"``.
+``pip install "sklearn-zlp[hyperspy]"``. Neither is imported until a file or
+signal needs it.
+
+One module per format family: ``_text`` (.txt/.dat/.csv/.tsv), ``_numpy``
+(.npy/.npz), ``_rsciio`` and ``_msa`` (RosettaSciIO formats), ``_hyperspy``
+(signals in memory); ``_read`` and ``_write`` pick among them by extension.
 """
 
-from ._io import SpectraFile, from_hyperspy, read_spectra, to_hyperspy, write_spectra
+from ._hyperspy import from_hyperspy, to_hyperspy
+from ._read import read_spectra
+from ._spectra_file import SpectraFile
+from ._write import write_spectra
 
 __all__ = ["SpectraFile", "from_hyperspy", "read_spectra", "to_hyperspy", "write_spectra"]
