@@ -7,6 +7,7 @@ spectrum.
 
 import numpy as np
 import pytest
+from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
 
 from sklearn_zlp.datasets import make_synthetic_eels
 from sklearn_zlp.physics._deconvolution import fourier_log_deconvolution
@@ -418,3 +419,76 @@ def test_kramers_kronig_surface_loss_correction(metal):
     assert np.all(kk.surface_change[..., -1] < 0.02)
     # Identical replicas give identical results.
     np.testing.assert_allclose(kk.eps1[0], kk.eps1[1], rtol=1e-8)
+
+
+# ------------------------------------------------------------- real array-likes
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_thickness_functions_take_any_real_array_like(metal, form):
+    convert = REAL_FORMS[form]
+    spectra, zlp = convert(metal.spectra), convert(metal.zlp)
+    energy = AXIS_FORMS[form](metal.energy)
+    s64, z64, e64 = reference(spectra), reference(zlp), reference(energy)
+    kwargs = {"energy_range": (-4, 150)}
+    values = t_over_lambda(spectra, zlp, energy=energy, **kwargs)
+    np.testing.assert_array_equal(values, t_over_lambda(s64, z64, energy=e64, **kwargs))
+    median, band = summarize(convert(np.stack([values, 2 * values])))
+    median64, band64 = summarize(reference(convert(np.stack([values, 2 * values]))))
+    np.testing.assert_array_equal(median, median64)
+    np.testing.assert_array_equal(band, band64)
+    densities = convert(np.array([2.0, 3.6]))
+    np.testing.assert_array_equal(
+        mean_free_path_iakoubovskii(densities, 200, convert([1.0, 2.0]), 20),
+        mean_free_path_iakoubovskii(
+            reference(densities), 200.0, reference(convert([1.0, 2.0])), 20.0
+        ),
+    )
+    np.testing.assert_array_equal(
+        mean_free_path_malis(convert(np.array([14.0, 30.0])), 200, 10),
+        mean_free_path_malis(reference(convert(np.array([14.0, 30.0]))), 200.0, 10.0),
+    )
+    np.testing.assert_array_equal(
+        absolute_thickness(convert(np.array([0.2, 0.3])), 125),
+        reference(convert(np.array([0.2, 0.3]))) * 125.0,
+    )
+
+
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_deconvolution_and_kramers_kronig_take_any_real_array_like(metal, form):
+    convert = REAL_FORMS[form]
+    spectra, zlp = convert(metal.spectra), convert(metal.zlp)
+    energy = AXIS_FORMS[form](metal.energy)
+    s64, z64, e64 = reference(spectra), reference(zlp), reference(energy)
+    ssd = fourier_log_deconvolution(energy, spectra, zlp)
+    np.testing.assert_array_equal(ssd, fourier_log_deconvolution(e64, s64, z64))
+    i0 = convert(metal.zlp.sum(axis=-1))
+    kk = kramers_kronig(energy, convert(ssd), i0, **KK_KW)
+    kk64 = kramers_kronig(e64, reference(convert(ssd)), reference(i0), **KK_KW)
+    np.testing.assert_array_equal(kk.eps2, kk64.eps2)
+    thickness = convert(np.array([20.0, 25.0, 30.0]))
+    beam = {"beam_energy": 200, "collection_angle": 10}
+    by_t = kramers_kronig(e64, s64 - z64, reference(i0), thickness=thickness, **beam)
+    by_t64 = kramers_kronig(
+        e64, s64 - z64, reference(i0), thickness=reference(thickness), **beam
+    )
+    np.testing.assert_array_equal(by_t.refractive_index, by_t64.refractive_index)
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_complex_and_boolean_input_gets_a_clear_error(metal, form):
+    convert, match = REFUSED_FORMS[form]
+    e, S, Z = metal.energy, metal.spectra, metal.zlp
+    i0 = Z.sum(axis=-1)
+    for call in (
+        lambda: t_over_lambda(convert(S), Z),
+        lambda: t_over_lambda(S, convert(Z)),
+        lambda: summarize(convert(S)),
+        lambda: mean_free_path_iakoubovskii(convert(np.array([2.0, 3.0])), 200.0),
+        lambda: mean_free_path_malis(14.0, convert(np.array([100.0, 200.0])), 10.0),
+        lambda: absolute_thickness(convert(np.array([0.2, 0.3])), 100.0),
+        lambda: fourier_log_deconvolution(e, convert(S), Z),
+        lambda: fourier_log_deconvolution(convert(e), S, Z),
+        lambda: kramers_kronig(e, convert(S - Z), i0, **KK_KW),
+        lambda: kramers_kronig(e, S - Z, convert(i0), **KK_KW),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()

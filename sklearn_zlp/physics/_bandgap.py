@@ -291,9 +291,11 @@ def _unit_zlp(energy, zlp, shape):
     total = z.sum(axis=-1, keepdims=True)
     if np.any(total <= 0):
         raise ValueError("zlp must have positive counts in every replica and spectrum.")
-    de = np.diff(energy)
-    if not (energy[0] <= 0 <= energy[-1] and np.allclose(de, de[0], rtol=1e-6, atol=0)):
-        raise ValueError("zlp needs a uniform energy axis that includes 0 eV.")
+    if not energy[0] <= 0 <= energy[-1]:
+        raise ValueError(
+            f"zlp needs an energy axis that includes 0 eV (its peak); this one runs "
+            f"from {energy[0]:.4g} to {energy[-1]:.4g} eV."
+        )
     return z / total
 
 
@@ -455,8 +457,12 @@ def fit_band_gap(
     if beam_energy is not None and refractive_index is not None:
         check_cherenkov(beam_energy, refractive_index)
     arr = _as_replica_array(spectra)
+    # Convolving the model with a response needs a constant channel width.
     energy = check_energy_axis(
-        energy, arr.shape[-1], name="energy", uniform=resolution is not None
+        energy,
+        arr.shape[-1],
+        name="energy",
+        uniform=resolution is not None or zlp is not None,
     )
     b = _check_b(b)
     read_noise = as_real_scalar(read_noise, name="read_noise")
