@@ -162,9 +162,9 @@ def test_failed_refit_keeps_the_previous_fit(shifted):
     # before the axis check fails.
     with pytest.raises(ValueError, match="channels") as info:
         aligner.fit(shifted.spectra[:, :-1])
-    assert "keeps its previous fit" in " ".join(info.value.__notes__)
     assert pickle.dumps(aligner) == state
     np.testing.assert_array_equal(aligner.transform(shifted.spectra), out)
+    assert "keeps its previous fit" in " ".join(getattr(info.value, "__notes__", []))
 
 
 def test_interrupted_refit_keeps_the_previous_fit(shifted, monkeypatch):
@@ -194,11 +194,11 @@ def test_interrupted_first_fit_stays_unfitted(shifted, monkeypatch):
     monkeypatch.setattr(align, "_split_parabola_vertex", interrupt)
     with pytest.raises(KeyboardInterrupt) as info:
         aligner.fit(shifted.spectra)
-    assert "stays unfitted" in " ".join(info.value.__notes__)
     monkeypatch.undo()
     assert not [k for k in vars(aligner) if k.endswith("_")]
     with pytest.raises(NotFittedError):
         aligner.transform(shifted.spectra)
+    assert "stays unfitted" in " ".join(getattr(info.value, "__notes__", []))
 
 
 # -------------------------------------------------------------- real array-likes

@@ -1,5 +1,7 @@
 """Band-gap onset fits: ground truth on synthetic spectra, real WS2, sklearn API."""
 
+import pickle
+
 import numpy as np
 import pytest
 from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
@@ -205,33 +207,48 @@ def onsets():
     return e, X
 
 
-def test_fitter_failed_and_interrupted_refits_keep_the_previous_fit(onsets, monkeypatch):
-    import pickle
+def _notes(exc_info):
+    return " ".join(getattr(exc_info.value, "__notes__", []))
 
-    import sklearn_zlp.physics._bandgap as bandgap
 
+def test_fitter_failed_refit_keeps_the_previous_fit(onsets):
     e, X = onsets
     fitter = BandGapFitter(energy_axis=e).fit(X)
     state, out = pickle.dumps(fitter), fitter.transform(X)
     with pytest.raises(ValueError, match="channels") as info:
-        fitter.fit(X[:, :1])
-    assert "keeps its previous fit" in " ".join(info.value.__notes__)
-    fitter.set_params(energy_axis=None)
+        fitter.fit(X[:, :1])  # n_features_in_ would change before the error
+    assert pickle.dumps(fitter) == state
+    np.testing.assert_array_equal(fitter.transform(X), out)
+    assert "keeps its previous fit" in _notes(info)
+
+
+def test_fitter_interrupted_refit_keeps_the_previous_fit(onsets, monkeypatch):
+    import sklearn_zlp.physics._bandgap as bandgap
+
+    e, X = onsets
+    fitter = BandGapFitter().fit(X)  # numbered channels
+    state, out = pickle.dumps(fitter), fitter.transform(X)
     monkeypatch.setattr(bandgap, "_auto_window", _interrupt)
     with pytest.raises(KeyboardInterrupt):
         fitter.fit(X[:, :100])
     monkeypatch.undo()
-    fitter.set_params(energy_axis=e)
     assert pickle.dumps(fitter) == state
     np.testing.assert_array_equal(fitter.transform(X), out)
-    unfitted = BandGapFitter(energy_axis=e)
+
+
+def test_fitter_interrupted_first_fit_stays_unfitted(onsets, monkeypatch):
+    import sklearn_zlp.physics._bandgap as bandgap
+
+    e, X = onsets
+    fitter = BandGapFitter(energy_axis=e)
     monkeypatch.setattr(bandgap, "_auto_window", _interrupt)
     with pytest.raises(KeyboardInterrupt) as info:
-        unfitted.fit(X)
-    assert "stays unfitted" in " ".join(info.value.__notes__)
+        fitter.fit(X)
     monkeypatch.undo()
+    assert not [k for k in vars(fitter) if k.endswith("_")]
     with pytest.raises(NotFittedError):
-        unfitted.transform(X)
+        fitter.transform(X)
+    assert "stays unfitted" in _notes(info)
 
 
 # -------------------------------------------------------------- real array-likes

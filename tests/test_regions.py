@@ -367,6 +367,10 @@ def _interrupt(*args, **kwargs):
     raise KeyboardInterrupt
 
 
+def _notes(exc_info):
+    return " ".join(getattr(exc_info.value, "__notes__", []))
+
+
 def test_mask_failed_refit_keeps_the_previous_fit(ws2):
     S, V, E = ws2
     mask = ZLPRegionMask(energy_axis=E, vacuum=V, per="spectrum").fit(S)
@@ -376,13 +380,20 @@ def test_mask_failed_refit_keeps_the_previous_fit(ws2):
     mask.set_params(vacuum=V[:, :-1])
     with pytest.raises(ValueError, match="vacuum spectra have 1980 channels") as info:
         mask.fit(S)
-    assert "keeps its previous fit" in " ".join(info.value.__notes__)
     mask.set_params(vacuum=V)
     assert pickle.dumps(mask) == state
     np.testing.assert_array_equal(mask.transform(S), out)
+    assert "keeps its previous fit" in _notes(info)
+
+
+def test_mask_refit_on_spectra_of_another_length_keeps_the_previous_fit(ws2):
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V).fit(S)
+    state, out = pickle.dumps(mask), mask.transform(S)
     with pytest.raises(ValueError, match="energy_axis has 1981 channels"):
-        mask.fit(S[:, :-1])
+        mask.fit(S[:, :-1])  # n_features_in_ would change before the error
     assert pickle.dumps(mask) == state
+    np.testing.assert_array_equal(mask.transform(S), out)
 
 
 def test_mask_interrupted_refit_keeps_the_previous_fit(ws2, monkeypatch):
@@ -409,38 +420,53 @@ def test_mask_interrupted_first_fit_stays_unfitted(ws2, monkeypatch):
     monkeypatch.setattr(edges, "_de1_ratio", _interrupt)
     with pytest.raises(KeyboardInterrupt) as info:
         mask.fit(S)
-    assert "stays unfitted" in " ".join(info.value.__notes__)
     monkeypatch.undo()
     assert not [k for k in vars(mask) if k.endswith("_")]
     for method in (mask.transform, mask.edges, mask.region_mask):
         with pytest.raises(NotFittedError):
             method(S)
+    assert "stays unfitted" in _notes(info)
 
 
-def test_window_failed_and_interrupted_refits_keep_the_previous_fit(monkeypatch):
+def test_window_failed_refit_keeps_the_previous_fit():
+    X = np.arange(40.0).reshape(4, 10)
+    window = EnergyWindow(e_min=2, e_max=6).fit(X)  # numbered channels
+    state, out = pickle.dumps(window), window.transform(X)
+    window.set_params(e_min=7)
+    with pytest.raises(ValueError, match="holds no channel") as info:
+        window.fit(X[:, :5])  # channels 0-4 only
+    window.set_params(e_min=2)
+    assert pickle.dumps(window) == state
+    np.testing.assert_array_equal(window.transform(X), out)
+    assert "keeps its previous fit" in _notes(info)
+
+
+def test_window_interrupted_refit_keeps_the_previous_fit(monkeypatch):
     import sklearn_zlp.preprocessing._window as window_module
 
     X = np.arange(40.0).reshape(4, 10)
     window = EnergyWindow(e_min=2, e_max=6).fit(X)
     state, out = pickle.dumps(window), window.transform(X)
-    window.set_params(e_min=7)
-    with pytest.raises(ValueError, match="holds no channel") as info:
-        window.fit(X[:, :5])  # channels 0-4 only
-    assert "keeps its previous fit" in " ".join(info.value.__notes__)
     monkeypatch.setattr(window_module, "energy_axis_or_channels", _interrupt)
     with pytest.raises(KeyboardInterrupt):
         window.fit(X[:, :8])
     monkeypatch.undo()
-    window.set_params(e_min=2)
     assert pickle.dumps(window) == state
     np.testing.assert_array_equal(window.transform(X), out)
-    unfitted = EnergyWindow()
+
+
+def test_window_interrupted_first_fit_stays_unfitted(monkeypatch):
+    import sklearn_zlp.preprocessing._window as window_module
+
+    X = np.arange(40.0).reshape(4, 10)
+    window = EnergyWindow()
     monkeypatch.setattr(window_module, "energy_axis_or_channels", _interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        unfitted.fit(X)
+    with pytest.raises(KeyboardInterrupt) as info:
+        window.fit(X)
     monkeypatch.undo()
     with pytest.raises(NotFittedError):
-        unfitted.transform(X)
+        window.transform(X)
+    assert "stays unfitted" in _notes(info)
 
 
 # ------------------------------------------------------- validation once per call
