@@ -266,3 +266,25 @@ def test_default_aligner_refuses_what_the_sklearn_checks_feed_it():
     ramp = np.tile(np.arange(5.0), (3, 1))  # maxima on the last channel
     with pytest.raises(ValueError, match="no zero-loss peak"):
         ZeroLossAligner().fit(ramp)
+
+
+def test_aligner_validates_each_input_once_per_call(shifted, monkeypatch):
+    import sklearn_zlp._validation as validation
+
+    counts = {}
+    convert = validation.as_real_array
+
+    def counted(X, *, name="X"):
+        counts[name] = counts.get(name, 0) + 1
+        return convert(X, name=name)
+
+    monkeypatch.setattr(validation, "as_real_array", counted)
+    aligner = ZeroLossAligner(energy_axis=shifted.energy.tolist())
+    aligner.fit(shifted.spectra.tolist())
+    assert counts == {"X": 1, "energy_axis": 1}
+    counts.clear()
+    aligner.transform(shifted.spectra)  # an array goes to validate_data directly
+    assert counts == {"energy_axis": 1}
+    counts.clear()
+    find_zlp_position(shifted.spectra, shifted.energy)
+    assert counts == {"spectra": 1, "energy_axis": 1}

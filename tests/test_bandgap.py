@@ -308,3 +308,23 @@ def test_complex_and_boolean_input_gets_a_clear_error(onsets, form):
             call()
     with pytest.raises(ValueError, match=match):
         check_cherenkov(convert(np.array(200.0)), 2.5)
+
+
+def test_fit_band_gap_validates_each_input_once(monkeypatch):
+    # The matched ZLP used to be converted and checked once per spectrum.
+    import sklearn_zlp._validation as validation
+    import sklearn_zlp.physics._bandgap as bandgap
+
+    d = make_synthetic_eels(3, e_bg=1.6, random_state=0)
+    counts = {}
+    convert = validation.as_real_array
+
+    def counted(X, *, name="X"):
+        counts[name] = counts.get(name, 0) + 1
+        return convert(X, name=name)
+
+    monkeypatch.setattr(validation, "as_real_array", counted)
+    monkeypatch.setattr(bandgap, "as_real_array", counted)
+    fit_band_gap(d.energy, d.single_scattering, zlp=d.zlp, window=(1.0, 3.0), b=1.5)
+    arrays = {k: counts[k] for k in ("spectra", "energy", "zlp")}
+    assert arrays == {"spectra": 1, "energy": 1, "zlp": 1}
