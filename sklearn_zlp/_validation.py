@@ -4,6 +4,7 @@ Every error names what was wrong with the input and how to fix it.
 """
 
 import numpy as np
+from sklearn.utils.validation import validate_data
 
 
 def as_real_array(X, *, name="X"):
@@ -35,23 +36,7 @@ def as_real_array(X, *, name="X"):
             f"{name} must be an array of real numbers; could not convert it: {exc}. "
             "Pass a NumPy array, a nested list of equal-length rows or a DataFrame."
         ) from exc
-    kind = raw.dtype.kind
-    if kind == "c":
-        raise ValueError(
-            f"{name} holds complex numbers ({raw.dtype}): Complex data not supported. "
-            f"EEL intensities are real; pass {name}.real (or np.abs({name})) if that is "
-            "what you mean."
-        )
-    if kind == "b":
-        raise ValueError(
-            f"{name} is boolean ({raw.dtype}), not intensities; pass counts as numbers "
-            f"({name}.astype(float) if the booleans really are 0/1 counts)."
-        )
-    if kind in "mM":
-        raise ValueError(
-            f"{name} holds dates or time spans ({raw.dtype}), not intensities; pass the "
-            "counts as numbers."
-        )
+    _reject_non_real(raw.dtype.kind, raw.dtype, name)
     try:
         return np.array(raw, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -59,6 +44,26 @@ def as_real_array(X, *, name="X"):
             f"{name} must contain only real numbers, but a value could not be read as "
             f"a number ({exc}); clean the data or parse it with sklearn_zlp.io.read_spectra."
         ) from exc
+
+
+def _reject_non_real(kind, dtype, name):
+    """Raise the clear error for complex, boolean and date/time dtypes."""
+    if kind == "c":
+        raise ValueError(
+            f"{name} holds complex numbers ({dtype}): Complex data not supported. "
+            f"EEL intensities are real; pass {name}.real (or np.abs({name})) if that is "
+            "what you mean."
+        )
+    if kind == "b":
+        raise ValueError(
+            f"{name} is boolean ({dtype}), not intensities; pass counts as numbers "
+            f"({name}.astype(float) if the booleans really are 0/1 counts)."
+        )
+    if kind in "mM":
+        raise ValueError(
+            f"{name} holds dates or time spans ({dtype}), not intensities; pass the "
+            "counts as numbers."
+        )
 
 
 def check_energy_axis(energy_axis, n_channels=None, *, name="energy_axis", uniform=False):
@@ -205,3 +210,94 @@ def check_zlp_at_zero(spectra, energy, name="spectra"):
             "0 eV must hold at least half of the maximum). Align the spectra with "
             "ZeroLossAligner first and pass its energy_axis_."
         )
+
+
+def validate_spectra_data(
+    estimator,
+    X,
+    *,
+    reset,
+    dtype=np.float64,
+    allow_nan=False,
+    min_channels=1,
+    name="X",
+):
+    """``validate_data`` for spectra, with the package's clear dtype errors.
+
+    scikit-learn's ``validate_data`` casts booleans to numbers silently; here
+    complex, boolean and date/time input (arrays, Series, DataFrame columns,
+    nested lists) is refused first with the message of :func:`as_real_array`.
+    Everything else goes through ``validate_data`` once, which records
+    ``n_features_in_`` and DataFrame column names on ``reset`` and checks them
+    otherwise.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator whose ``fit`` (``reset=True``) or other method calls this.
+    X : array-like of shape (n_spectra, n_channels)
+        Spectra, one per row.
+    reset : bool
+        True in ``fit``, False in every method of a fitted estimator.
+    dtype : dtype or tuple of dtypes, default=np.float64
+        Passed to ``validate_data``: a tuple keeps any of its dtypes.
+    allow_nan : bool, default=False
+        Accept NaN (never infinity), e.g. masked channels.
+    min_channels : int, default=1
+        Fewest channels (features) ``X`` must have.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n_spectra, n_channels)
+        A new array when the input needed conversion, otherwise possibly the
+        caller's array: callers must not write into it.
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is not None and hasattr(X, "columns"):
+        # DataFrame: per-column dtypes (pandas extension dtypes carry .kind too).
+        for column, col_dtype in zip(X.columns, dtypes, strict=True):
+            _reject_non_real(
+                getattr(col_dtype, "kind", "O"), col_dtype, f"{name} column {column!r}"
+            )
+    elif hasattr(X, "dtype") and not hasattr(X, "tocsr"):
+        _reject_non_real(getattr(X.dtype, "kind", "O"), X.dtype, name)
+    elif not hasattr(X, "tocsr"):
+        # Nested lists and other sequences: one float64 conversion here, which
+        # validate_data then keeps as it is.
+        X = as_real_array(X, name=name)
+    X = validate_data(
+        estimator,
+        X,
+        reset=reset,
+        dtype=dtype,
+        ensure_all_finite="allow-nan" if allow_nan else True,
+    )
+    if X.shape[1] < min_channels:
+        raise ValueError(
+            f"{name} has {X.shape[1]} feature(s) (channels) but "
+            f"{type(estimator).__name__} needs at least {min_channels}; pass the "
+            "spectra as rows with one column per energy channel."
+        )
+    return X
+
+
+def as_real_scalar(value, *, name):
+    """One real number as a Python float; arrays, complex and bool get a ValueError.
+
+    Parameters
+    ----------
+    value : real number or 0-d array-like
+        E.g. an int, a float, ``np.float32(2.0)``.
+    name : str
+        Name used in error messages.
+
+    Returns
+    -------
+    value : float
+    """
+    array = as_real_array(value, name=name)
+    if array.ndim != 0:
+        raise ValueError(f"{name} must be a single number, got shape {array.shape}.")
+    return float(array)

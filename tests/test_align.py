@@ -4,13 +4,15 @@ import pickle
 
 import numpy as np
 import pytest
+from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_zlp import ZeroLossAligner
 from sklearn_zlp.datasets import load_ws2, make_synthetic_eels
-from sklearn_zlp.preprocessing import find_zlp_position
+from sklearn_zlp.preprocessing import find_zlp_position, zlp_fwhm
 
 
 @pytest.fixture(scope="module")
@@ -150,3 +152,139 @@ def test_fwhm_of_known_zlp(fwhm):
     )
     # Linear interpolation between channels of 0.025 eV: within a fifth of a channel.
     np.testing.assert_allclose(zlp_fwhm(data.spectra, data.energy), fwhm, atol=0.005)
+
+
+# ------------------------------------------------------------ transactional fit
+def test_failed_refit_keeps_the_previous_fit(shifted):
+    aligner = ZeroLossAligner(energy_axis=shifted.energy).fit(shifted.spectra)
+    state, out = pickle.dumps(aligner), aligner.transform(shifted.spectra)
+    # Spectra with one channel less than the axis: n_features_in_ would change
+    # before the axis check fails.
+    with pytest.raises(ValueError, match="channels") as info:
+        aligner.fit(shifted.spectra[:, :-1])
+    assert pickle.dumps(aligner) == state
+    np.testing.assert_array_equal(aligner.transform(shifted.spectra), out)
+    assert "keeps its previous fit" in " ".join(getattr(info.value, "__notes__", []))
+
+
+def test_interrupted_refit_keeps_the_previous_fit(shifted, monkeypatch):
+    import sklearn_zlp.preprocessing._align as align
+
+    aligner = ZeroLossAligner().fit(shifted.spectra)  # numbered channels
+    state, out = pickle.dumps(aligner), aligner.transform(shifted.spectra)
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(align, "_split_parabola_vertex", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        aligner.fit(shifted.spectra[:, :1500])  # fewer channels, interrupted
+    monkeypatch.undo()
+    assert pickle.dumps(aligner) == state
+    np.testing.assert_array_equal(aligner.transform(shifted.spectra), out)
+
+
+def test_interrupted_first_fit_stays_unfitted(shifted, monkeypatch):
+    import sklearn_zlp.preprocessing._align as align
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    aligner = ZeroLossAligner(energy_axis=shifted.energy)
+    monkeypatch.setattr(align, "_split_parabola_vertex", interrupt)
+    with pytest.raises(KeyboardInterrupt) as info:
+        aligner.fit(shifted.spectra)
+    monkeypatch.undo()
+    assert not [k for k in vars(aligner) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        aligner.transform(shifted.spectra)
+    assert "stays unfitted" in " ".join(getattr(info.value, "__notes__", []))
+
+
+# -------------------------------------------------------------- real array-likes
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_functions_take_any_real_array_like(shifted, form):
+    X, energy = REAL_FORMS[form](shifted.spectra), AXIS_FORMS[form](shifted.energy)
+    X64, energy64 = reference(X), reference(energy)
+    np.testing.assert_array_equal(
+        find_zlp_position(X, energy), find_zlp_position(X64, energy64)
+    )
+    np.testing.assert_array_equal(zlp_fwhm(X, energy), zlp_fwhm(X64, energy64))
+
+
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_aligner_takes_any_real_array_like(shifted, form):
+    X, energy = REAL_FORMS[form](shifted.spectra), AXIS_FORMS[form](shifted.energy)
+    X64 = reference(X)
+    expected = ZeroLossAligner(energy_axis=reference(energy)).fit(X64)
+    aligner = ZeroLossAligner(energy_axis=energy).fit(X)
+    np.testing.assert_array_equal(aligner.energy_axis_, expected.energy_axis_)
+    np.testing.assert_array_equal(aligner.transform(X), expected.transform(X64))
+    np.testing.assert_array_equal(aligner.zlp_positions(X), expected.zlp_positions(X64))
+    out = aligner.fit_transform(X)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, expected.transform(X64))
+
+
+def test_integer_energy_axis_and_counts():
+    # Uncalibrated data: integer channel numbers as the axis, integer counts.
+    channels = np.arange(-50, 250)
+    X = np.rint(1e4 * np.exp(-0.5 * ((channels - np.array([[2.3], [-1.6]])) / 4.0) ** 2))
+    X = X.astype(np.int32)
+    aligner = ZeroLossAligner(energy_axis=channels).fit(X)
+    np.testing.assert_allclose(aligner.zlp_positions_, [2.3, -1.6], atol=0.05)
+    assert aligner.energy_axis_.dtype == np.float64
+    np.testing.assert_array_equal(
+        find_zlp_position(X, channels), find_zlp_position(X.astype(float), channels * 1.0)
+    )
+    np.testing.assert_allclose(zlp_fwhm(X, channels), 2.3548 * 4.0, atol=0.1)
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_complex_and_boolean_spectra_get_a_clear_error(shifted, form):
+    convert, match = REFUSED_FORMS[form]
+    X, energy = convert(shifted.spectra), shifted.energy
+    fitted = ZeroLossAligner(energy_axis=energy).fit(shifted.spectra)
+    for call in (
+        lambda: find_zlp_position(X, energy),
+        lambda: zlp_fwhm(X, energy),
+        lambda: ZeroLossAligner(energy_axis=energy).fit(X),
+        lambda: fitted.transform(X),
+        lambda: fitted.zlp_positions(X),
+        lambda: find_zlp_position(shifted.spectra, convert(energy)),
+        lambda: ZeroLossAligner(energy_axis=convert(energy)).fit(shifted.spectra),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_default_aligner_refuses_what_the_sklearn_checks_feed_it():
+    # The reasons given for its expected failures in test_common.py.
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"2 feature\(s\).*at least 3"):
+        ZeroLossAligner().fit(rng.normal(size=(10, 2)))
+    ramp = np.tile(np.arange(5.0), (3, 1))  # maxima on the last channel
+    with pytest.raises(ValueError, match="no zero-loss peak"):
+        ZeroLossAligner().fit(ramp)
+
+
+def test_aligner_validates_each_input_once_per_call(shifted, monkeypatch):
+    import sklearn_zlp._validation as validation
+
+    counts = {}
+    convert = validation.as_real_array
+
+    def counted(X, *, name="X"):
+        counts[name] = counts.get(name, 0) + 1
+        return convert(X, name=name)
+
+    monkeypatch.setattr(validation, "as_real_array", counted)
+    aligner = ZeroLossAligner(energy_axis=shifted.energy.tolist())
+    aligner.fit(shifted.spectra.tolist())
+    assert counts == {"X": 1, "energy_axis": 1}
+    counts.clear()
+    aligner.transform(shifted.spectra)  # an array goes to validate_data directly
+    assert counts == {"energy_axis": 1}
+    counts.clear()
+    find_zlp_position(shifted.spectra, shifted.energy)
+    assert counts == {"spectra": 1, "energy_axis": 1}

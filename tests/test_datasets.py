@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
 
 from sklearn_zlp.datasets import load_ws2, make_synthetic_eels, zlp_shape
 
@@ -174,3 +175,42 @@ def test_metal_has_no_gap():
 def test_bad_arguments_raise_clear_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_synthetic_eels(3, **kwargs)
+
+
+# -------------------------------------------------------------- real array-likes
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_generator_takes_any_real_array_like(form):
+    convert = REAL_FORMS[form]
+    energy = AXIS_FORMS[form](np.linspace(-4.0, 46.0, 2001))
+    thickness = convert(np.array([0.3, 0.5, 1.2]))
+    counts = convert(np.array([1e6, 2e6, 3e6]))
+    kwargs = {"fwhm": np.float32(0.3), "b": 1, "random_state": 0}
+    data = make_synthetic_eels(
+        3, energy=energy, t_over_lambda=thickness, total_counts=counts, **kwargs
+    )
+    expected = make_synthetic_eels(
+        3,
+        energy=reference(energy),
+        t_over_lambda=reference(thickness),
+        total_counts=reference(counts),
+        **kwargs,
+    )
+    np.testing.assert_array_equal(data.spectra, expected.spectra)
+    np.testing.assert_array_equal(data.t_over_lambda, reference(thickness))
+    np.testing.assert_array_equal(zlp_shape(energy), zlp_shape(reference(energy)))
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_generator_refuses_complex_and_boolean_input(form):
+    convert, match = REFUSED_FORMS[form]
+    energy = np.linspace(-4.0, 46.0, 2001)
+    for call in (
+        lambda: make_synthetic_eels(2, energy=convert(energy)),
+        lambda: make_synthetic_eels(2, t_over_lambda=convert(np.array([0.2, 0.5]))),
+        lambda: make_synthetic_eels(2, total_counts=convert(np.array([1e6, 2e6]))),
+        lambda: zlp_shape(convert(energy)),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+    with pytest.raises(ValueError, match="boolean|Complex"):
+        make_synthetic_eels(2, fwhm=convert(np.array([0.3, 0.4]))[0])

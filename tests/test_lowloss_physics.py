@@ -7,6 +7,7 @@ spectrum.
 
 import numpy as np
 import pytest
+from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
 
 from sklearn_zlp.datasets import make_synthetic_eels
 from sklearn_zlp.physics._deconvolution import fourier_log_deconvolution
@@ -74,7 +75,7 @@ def test_log_ratio_per_replica_and_interval(metal):
     zlps = _zlp_replicas(metal.zlp)
     values = t_over_lambda(metal.spectra, zlps)
     assert values.shape == (N_REPLICAS, 3)
-    median, low, high = summarize(values)
+    median, (low, high) = summarize(values)
     assert median.shape == (3,)
     assert np.all(low < median) and np.all(median < high)
     # A ZLP scaled by 1 + delta shifts t/lambda by -ln(1 + delta) ~ -delta:
@@ -120,14 +121,45 @@ def test_malis_and_absolute_thickness():
     np.testing.assert_allclose(t, [0.2 * lam, 0.3 * lam])
 
 
-def test_summarize_percentiles():
-    values = np.arange(101.0)[:, None] * np.ones((1, 2))
-    median, low, high = summarize(values)
-    np.testing.assert_allclose([median, low, high], [[50, 50], [16, 16], [84, 84]])
-    _, low95, high95 = summarize(values, confidence_level=0.95)
-    np.testing.assert_allclose([low95[0], high95[0]], [2.5, 97.5])
+def test_summarize_uses_the_package_quantiles_and_band_layout():
+    values = np.random.default_rng(3).normal(size=(16, 2, 5))
+    median, band = summarize(values)
+    assert median.shape == (2, 5) and band.shape == (2, 2, 5)  # (lower, upper) first
+    np.testing.assert_array_equal(median, np.median(values, axis=0))
+    expected = np.quantile(values, [0.16, 0.84], axis=0, method="normal_unbiased")
+    np.testing.assert_allclose(band, expected, rtol=1e-12, atol=1e-15)
+    # The linear method numpy uses by default narrows a 68% band of 16 replicas.
+    linear = np.percentile(values, [16, 84], axis=0)
+    assert np.all(band[1] - band[0] > linear[1] - linear[0])
+    _, band95 = summarize(values, axis=0, confidence_level=0.95)
+    assert np.all(band95[0] < band[0]) and np.all(band95[1] > band[1])
+    # Replicas on another axis give the same statistics.
+    median_last, band_last = summarize(np.moveaxis(values, 0, -1), axis=-1)
+    np.testing.assert_array_equal(median_last, median)
+    np.testing.assert_allclose(band_last, band, rtol=1e-12, atol=1e-15)
     with pytest.raises(ValueError, match="confidence_level"):
         summarize(values, confidence_level=1.5)
+
+
+def test_summarize_leaves_failed_replicas_out():
+    # t/lambda is NaN where an integral is not positive: a failed replica.
+    values = np.random.default_rng(4).normal(size=(20, 3))
+    failed = values.copy()
+    failed[[2, 7], 0] = np.nan
+    failed[:, 2] = np.nan
+    before = failed.copy()
+    median, band = summarize(failed)
+    kept = values[[i for i in range(20) if i not in (2, 7)], 0]
+    assert median[0] == np.median(kept)
+    np.testing.assert_allclose(
+        band[:, 0],
+        np.quantile(kept, [0.16, 0.84], method="normal_unbiased"),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    np.testing.assert_array_equal(median[1], np.median(values[:, 1]))
+    assert np.isnan(median[2]) and np.all(np.isnan(band[:, 2]))  # every replica failed
+    np.testing.assert_array_equal(failed, before)  # the caller's array is untouched
 
 
 # ------------------------------------------------------------------------ Fourier-log
@@ -211,7 +243,7 @@ def test_fourier_log_per_replica_interval(metal):
         metal.energy, metal.spectra[None], zlps, broadening="zlp"
     )
     assert ssd.shape == (N_REPLICAS, 3, metal.energy.size)
-    median, low, high = summarize(ssd[..., PLASMON_REGION].sum(axis=-1))
+    median, (low, high) = summarize(ssd[..., PLASMON_REGION].sum(axis=-1))
     truth = metal.single_scattering[:, PLASMON_REGION].sum(axis=-1)
     np.testing.assert_allclose(median, truth, rtol=0.02)
     assert np.all(low < truth) and np.all(truth < high)
@@ -289,7 +321,7 @@ def test_kramers_kronig_noisy_pipeline_with_replicas(metal):
     )
     assert kk.eps1.shape == (10, 3, metal.energy.size - 41)
     assert kk.thickness.shape == (10, 3)
-    median, low, high = summarize(kk.thickness)
+    median, (low, high) = summarize(kk.thickness)
     assert np.all(low <= median) and np.all(median <= high)
     # Measured: thickness within 0.11%; eps within 1.6% (max) / 0.2% (median)
     # over 10-100 eV at 1e7 counts per spectrum.
@@ -387,3 +419,76 @@ def test_kramers_kronig_surface_loss_correction(metal):
     assert np.all(kk.surface_change[..., -1] < 0.02)
     # Identical replicas give identical results.
     np.testing.assert_allclose(kk.eps1[0], kk.eps1[1], rtol=1e-8)
+
+
+# ------------------------------------------------------------- real array-likes
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_thickness_functions_take_any_real_array_like(metal, form):
+    convert = REAL_FORMS[form]
+    spectra, zlp = convert(metal.spectra), convert(metal.zlp)
+    energy = AXIS_FORMS[form](metal.energy)
+    s64, z64, e64 = reference(spectra), reference(zlp), reference(energy)
+    kwargs = {"energy_range": (-4, 150)}
+    values = t_over_lambda(spectra, zlp, energy=energy, **kwargs)
+    np.testing.assert_array_equal(values, t_over_lambda(s64, z64, energy=e64, **kwargs))
+    median, band = summarize(convert(np.stack([values, 2 * values])))
+    median64, band64 = summarize(reference(convert(np.stack([values, 2 * values]))))
+    np.testing.assert_array_equal(median, median64)
+    np.testing.assert_array_equal(band, band64)
+    densities = convert(np.array([2.0, 3.6]))
+    np.testing.assert_array_equal(
+        mean_free_path_iakoubovskii(densities, 200, convert([1.0, 2.0]), 20),
+        mean_free_path_iakoubovskii(
+            reference(densities), 200.0, reference(convert([1.0, 2.0])), 20.0
+        ),
+    )
+    np.testing.assert_array_equal(
+        mean_free_path_malis(convert(np.array([14.0, 30.0])), 200, 10),
+        mean_free_path_malis(reference(convert(np.array([14.0, 30.0]))), 200.0, 10.0),
+    )
+    np.testing.assert_array_equal(
+        absolute_thickness(convert(np.array([0.2, 0.3])), 125),
+        reference(convert(np.array([0.2, 0.3]))) * 125.0,
+    )
+
+
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_deconvolution_and_kramers_kronig_take_any_real_array_like(metal, form):
+    convert = REAL_FORMS[form]
+    spectra, zlp = convert(metal.spectra), convert(metal.zlp)
+    energy = AXIS_FORMS[form](metal.energy)
+    s64, z64, e64 = reference(spectra), reference(zlp), reference(energy)
+    ssd = fourier_log_deconvolution(energy, spectra, zlp)
+    np.testing.assert_array_equal(ssd, fourier_log_deconvolution(e64, s64, z64))
+    i0 = convert(metal.zlp.sum(axis=-1))
+    kk = kramers_kronig(energy, convert(ssd), i0, **KK_KW)
+    kk64 = kramers_kronig(e64, reference(convert(ssd)), reference(i0), **KK_KW)
+    np.testing.assert_array_equal(kk.eps2, kk64.eps2)
+    thickness = convert(np.array([20.0, 25.0, 30.0]))
+    beam = {"beam_energy": 200, "collection_angle": 10}
+    by_t = kramers_kronig(e64, s64 - z64, reference(i0), thickness=thickness, **beam)
+    by_t64 = kramers_kronig(
+        e64, s64 - z64, reference(i0), thickness=reference(thickness), **beam
+    )
+    np.testing.assert_array_equal(by_t.refractive_index, by_t64.refractive_index)
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_complex_and_boolean_input_gets_a_clear_error(metal, form):
+    convert, match = REFUSED_FORMS[form]
+    e, S, Z = metal.energy, metal.spectra, metal.zlp
+    i0 = Z.sum(axis=-1)
+    for call in (
+        lambda: t_over_lambda(convert(S), Z),
+        lambda: t_over_lambda(S, convert(Z)),
+        lambda: summarize(convert(S)),
+        lambda: mean_free_path_iakoubovskii(convert(np.array([2.0, 3.0])), 200.0),
+        lambda: mean_free_path_malis(14.0, convert(np.array([100.0, 200.0])), 10.0),
+        lambda: absolute_thickness(convert(np.array([0.2, 0.3])), 100.0),
+        lambda: fourier_log_deconvolution(e, convert(S), Z),
+        lambda: fourier_log_deconvolution(convert(e), S, Z),
+        lambda: kramers_kronig(e, convert(S - Z), i0, **KK_KW),
+        lambda: kramers_kronig(e, S - Z, convert(i0), **KK_KW),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()

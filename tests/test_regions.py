@@ -1,7 +1,11 @@
 """Training regions: dE_I/dE_II estimates against physics, masks, cropping, errors."""
 
+import pickle
+
 import numpy as np
 import pytest
+from _real_inputs import AXIS_FORMS, REAL_FORMS, REFUSED_FORMS, reference
+from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
@@ -356,3 +360,257 @@ def test_error_on_ratio_without_vacuum_and_bad_method(ws2):
         estimate_de1(S, E, method="ratio")
     with pytest.raises(ValueError, match="is not one of"):
         estimate_de2(S, E, method="kneedle", de1=1.8)
+
+
+# ------------------------------------------------------------ transactional fit
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def _notes(exc_info):
+    return " ".join(getattr(exc_info.value, "__notes__", []))
+
+
+def test_mask_failed_refit_keeps_the_previous_fit(ws2):
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V, per="spectrum").fit(S)
+    state, out = pickle.dumps(mask), mask.transform(S)
+    # Vacuum spectra on another axis: the old fit dropped its vacuum spectra
+    # before this check failed, and per-spectrum edges then changed method.
+    mask.set_params(vacuum=V[:, :-1])
+    with pytest.raises(ValueError, match="vacuum spectra have 1980 channels") as info:
+        mask.fit(S)
+    mask.set_params(vacuum=V)
+    assert pickle.dumps(mask) == state
+    np.testing.assert_array_equal(mask.transform(S), out)
+    assert "keeps its previous fit" in _notes(info)
+
+
+def test_mask_refit_on_spectra_of_another_length_keeps_the_previous_fit(ws2):
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V).fit(S)
+    state, out = pickle.dumps(mask), mask.transform(S)
+    with pytest.raises(ValueError, match="energy_axis has 1981 channels"):
+        mask.fit(S[:, :-1])  # n_features_in_ would change before the error
+    assert pickle.dumps(mask) == state
+    np.testing.assert_array_equal(mask.transform(S), out)
+
+
+def test_mask_interrupted_refit_keeps_the_previous_fit(ws2, monkeypatch):
+    import sklearn_zlp.preprocessing._edges as edges
+
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V, per="spectrum").fit(S)
+    state, out = pickle.dumps(mask), mask.transform(S)
+    mask.set_params(vacuum=V[:2])
+    monkeypatch.setattr(edges, "_de1_ratio", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        mask.fit(S[:4])
+    monkeypatch.undo()
+    mask.set_params(vacuum=V)
+    assert pickle.dumps(mask) == state
+    np.testing.assert_array_equal(mask.transform(S), out)
+
+
+def test_mask_interrupted_first_fit_stays_unfitted(ws2, monkeypatch):
+    import sklearn_zlp.preprocessing._edges as edges
+
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V)
+    monkeypatch.setattr(edges, "_de1_ratio", _interrupt)
+    with pytest.raises(KeyboardInterrupt) as info:
+        mask.fit(S)
+    monkeypatch.undo()
+    assert not [k for k in vars(mask) if k.endswith("_")]
+    for method in (mask.transform, mask.edges, mask.region_mask):
+        with pytest.raises(NotFittedError):
+            method(S)
+    assert "stays unfitted" in _notes(info)
+
+
+def test_window_failed_refit_keeps_the_previous_fit():
+    X = np.arange(40.0).reshape(4, 10)
+    window = EnergyWindow(e_min=2, e_max=6).fit(X)  # numbered channels
+    state, out = pickle.dumps(window), window.transform(X)
+    window.set_params(e_min=7)
+    with pytest.raises(ValueError, match="holds no channel") as info:
+        window.fit(X[:, :5])  # channels 0-4 only
+    window.set_params(e_min=2)
+    assert pickle.dumps(window) == state
+    np.testing.assert_array_equal(window.transform(X), out)
+    assert "keeps its previous fit" in _notes(info)
+
+
+def test_window_interrupted_refit_keeps_the_previous_fit(monkeypatch):
+    import sklearn_zlp.preprocessing._window as window_module
+
+    X = np.arange(40.0).reshape(4, 10)
+    window = EnergyWindow(e_min=2, e_max=6).fit(X)
+    state, out = pickle.dumps(window), window.transform(X)
+    monkeypatch.setattr(window_module, "energy_axis_or_channels", _interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        window.fit(X[:, :8])
+    monkeypatch.undo()
+    assert pickle.dumps(window) == state
+    np.testing.assert_array_equal(window.transform(X), out)
+
+
+def test_window_interrupted_first_fit_stays_unfitted(monkeypatch):
+    import sklearn_zlp.preprocessing._window as window_module
+
+    X = np.arange(40.0).reshape(4, 10)
+    window = EnergyWindow()
+    monkeypatch.setattr(window_module, "energy_axis_or_channels", _interrupt)
+    with pytest.raises(KeyboardInterrupt) as info:
+        window.fit(X)
+    monkeypatch.undo()
+    with pytest.raises(NotFittedError):
+        window.transform(X)
+    assert "stays unfitted" in _notes(info)
+
+
+# ------------------------------------------------------- validation once per call
+@pytest.fixture
+def validation_counts(monkeypatch):
+    """Counts of as_real_array calls per input name and of ZLP-at-0-eV checks."""
+    import sklearn_zlp._validation as validation
+    import sklearn_zlp.preprocessing._edges as edges
+    import sklearn_zlp.preprocessing._mask as mask_module
+
+    counts = {}
+    convert = validation.as_real_array
+
+    def counted_as_real_array(X, *, name="X"):
+        counts[name] = counts.get(name, 0) + 1
+        return convert(X, name=name)
+
+    monkeypatch.setattr(validation, "as_real_array", counted_as_real_array)
+    for module in (edges, mask_module):
+        if hasattr(module, "check_zlp_at_zero"):
+            check = module.check_zlp_at_zero
+
+            def counted_check(spectra, energy, name="spectra", check=check):
+                key = f"zlp at 0 eV: {name}"
+                counts[key] = counts.get(key, 0) + 1
+                return check(spectra, energy, name)
+
+            monkeypatch.setattr(module, "check_zlp_at_zero", counted_check)
+    return counts
+
+
+def test_mask_validates_each_input_once_per_call(ws2, validation_counts):
+    # Before: fit validated the spectra 3 times and the axis 3 times through
+    # estimate_de1 and estimate_de2, and checked the ZLP position of spectra
+    # and vacuum spectra twice each.
+    S, V, E = ws2
+    mask = ZLPRegionMask(energy_axis=E, vacuum=V, per="spectrum")
+    mask.fit(S.tolist())  # a list is converted once, then validate_data keeps it
+    assert validation_counts == {
+        "X": 1,
+        "energy_axis": 1,
+        "vacuum": 1,
+        "zlp at 0 eV: spectra": 1,
+        "zlp at 0 eV: vacuum spectra": 1,
+    }
+    validation_counts.clear()
+    mask.transform(S)
+    assert validation_counts == {"zlp at 0 eV: spectra": 1}
+
+
+def test_edge_functions_validate_each_input_once(ws2, validation_counts):
+    S, V, E = ws2
+    estimate_de2(S, E, vacuum=V)  # estimates dE_I too
+    assert validation_counts == {
+        "spectra": 1,
+        "energy_axis": 1,
+        "vacuum": 1,
+        "zlp at 0 eV: spectra": 1,
+        "zlp at 0 eV: vacuum spectra": 1,
+    }
+
+
+# -------------------------------------------------------------- real array-likes
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_edge_functions_take_any_real_array_like(ws2, form):
+    S, V, E = ws2
+    convert, convert_axis = REAL_FORMS[form], AXIS_FORMS[form]
+    S_in, V_in, E_in = convert(S), convert(V), convert_axis(E)
+    S64, V64, E64 = reference(S_in), reference(V_in), reference(E_in)
+    de1 = estimate_de1(S_in, E_in, vacuum=V_in)
+    np.testing.assert_array_equal(de1, estimate_de1(S64, E64, vacuum=V64))
+    np.testing.assert_array_equal(
+        estimate_de2(S_in, E_in, vacuum=V_in, de1=convert(de1)),
+        estimate_de2(S64, E64, vacuum=V64, de1=reference(convert(de1))),
+    )
+
+
+@pytest.mark.parametrize("form", REAL_FORMS)
+def test_mask_and_window_take_any_real_array_like(ws2, form):
+    S, V, E = ws2
+    convert, convert_axis = REAL_FORMS[form], AXIS_FORMS[form]
+    S_in, V_in, E_in = convert(S), convert(V), convert_axis(E)
+    S64, V64, E64 = reference(S_in), reference(V_in), reference(E_in)
+    expected = ZLPRegionMask(energy_axis=E64, vacuum=V64, per="spectrum").fit(S64)
+    mask = ZLPRegionMask(energy_axis=E_in, vacuum=V_in, per="spectrum").fit(S_in)
+    np.testing.assert_array_equal(mask.de1_, expected.de1_)
+    np.testing.assert_array_equal(mask.transform(S_in), expected.transform(S64))
+    np.testing.assert_array_equal(mask.edges(S_in), expected.edges(S64))
+    np.testing.assert_array_equal(mask.region_mask(S_in), expected.region_mask(S64))
+    window = EnergyWindow(energy_axis=E_in, e_min=1.0, e_max=5.0).fit(S_in)
+    cropped = window.transform(S_in)
+    expected_window = EnergyWindow(energy_axis=E64, e_min=1.0, e_max=5.0).fit(S64)
+    np.testing.assert_array_equal(cropped, expected_window.transform(S64))
+    # float32 stays float32 (a cropped copy); everything else becomes float64.
+    assert cropped.dtype == (np.float32 if form == "float32" else np.float64)
+
+
+def test_integer_axis_for_user_edges_and_window():
+    channels = np.arange(-20, 80)
+    X = np.rint(1e4 * np.exp(-0.5 * (channels / 3.0) ** 2) + 50).astype(np.int64)[None]
+    mask = ZLPRegionMask(energy_axis=channels, de1=8, de2=30).fit(X)
+    Xt = mask.transform(X)
+    assert np.isnan(Xt[0, (channels >= 8) & (channels <= 30)]).all()
+    np.testing.assert_array_equal(Xt[0, channels > 30], X[0, channels > 30])
+    window = EnergyWindow(energy_axis=channels, e_min=0, e_max=9).fit(X)
+    np.testing.assert_array_equal(window.energy_axis_, np.arange(10.0))
+
+
+@pytest.mark.parametrize("form", REFUSED_FORMS)
+def test_complex_and_boolean_spectra_get_a_clear_error(ws2, form):
+    S, V, E = ws2
+    convert, match = REFUSED_FORMS[form]
+    fitted = ZLPRegionMask(energy_axis=E, de1=1.8, de2=6.0).fit(S)
+    window = EnergyWindow(energy_axis=E).fit(S)
+    for call in (
+        lambda: estimate_de1(convert(S), E),
+        lambda: estimate_de1(S, E, vacuum=convert(V)),
+        lambda: estimate_de2(convert(S), E, de1=1.8),
+        lambda: estimate_de2(S, E, de1=convert(np.full(6, 1.8))),
+        lambda: ZLPRegionMask(energy_axis=E).fit(convert(S)),
+        lambda: ZLPRegionMask(energy_axis=E, vacuum=convert(V)).fit(S),
+        lambda: ZLPRegionMask(energy_axis=convert(E)).fit(S),
+        lambda: fitted.transform(convert(S)),
+        lambda: fitted.edges(convert(S)),
+        lambda: fitted.region_mask(convert(S)),
+        lambda: EnergyWindow(energy_axis=E).fit(convert(S)),
+        lambda: window.transform(convert(S)),
+    ):
+        with pytest.raises(ValueError, match=match):
+            call()
+
+
+def test_boolean_dataframe_column_is_named():
+    import pandas as pd
+
+    X = pd.DataFrame({"a": [1.0, 2.0], "flag": [True, False]})
+    with pytest.raises(ValueError, match="column 'flag'.*boolean"):
+        EnergyWindow().fit(X)
+
+
+def test_default_mask_refuses_what_the_sklearn_checks_feed_it():
+    # The reasons given for its expected failures in test_common.py.
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"3 feature\(s\).*at least 5"):
+        ZLPRegionMask().fit(rng.normal(size=(10, 3)))
+    with pytest.raises(ValueError, match="not at 0 eV"):
+        ZLPRegionMask().fit(rng.uniform(size=(10, 20)) + np.eye(10, 20, 5))

@@ -4,7 +4,7 @@ import numpy as np
 from scipy import stats
 from sklearn.utils import Bunch, check_random_state
 
-from .._validation import check_energy_axis
+from .._validation import as_real_array, as_real_scalar, check_energy_axis
 
 __all__ = ["make_synthetic_eels", "zlp_shape"]
 
@@ -26,8 +26,8 @@ def zlp_shape(energy, *, fwhm=0.3, asymmetry=1.5, tail_fraction=0.15, tail_expon
 
     Parameters
     ----------
-    energy : ndarray
-        Energies in eV.
+    energy : array-like
+        Energies in eV, any shape and real dtype.
     fwhm : float, default=0.3
         Full width at half maximum in eV; the shape is scaled to match it exactly.
     asymmetry : float, default=1.5
@@ -42,10 +42,20 @@ def zlp_shape(energy, *, fwhm=0.3, asymmetry=1.5, tail_fraction=0.15, tail_expon
     shape : ndarray
         Values with maximum 1 at E = 0.
     """
-    unit_fwhm = _unit_fwhm(asymmetry, tail_fraction, tail_exponent)
-    return _unit_shape(
-        np.asarray(energy) * (unit_fwhm / fwhm), asymmetry, tail_fraction, tail_exponent
+    energy = as_real_array(energy, name="energy")
+    fwhm, asymmetry, tail_fraction, tail_exponent = (
+        as_real_scalar(v, name=k)
+        for k, v in (
+            ("fwhm", fwhm),
+            ("asymmetry", asymmetry),
+            ("tail_fraction", tail_fraction),
+            ("tail_exponent", tail_exponent),
+        )
     )
+    if not fwhm > 0:
+        raise ValueError(f"fwhm must be positive (eV), got {fwhm}.")
+    unit_fwhm = _unit_fwhm(asymmetry, tail_fraction, tail_exponent)
+    return _unit_shape(energy * (unit_fwhm / fwhm), asymmetry, tail_fraction, tail_exponent)
 
 
 def _unit_shape(x, asymmetry, tail_fraction, tail_exponent):
@@ -119,7 +129,7 @@ def _single_scattering_shape(
 
 
 def _per_spectrum(value, n, name):
-    arr = np.asarray(value, dtype=np.float64)
+    arr = as_real_array(value, name=name)
     if arr.ndim == 0:
         return np.full(n, float(arr))
     arr = arr.reshape(-1)
@@ -132,12 +142,13 @@ def _per_spectrum(value, n, name):
 
 def _thickness_values(t_over_lambda, n_spectra, image_shape, rng):
     if isinstance(t_over_lambda, tuple):
-        if len(t_over_lambda) != 2 or not t_over_lambda[0] <= t_over_lambda[1]:
+        bounds = [as_real_scalar(v, name="t_over_lambda") for v in t_over_lambda]
+        if len(bounds) != 2 or not bounds[0] <= bounds[1]:
             raise ValueError(
                 f"t_over_lambda={t_over_lambda!r}: a tuple is a (low, high) range with "
                 "low <= high; pass a list or array for one value per spectrum."
             )
-        low, high = t_over_lambda
+        low, high = bounds
         if image_shape is None:
             return np.linspace(low, high, n_spectra)
         ny, nx = image_shape
@@ -264,6 +275,36 @@ def make_synthetic_eels(
     """
     params = {k: v for k, v in locals().items() if k != "random_state"}
     rng = check_random_state(random_state)
+    scalars = {
+        "fwhm": fwhm,
+        "zlp_asymmetry": zlp_asymmetry,
+        "zlp_tail_fraction": zlp_tail_fraction,
+        "zlp_tail_exponent": zlp_tail_exponent,
+        "b": b,
+        "onset_strength": onset_strength,
+        "plasmon_energy": plasmon_energy,
+        "plasmon_width": plasmon_width,
+        "beam_energy": beam_energy,
+        "collection_angle": collection_angle,
+        "read_noise": read_noise,
+        "shift_std": shift_std,
+    }
+    (
+        fwhm,
+        zlp_asymmetry,
+        zlp_tail_fraction,
+        zlp_tail_exponent,
+        b,
+        onset_strength,
+        plasmon_energy,
+        plasmon_width,
+        beam_energy,
+        collection_angle,
+        read_noise,
+        shift_std,
+    ) = (as_real_scalar(v, name=k) for k, v in scalars.items())
+    if e_bg is not None:
+        e_bg = as_real_scalar(e_bg, name="e_bg")
     if energy is None:
         energy = np.linspace(-4.0, 46.0, 2001)
     energy = check_energy_axis(energy, name="energy", uniform=True)

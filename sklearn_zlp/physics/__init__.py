@@ -1,9 +1,26 @@
 """Replica-aware low-loss physics on ZLP-subtracted spectra.
 
-Functions take arrays shaped (..., n_channels) or (n_replicas, ..., n_channels)
-and return per-replica values together with medians and 68% intervals, so that
-the replica uncertainty is carried through every step without linear error
-propagation.
+Functions return per-replica values, and :func:`summarize` reduces them to
+medians and 68% bands, so that the replica uncertainty is carried through every
+step without linear error propagation.
+
+Shapes. Channels are always on the last axis. :func:`t_over_lambda`,
+:func:`fourier_log_deconvolution` and :func:`kramers_kronig` treat every
+leading axis alike (replicas, spectra or the pixels of an image:
+(..., n_channels), broadcast between spectra and ZLPs). :func:`fit_band_gap`
+also computes statistics over replicas (its automatic window, medians and
+bands), so the number of axes says what they hold: 1-D is one spectrum, 2-D
+(n_spectra, n_channels) spectra without replicas, and 3-D is always read as
+(n_replicas, n_spectra, n_channels); flatten a spectrum image (ny, nx,
+n_channels) to (ny * nx, n_channels) first. :class:`BandGapFitter` takes one
+spectrum per row.
+
+Bands have the package's one layout: ``(lower, upper)`` stacked on the first
+axis (``summarize(values)[1]``, ``BandGapResult.e_bg_band``: (2, n_spectra)),
+from quantiles with numpy's ``"normal_unbiased"`` method; replicas whose value
+is NaN (a failed estimate) are left out. Every array argument accepts any real
+array-like (float32/64, integers, lists, pandas); complex and boolean input is
+refused with a ValueError.
 """
 
 from ._bandgap import BandGapFitter, BandGapResult, check_cherenkov, fit_band_gap

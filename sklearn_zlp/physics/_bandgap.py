@@ -10,14 +10,25 @@ carries the ZLP uncertainty into the band gap without error propagation
 
 import warnings
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 from scipy.optimize import least_squares
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
+from .._replicas import replica_band, replica_median
+from .._validation import (
+    as_real_array,
+    as_real_scalar,
+    check_energy_axis,
+    energy_axis_or_channels,
+    validate_spectra_data,
+)
+from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._transaction import transactional_fit
 
 __all__ = ["BandGapResult", "BandGapFitter", "fit_band_gap", "check_cherenkov"]
 
@@ -31,9 +42,13 @@ _B_BOUNDS = (0.1, 4.0)
 class BandGapResult:
     """Band-gap fit of every replica and spectrum, with replica statistics.
 
-    Per-fit arrays have shape (n_replicas, n_spectra); summaries have shape
-    (n_spectra,), intervals (n_spectra, 2). A single spectrum counts as
-    n_spectra=1, spectra without a replica axis as n_replicas=1.
+    Per-fit arrays have shape (n_replicas, n_spectra); medians have shape
+    (n_spectra,) and bands, like every band of the package, stack
+    ``(lower, upper)`` on the first axis: shape (2, n_spectra). The input
+    ``spectra`` of :func:`fit_band_gap` set n_replicas and n_spectra: a single
+    spectrum counts as n_spectra=1, spectra without a replica axis as
+    n_replicas=1. Statistics leave out replicas whose value is NaN (a failed
+    fit); a spectrum whose every replica failed gets NaN.
 
     Attributes
     ----------
@@ -48,17 +63,21 @@ class BandGapResult:
         chi^2 of the fits with b fixed at 0.5 and at 1.5.
     e_bg_median, b_median : ndarray of shape (n_spectra,)
         Medians over the replicas.
-    e_bg_interval, b_interval : ndarray of shape (n_spectra, 2)
-        16th and 84th percentiles over the replicas (68% interval).
-    e_bg_pooled : ndarray of shape (3,)
-        16th, 50th and 84th percentiles over all replicas and spectra.
+    e_bg_band, b_band : ndarray of shape (2, n_spectra)
+        68% band over the replicas: ``band[0]`` the 16th, ``band[1]`` the 84th
+        percentile (:func:`~sklearn_zlp.physics.summarize`'s quantiles).
+    e_bg_pooled_median : float
+        Median over all replicas and spectra.
+    e_bg_pooled_band : ndarray of shape (2,)
+        68% band over all replicas and spectra, (lower, upper).
     fraction_indirect : ndarray of shape (n_spectra,)
         Fraction of replicas whose b=1.5 fit has the lower chi^2 (the rest
-        prefer b=0.5).
+        prefer b=0.5), among those where both fits have a chi^2.
     preferred : list of str
-        "indirect" where ``fraction_indirect > 0.5``, else "direct".
+        "indirect" where ``fraction_indirect > 0.5``, "direct" where it is at
+        most 0.5, "undetermined" where it is NaN.
     window : ndarray of shape (n_spectra, 2)
-        Fitted energy range (e_min, e_max) in eV.
+        Fitted energy range (e_min, e_max) in eV of each spectrum.
     b_fixed : float or None
         The fixed exponent, or None when b was fitted.
     """
@@ -73,22 +92,29 @@ class BandGapResult:
     window: np.ndarray
     b_fixed: float | None = None
     e_bg_median: np.ndarray = field(init=False)
-    e_bg_interval: np.ndarray = field(init=False)
+    e_bg_band: np.ndarray = field(init=False)
     b_median: np.ndarray = field(init=False)
-    b_interval: np.ndarray = field(init=False)
-    e_bg_pooled: np.ndarray = field(init=False)
+    b_band: np.ndarray = field(init=False)
+    e_bg_pooled_median: float = field(init=False)
+    e_bg_pooled_band: np.ndarray = field(init=False)
     fraction_indirect: np.ndarray = field(init=False)
     preferred: list = field(init=False)
 
     def __post_init__(self):
-        self.e_bg_median = np.median(self.e_bg, axis=0)
-        self.e_bg_interval = np.percentile(self.e_bg, [16, 84], axis=0).T
-        self.b_median = np.median(self.b, axis=0)
-        self.b_interval = np.percentile(self.b, [16, 84], axis=0).T
-        self.e_bg_pooled = np.percentile(self.e_bg, [16, 50, 84])
-        self.fraction_indirect = np.mean(self.chi2_indirect < self.chi2_direct, axis=0)
+        self.e_bg_median = replica_median(self.e_bg, nan_policy="omit")
+        self.e_bg_band = replica_band(self.e_bg, nan_policy="omit")
+        self.b_median = replica_median(self.b, nan_policy="omit")
+        self.b_band = replica_band(self.b, nan_policy="omit")
+        pooled = np.reshape(self.e_bg, -1)
+        self.e_bg_pooled_median = float(replica_median(pooled, nan_policy="omit"))
+        self.e_bg_pooled_band = replica_band(pooled, nan_policy="omit")
+        both = np.isfinite(self.chi2_direct) & np.isfinite(self.chi2_indirect)
+        indirect = both & (self.chi2_indirect < self.chi2_direct)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.fraction_indirect = indirect.sum(axis=0) / both.sum(axis=0)
         self.preferred = [
-            "indirect" if f > 0.5 else "direct" for f in self.fraction_indirect
+            "undetermined" if not np.isfinite(f) else "indirect" if f > 0.5 else "direct"
+            for f in self.fraction_indirect
         ]
 
 
@@ -107,14 +133,15 @@ def check_cherenkov(beam_energy, refractive_index):
     above : bool
         True when ``beta^2 n^2 > 1`` (Cherenkov condition ``v > c/n``).
     """
-    gamma = 1.0 + float(beam_energy) / _ELECTRON_REST_ENERGY_KEV
-    beta2 = 1.0 - 1.0 / gamma**2
-    n = float(refractive_index)
+    beam_energy = as_real_scalar(beam_energy, name="beam_energy")
+    n = as_real_scalar(refractive_index, name="refractive_index")
     if not (beam_energy > 0 and n > 0):
         raise ValueError(
             f"beam_energy (keV) and refractive_index must be positive, got "
             f"{beam_energy} and {refractive_index}."
         )
+    gamma = 1.0 + beam_energy / _ELECTRON_REST_ENERGY_KEV
+    beta2 = 1.0 - 1.0 / gamma**2
     above = beta2 * n**2 > 1.0
     if above:
         threshold = _ELECTRON_REST_ENERGY_KEV * (1.0 / np.sqrt(1.0 - 1.0 / n**2) - 1.0)
@@ -134,7 +161,14 @@ def check_cherenkov(beam_energy, refractive_index):
 
 
 def _as_replica_array(spectra):
-    arr = np.asarray(spectra, dtype=np.float64)
+    """Spectra as (n_replicas, n_spectra, n_channels): the shape contract of fit_band_gap.
+
+    1-D is one spectrum, 2-D spectra without replicas, 3-D replicas of spectra.
+    Nothing in a 3-D array says whether its first axis holds replicas or the
+    rows of a spectrum image, so 3-D is always read as replicas; more axes are
+    refused.
+    """
+    arr = as_real_array(spectra, name="spectra")
     if arr.ndim == 1:
         arr = arr[None, None, :]
     elif arr.ndim == 2:
@@ -142,8 +176,13 @@ def _as_replica_array(spectra):
     elif arr.ndim != 3:
         raise ValueError(
             "spectra must have shape (n_channels,), (n_spectra, n_channels) or "
-            f"(n_replicas, n_spectra, n_channels), got {arr.shape}."
+            f"(n_replicas, n_spectra, n_channels), got {arr.shape}. Flatten the "
+            "navigation axes of a spectrum image into one spectrum axis: "
+            "spectra.reshape(-1, n_channels) without replicas, "
+            "spectra.reshape(n_replicas, -1, n_channels) with them."
         )
+    if arr.size == 0:
+        raise ValueError(f"spectra is empty (shape {arr.shape}); pass at least one.")
     if not np.all(np.isfinite(arr)):
         raise ValueError(
             "spectra contain NaN or infinite values; remove or interpolate those "
@@ -235,26 +274,42 @@ def _broadened_model(e, resolution=None, kernel=None):
     return model
 
 
-def _zlp_kernels(energy, zlp, shape, e_min, e_max):
-    """Unit-area response per replica from matched ZLPs, cut to where it matters.
-
-    Channels at losses above ``1.5 (e_max - e_min)`` cannot move onset intensity
-    into the window and are dropped after normalising over the whole axis.
-    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
-    """
-    z = np.broadcast_to(np.asarray(zlp, dtype=np.float64), shape)
+def _unit_zlp(energy, zlp, shape):
+    """Matched ZLPs as unit-area responses of shape ``shape``, validated once."""
+    z = as_real_array(zlp, name="zlp")
+    try:
+        z = np.broadcast_to(z, shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"zlp of shape {z.shape} does not broadcast to the spectra's "
+            f"(n_replicas, n_spectra, n_channels) = {shape}; pass the ZLP matched to "
+            "every replica and spectrum, e.g. ZLPSubtractor.subtract(X).zlp."
+        ) from exc
     if not np.all(np.isfinite(z)):
         raise ValueError("zlp contains NaN or infinite values.")
     z = np.clip(z, 0.0, None)
     total = z.sum(axis=-1, keepdims=True)
     if np.any(total <= 0):
         raise ValueError("zlp must have positive counts in every replica and spectrum.")
+    if not energy[0] <= 0 <= energy[-1]:
+        raise ValueError(
+            f"zlp needs an energy axis that includes 0 eV (its peak); this one runs "
+            f"from {energy[0]:.4g} to {energy[-1]:.4g} eV."
+        )
+    return z / total
+
+
+def _zlp_kernels(energy, unit_zlp, e_min, e_max):
+    """The responses of :func:`_unit_zlp` cut to where they matter for a window.
+
+    Channels at losses above ``1.5 (e_max - e_min)`` (or gains beyond the
+    window's width) cannot move onset intensity into the window and are
+    dropped; the responses keep their normalisation over the whole axis.
+    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
+    """
     span = e_max - e_min
     keep = (energy >= -span) & (energy <= 1.5 * span)
-    de = np.diff(energy)
-    if keep.sum() < 1 or not np.allclose(de, de[0], rtol=1e-6, atol=0.0):
-        raise ValueError("zlp needs a uniform energy axis that includes 0 eV.")
-    return energy[keep], z[..., keep] / total
+    return energy[keep], unit_zlp[..., keep]
 
 
 def _fit_many(e, y, w, b_fixed, e_lo, e_hi, resolution=None, kernels=None):
@@ -318,16 +373,25 @@ def fit_band_gap(
     Parameters
     ----------
     energy : array-like of shape (n_channels,)
-        Energy loss of every channel in eV, increasing.
+        Energy loss of every channel in eV, strictly increasing.
     spectra : array-like of shape (n_channels,), (n_spectra, n_channels) or \
 (n_replicas, n_spectra, n_channels)
-        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X).subtracted``.
+        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X).subtracted``;
+        any real dtype, nested lists and DataFrames work. The number of axes
+        says what they hold: 1-D one spectrum, 2-D spectra (one per row, no
+        replicas), 3-D replicas of spectra. A 3-D array is always read as
+        (n_replicas, n_spectra, n_channels), so a spectrum image
+        (ny, nx, n_channels) must be flattened first:
+        ``image.reshape(-1, n_channels)``, or with replicas
+        ``replicas.reshape(n_replicas, -1, n_channels)``; the results then
+        have one column per pixel, ``e_bg_median.reshape(ny, nx)`` maps them.
     window : tuple (e_min, e_max) in eV, default=None
         Fit range. None chooses it per spectrum from the replica median: the
         onset E_on is the first energy above ``search_start`` from which the median,
         smoothed over ``smooth`` eV, stays above ``n_sigma`` times its noise
-        for 0.1 eV (noise: counting noise of the running mean and replica
-        spread in quadrature); the window is (0.75 E_on, 1.6 E_on).
+        for 0.1 eV (noise: counting noise of the running mean and the
+        half-width of the replicas' 68% band in quadrature); the window is
+        (0.75 E_on, 1.6 E_on).
     b : float, "direct", "indirect" or None, default=None
         Fixed onset exponent (0.5 direct, 1.5 indirect), or None to fit it
         within [0.1, 4].
@@ -368,8 +432,9 @@ def fit_band_gap(
     Returns
     -------
     result : BandGapResult
-        Per-replica E_bg, b, A, chi^2, the fixed-b chi^2 of a direct and an
-        indirect gap, medians and 68% intervals over the replicas.
+        Per-replica E_bg, b, A, chi^2 of shape (n_replicas, n_spectra), the
+        fixed-b chi^2 of a direct and an indirect gap, medians (n_spectra,) and
+        68% bands (2, n_spectra) over the replicas.
 
     References
     ----------
@@ -391,47 +456,97 @@ def fit_band_gap(
     """
     if beam_energy is not None and refractive_index is not None:
         check_cherenkov(beam_energy, refractive_index)
-    energy = np.asarray(energy, dtype=np.float64)
-    if energy.ndim != 1 or not np.all(np.isfinite(energy)) or np.any(np.diff(energy) <= 0):
-        raise ValueError(
-            "energy must be a finite, strictly increasing 1-D axis in eV, got shape "
-            f"{energy.shape}."
-        )
     arr = _as_replica_array(spectra)
-    n_rep, n_spec, n_ch = arr.shape
-    if n_ch != energy.size:
+    # Convolving the model with a response needs a constant channel width.
+    energy = check_energy_axis(
+        energy,
+        arr.shape[-1],
+        name="energy",
+        uniform=resolution is not None or zlp is not None,
+    )
+    b = _check_b(b)
+    read_noise = as_real_scalar(read_noise, name="read_noise")
+    n_sigma = as_real_scalar(n_sigma, name="n_sigma")
+    smooth = as_real_scalar(smooth, name="smooth")
+    search_start = as_real_scalar(search_start, name="search_start")
+    if resolution is not None:
+        resolution = as_real_scalar(resolution, name="resolution")
+        if not resolution > 0:
+            raise ValueError(f"resolution must be a positive FWHM in eV, got {resolution}.")
+    if window is not None:
+        window = _check_window(window, energy)
+    median = replica_median(arr)  # (n_spec, n_ch)
+    if sigma is None:
+        sig = np.sqrt(counting_variance(median, read_noise))
+    else:
+        sig = as_real_array(sigma, name="sigma")
+        if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+            raise ValueError("sigma must be finite and positive in every channel.")
+    try:
+        sig = np.broadcast_to(sig, arr.shape)
+    except ValueError as exc:
         raise ValueError(
-            f"spectra have {n_ch} channels but energy has {energy.size}; pass the "
-            "axis of these spectra."
-        )
+            f"sigma of shape {np.shape(sig)} does not broadcast to the spectra's "
+            f"shape {arr.shape}; pass one value, one per channel or one per value."
+        ) from exc
+    unit_zlp = None if zlp is None else _unit_zlp(energy, zlp, arr.shape)
+    return _fit_validated(
+        energy,
+        arr,
+        median,
+        sig,
+        window,
+        b,
+        n_sigma,
+        smooth,
+        search_start,
+        resolution,
+        unit_zlp,
+    )
+
+
+def _check_b(b):
     if isinstance(b, str):
         if b not in ("direct", "indirect"):
             raise ValueError(
                 f"b must be a number, 'direct', 'indirect' or None, got {b!r}."
             )
-        b = _B_DIRECT if b == "direct" else _B_INDIRECT
-    if b is not None and not _B_BOUNDS[0] <= float(b) <= _B_BOUNDS[1]:
+        return _B_DIRECT if b == "direct" else _B_INDIRECT
+    if b is None:
+        return None
+    b = as_real_scalar(b, name="b")
+    if not _B_BOUNDS[0] <= b <= _B_BOUNDS[1]:
         raise ValueError(f"b must lie in {_B_BOUNDS}, got {b}.")
-    median = np.median(arr, axis=0)  # (n_spec, n_ch)
-    spread = 0.5 * np.diff(np.percentile(arr, [16, 84], axis=0), axis=0)[0]
-    if sigma is None:
-        sig = np.sqrt(counting_variance(median, read_noise))
-        sig = np.broadcast_to(sig, arr.shape)
-    else:
-        sig = np.broadcast_to(np.asarray(sigma, dtype=np.float64), arr.shape)
-        if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
-            raise ValueError("sigma must be finite and positive in every channel.")
-    if window is not None:
-        e_min, e_max = (float(v) for v in window)
-        if not e_min < e_max:
-            raise ValueError(
-                f"window must be (e_min, e_max) with e_min < e_max, got {window}."
-            )
-        if e_min < energy[0] or e_max > energy[-1]:
-            raise ValueError(
-                f"window {window} eV lies outside the energy axis "
-                f"[{energy[0]:.4g}, {energy[-1]:.4g}] eV."
-            )
+    return b
+
+
+def _check_window(window, energy):
+    """(e_min, e_max) as floats inside the axis."""
+    try:
+        e_min, e_max = (as_real_scalar(v, name="window") for v in window)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"window must be a pair (e_min, e_max) of energies in eV, got {window!r}."
+        ) from exc
+    if not e_min < e_max:
+        raise ValueError(f"window must be (e_min, e_max) with e_min < e_max, got {window}.")
+    if e_min < energy[0] or e_max > energy[-1]:
+        raise ValueError(
+            f"window {window} eV lies outside the energy axis "
+            f"[{energy[0]:.4g}, {energy[-1]:.4g}] eV."
+        )
+    return e_min, e_max
+
+
+def _fit_validated(
+    energy, arr, median, sig, window, b, n_sigma, smooth, search_start, resolution, unit_zlp
+):
+    """:func:`fit_band_gap` on validated arrays: arr (n_replicas, n_spectra, n_channels)."""
+    n_rep, n_spec, _ = arr.shape
+    spread = None
+    if window is None:
+        lower, upper = replica_band(arr)
+        spread = 0.5 * (upper - lower)
     shape = (n_rep, n_spec)
     e_bg, bs, amp, chi2 = (np.empty(shape) for _ in range(4))
     chi2_dir, chi2_ind = np.empty(shape), np.empty(shape)
@@ -444,17 +559,16 @@ def fit_band_gap(
                 energy, median[j], sig[0, j], spread[j], n_sigma, smooth, search_start
             )
         else:
-            lo, hi = e_min, e_max
+            lo, hi = window
         mask = (energy >= lo) & (energy <= hi)
         n_fit = 3 if b is None else 2
         if mask.sum() < 2:
             raise ValueError(
                 f"the window ({lo:.4g}, {hi:.4g}) eV holds {int(mask.sum())} channels; "
-                "the fit needs at least 2 (and more than its parameters for a chi^2). Widen the window."
+                "the fit needs at least 2 (and more than its parameters for a chi^2). "
+                "Widen the window."
             )
         windows[j] = lo, hi
-        if zlp is not None:
-            k_e, k_w = _zlp_kernels(energy, zlp, arr.shape, lo, hi)
         dof[j] = max(int(mask.sum()) - n_fit, 0)
         e = energy[mask]
         y = arr[:, j, mask]
@@ -463,11 +577,12 @@ def fit_band_gap(
         # not so close to its end that fewer than 3 channels rise above it.
         e_lo = e[0] - 0.5 * (e[-1] - e[0])
         e_hi = e[-1] - 2.5 * de if e.size > 4 else e[-1]
-        fit = {
-            "resolution": resolution,
-            "kernels": None if zlp is None else (k_e, k_w[:, j]),
-        }
-        res = _fit_many(e, y, w, None if b is None else float(b), e_lo, e_hi, **fit)
+        kernels = None
+        if unit_zlp is not None:
+            k_e, k_w = _zlp_kernels(energy, unit_zlp, lo, hi)
+            kernels = (k_e, k_w[:, j])
+        fit = {"resolution": resolution, "kernels": kernels}
+        res = _fit_many(e, y, w, b, e_lo, e_hi, **fit)
         e_bg[:, j], bs[:, j], amp[:, j], chi2[:, j] = res.T
         chi2_dir[:, j] = _fit_many(e, y, w, _B_DIRECT, e_lo, e_hi, **fit)[:, 3]
         chi2_ind[:, j] = _fit_many(e, y, w, _B_INDIRECT, e_lo, e_hi, **fit)[:, 3]
@@ -480,7 +595,7 @@ def fit_band_gap(
         chi2_direct=chi2_dir,
         chi2_indirect=chi2_ind,
         window=windows,
-        b_fixed=None if b is None else float(b),
+        b_fixed=b,
     )
 
 
@@ -488,24 +603,29 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
     """Turn spectra into band-gap features [E_bg, b, A, chi2] for a Pipeline.
 
     ``fit`` learns the fit window from the median of the training spectra
-    (the rule of :func:`fit_band_gap`) unless one is given; ``transform`` fits
-    ``A (E - E_bg)^b`` to each spectrum in that window.
+    (the rule of :func:`fit_band_gap`, with the spread of the training spectra
+    in place of the replica spread) unless one is given; ``transform`` fits
+    ``A (E - E_bg)^b`` to each spectrum in that window. Each row of ``X`` is
+    one spectrum (no replica axis): to fit replicas, call :func:`fit_band_gap`.
 
     Parameters
     ----------
     energy_axis : array-like of shape (n_channels,), default=None
-        Energy of every channel in eV; None numbers the channels 0, 1, ...
+        Energy of every channel in eV, strictly increasing; None numbers the
+        channels 0, 1, ... (the window is then in channels).
     window : tuple (e_min, e_max), default=None
         Fit range in eV; None learns it in ``fit``.
     b : float, "direct", "indirect" or None, default=None
         Fixed exponent, or None to fit it.
     resolution : float, default=None
-        Gaussian FWHM in eV the model is convolved with.
+        Gaussian FWHM in eV the model is convolved with (needs a uniform axis).
 
     Attributes
     ----------
     window_ : ndarray of shape (2,)
         The fit range used by ``transform``.
+    energy_axis_ : ndarray of shape (n_channels,)
+        The axis used (channel numbers when ``energy_axis`` is None).
     n_features_in_ : int
         Number of channels.
 
@@ -527,48 +647,94 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
     array([1.4, 1.6])
     """
 
+    _parameter_constraints: dict = {
+        "energy_axis": ["array-like", None],
+        "window": [tuple, list, None],
+        "b": [
+            StrOptions({"direct", "indirect"}),
+            Interval(Real, *_B_BOUNDS, closed="both"),
+            None,
+        ],
+        "resolution": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
     def __init__(self, energy_axis=None, window=None, b=None, resolution=None):
         self.energy_axis = energy_axis
         self.window = window
         self.b = b
         self.resolution = resolution
 
-    def _axis(self, n):
-        if self.energy_axis is None:
-            return np.arange(n, dtype=np.float64)
-        e = np.asarray(self.energy_axis, dtype=np.float64)
-        if e.shape != (n,):
-            raise ValueError(f"energy_axis has {e.size} channels but X has {n} features.")
-        return e
-
+    @transactional_fit
     def fit(self, X, y=None):
-        """Learn the fit window from the median training spectrum."""
-        X = validate_data(self, X)
-        if X.shape[1] < 2:
-            raise ValueError(
-                f"BandGapFitter needs at least 2 channels, got {X.shape[1]} feature(s)."
-            )
-        e = self._axis(X.shape[1])
+        """Learn the fit window from the median training spectrum.
+
+        A fit that fails or is interrupted leaves the fitter as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            ZLP-subtracted spectra in counts, one per row; any real dtype,
+            nested lists and DataFrames work.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BandGapFitter
+            Fitted transformer.
+        """
+        self._validate_params()
+        X = validate_spectra_data(self, X, reset=True, min_channels=2)
+        e = energy_axis_or_channels(
+            self.energy_axis, X.shape[1], uniform=self.resolution is not None
+        )
         if self.window is not None:
-            self.window_ = np.asarray(self.window, dtype=np.float64)
+            window = np.asarray(_check_window(self.window, e))
         else:
-            med = np.median(X, axis=0)
-            sig = np.sqrt(np.maximum(med, 1.0))
-            spread = 0.5 * np.diff(np.percentile(X, [16, 84], axis=0), axis=0)[0]
+            # The training spectra stand in for replicas: their median and the
+            # half-width of their 68% band set the detection threshold.
+            med = replica_median(X)
+            lower, upper = replica_band(X)
+            sig = np.sqrt(counting_variance(med, 0.0))
             start = 0.8 if self.energy_axis is not None else e[0]
-            lo, hi = _auto_window(e, med, sig, spread, 2.0, 0.2, start)
-            self.window_ = np.array([max(lo, e[0]), min(hi, e[-1])])
-            if np.sum((e >= self.window_[0]) & (e <= self.window_[1])) < 2:
-                self.window_ = np.array([e[0], e[-1]])
+            lo, hi = _auto_window(e, med, sig, 0.5 * (upper - lower), 2.0, 0.2, start)
+            window = np.array([max(lo, e[0]), min(hi, e[-1])])
+            if np.sum((e >= window[0]) & (e <= window[1])) < 2:
+                window = np.array([e[0], e[-1]])
+        self.energy_axis_ = e
+        self.window_ = window
         return self
 
     def transform(self, X):
-        """Return [E_bg, b, A, chi2] per spectrum."""
+        """Return [E_bg, b, A, chi2] per spectrum.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            ZLP-subtracted spectra on ``energy_axis``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_spectra, 4)
+            Fitted E_bg (eV), b, amplitude A and chi^2 of each spectrum.
+        """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        e = self._axis(X.shape[1])
-        res = fit_band_gap(
-            e, X, window=tuple(self.window_), b=self.b, resolution=self.resolution
+        X = validate_spectra_data(self, X, reset=False)
+        arr = X[None]
+        median = X
+        sig = np.broadcast_to(np.sqrt(counting_variance(median, 0.0)), arr.shape)
+        res = _fit_validated(
+            self.energy_axis_,
+            arr,
+            median,
+            sig,
+            tuple(self.window_),
+            _check_b(self.b),
+            2.0,
+            0.2,
+            0.8,
+            self.resolution,
+            None,
         )
         return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
 
@@ -576,3 +742,8 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
         """Names of the output columns."""
         check_is_fitted(self)
         return np.array(["e_bg", "b", "amplitude", "chi2"], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy import fft as sp_fft
 
-from .._validation import check_energy_axis
+from .._validation import as_real_array, as_real_scalar, check_energy_axis
 
 __all__ = ["fourier_log_deconvolution"]
 
@@ -153,8 +153,8 @@ def fourier_log_deconvolution(
     True
     """
     energy = check_energy_axis(energy, name="energy", uniform=True)
-    spectra = np.asarray(spectra, dtype=np.float64)
-    zlp = np.asarray(zlp, dtype=np.float64)
+    spectra = as_real_array(spectra, name="spectra")
+    zlp = as_real_array(zlp, name="zlp")
     if spectra.shape[-1] != energy.size or zlp.shape[-1] != energy.size:
         raise ValueError(
             f"spectra ({spectra.shape[-1]} channels) and zlp ({zlp.shape[-1]} "
@@ -164,12 +164,21 @@ def fourier_log_deconvolution(
         raise ValueError(f"tail must be one of {_TAILS}, got {tail!r}.")
     if broadening not in _BROADENINGS:
         raise ValueError(f"broadening must be one of {_BROADENINGS}, got {broadening!r}.")
-    if broadening == "gaussian" and not (fwhm is not None and fwhm > 0):
+    if broadening == "gaussian" and not (
+        fwhm is not None and as_real_scalar(fwhm, name="fwhm") > 0
+    ):
         raise ValueError("broadening='gaussian' needs a positive fwhm in eV.")
+    tail_fraction = as_real_scalar(tail_fraction, name="tail_fraction")
     if not 0 < tail_fraction < 1:
         raise ValueError(f"tail_fraction must lie in (0, 1), got {tail_fraction}.")
     n0, dispersion = _zero_index(energy)
-    spectra, zlp = np.broadcast_arrays(spectra, zlp)
+    try:
+        spectra, zlp = np.broadcast_arrays(spectra, zlp)
+    except ValueError as exc:
+        raise ValueError(
+            f"spectra {spectra.shape} and zlp {zlp.shape} do not broadcast; pass one "
+            "spectrum per ZLP replica, or one for the whole ensemble."
+        ) from exc
     inelastic = spectra if zlp_subtracted else spectra - zlp
     n = energy.size
     n_fft = sp_fft.next_fast_len(int(max(2, pad_factor)) * n, real=True)

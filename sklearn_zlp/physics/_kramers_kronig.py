@@ -4,7 +4,7 @@ import numpy as np
 from scipy import fft as sp_fft
 from sklearn.utils import Bunch
 
-from .._validation import check_energy_axis
+from .._validation import as_real_array, as_real_scalar, check_energy_axis
 from ._deconvolution import _zero_index
 
 __all__ = ["kramers_kronig"]
@@ -220,7 +220,7 @@ def kramers_kronig(
     (1, 2000)
     """
     energy = check_energy_axis(energy, name="energy", uniform=True)
-    ssd = np.asarray(ssd, dtype=np.float64)
+    ssd = as_real_array(ssd, name="ssd")
     if ssd.shape[-1] != energy.size:
         raise ValueError(
             f"ssd has {ssd.shape[-1]} channels but the energy axis {energy.size}."
@@ -230,6 +230,8 @@ def kramers_kronig(
             "Give exactly one of refractive_index (sum-rule normalisation; np.inf "
             "for a metal) and thickness (nm)."
         )
+    beam_energy = as_real_scalar(beam_energy, name="beam_energy")
+    collection_angle = as_real_scalar(collection_angle, name="collection_angle")
     if not (beam_energy > 0 and collection_angle > 0):
         raise ValueError("beam_energy (keV) and collection_angle (mrad) must be positive.")
     n0, dispersion = _zero_index(energy)
@@ -238,7 +240,7 @@ def kramers_kronig(
         raise ValueError("The energy axis needs channels above 0 eV.")
     # counts per channel -> counts per eV
     measured = ssd[..., n0 + 1 :] / dispersion
-    i0 = np.asarray(zlp_integral, dtype=np.float64)
+    i0 = as_real_array(zlp_integral, name="zlp_integral")
     m0v2, gamma_m0v2 = _beam_kinematics(float(beam_energy))
     theta_e_mrad = loss_energy / gamma_m0v2 * 1e3
     aperture = np.log1p((collection_angle / theta_e_mrad) ** 2)
@@ -249,11 +251,11 @@ def kramers_kronig(
                 f"low_energy_cutoff={low_energy_cutoff} eV leaves fewer than 5 channels."
             )
     if refractive_index is not None:
-        n = np.asarray(refractive_index, dtype=np.float64)
+        n = as_real_array(refractive_index, name="refractive_index")
         if np.any(n <= 1):
             raise ValueError("refractive_index must exceed 1 (np.inf for a metal).")
     else:
-        t = np.asarray(thickness, dtype=np.float64)
+        t = as_real_array(thickness, name="thickness")
         if np.any(t <= 0):
             raise ValueError("thickness must be positive (nm).")
     surface_iterations = int(surface_iterations)

@@ -2,13 +2,14 @@
 
 The log-ratio method gives t/lambda for every (spectrum, ZLP) replica pair; an
 inelastic mean free path lambda (Iakoubovskii et al. 2008 or Malis et al. 1988)
-turns it into nm. :func:`summarize` reduces the replica axis to a median and an
-interval.
+turns it into nm. :func:`summarize` reduces the replica axis to a median and a
+band.
 """
 
 import numpy as np
 
-from .._validation import check_energy_axis
+from .._replicas import replica_band, replica_median
+from .._validation import as_real_array, as_real_scalar, check_energy_axis
 
 __all__ = [
     "absolute_thickness",
@@ -20,41 +21,59 @@ __all__ = [
 
 
 def summarize(values, axis=0, *, confidence_level=0.68):
-    """Median and central interval of replica values.
+    """Median and central band of replica values.
+
+    The quantiles are those of every replica statistic of the package
+    (:mod:`sklearn_zlp._replicas`: numpy's ``"normal_unbiased"`` method, so a
+    68% band of few replicas is not narrowed), and the band has the package's
+    one layout: ``(lower, upper)`` stacked on the first axis. Replicas whose
+    value is NaN (a failed estimate, e.g. a non-positive integral in
+    :func:`t_over_lambda`) are left out; where every replica failed the result
+    is NaN.
 
     Parameters
     ----------
     values : array-like
-        Per-replica values, replicas along ``axis``.
+        Per-replica values, replicas along ``axis``; any real dtype.
     axis : int, default=0
         The replica axis.
     confidence_level : float, default=0.68
-        Probability mass of the central interval; 0.68 gives the 16th and 84th
+        Probability mass of the central band; 0.68 gives the 16th and 84th
         percentiles, the 1-sigma band of Roest et al. (2021).
 
     Returns
     -------
-    median, low, high : ndarray
-        Percentiles 50, 50 (1 - confidence_level) and 50 (1 + confidence_level)
-        over ``axis``.
+    median : ndarray of shape (...)
+        Median over ``axis`` (the other axes in their order).
+    band : ndarray of shape (2, ...)
+        ``band[0]`` the lower, ``band[1]`` the upper edge: the quantiles
+        ``(1 - confidence_level) / 2`` and ``(1 + confidence_level) / 2``.
 
     Examples
     --------
     >>> import numpy as np
-    >>> median, low, high = summarize(np.arange(101.0))
-    >>> round(float(median), 6), round(float(low), 6), round(float(high), 6)
-    (50.0, 16.0, 84.0)
+    >>> replicas = np.random.default_rng(0).normal(10.0, 2.0, size=(100000, 3))
+    >>> median, band = summarize(replicas)
+    >>> band.shape
+    (2, 3)
+    >>> median.round(1), ((band[1] - band[0]) / 2).round(1)
+    (array([10., 10., 10.]), array([2., 2., 2.]))
     """
+    values = as_real_array(values, name="values")
+    if values.ndim == 0:
+        raise ValueError("values must have a replica axis; got a single number.")
+    if not -values.ndim <= axis < values.ndim:
+        raise ValueError(f"axis={axis} is out of range for values of shape {values.shape}.")
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level must lie in (0, 1), got {confidence_level}.")
-    q = [50.0, 50.0 * (1.0 - confidence_level), 50.0 * (1.0 + confidence_level)]
-    median, low, high = np.percentile(np.asarray(values, dtype=np.float64), q, axis=axis)
-    return median, low, high
+    median = replica_median(values, axis=axis, nan_policy="omit")
+    band = replica_band(values, confidence_level, axis=axis, nan_policy="omit")
+    return median, band
 
 
 def _relativistic_factor(beam_energy_keV):
     """F = (1 + E0/1022) / (1 + E0/511)^2 (Egerton 2011, eq. 5.2; E0 in keV)."""
-    e0 = np.asarray(beam_energy_keV, dtype=np.float64)
+    e0 = beam_energy_keV
     return (1.0 + e0 / 1022.0) / (1.0 + e0 / 511.0) ** 2
 
 
@@ -105,13 +124,20 @@ def t_over_lambda(spectra, zlp, *, energy=None, energy_range=None, zlp_subtracte
     >>> round(float(t_over_lambda(spectra, zlp)), 4)
     0.6931
     """
-    spectra = np.asarray(spectra, dtype=np.float64)
-    zlp = np.asarray(zlp, dtype=np.float64)
-    spectra, zlp = np.broadcast_arrays(spectra, zlp)
+    spectra = as_real_array(spectra, name="spectra")
+    zlp = as_real_array(zlp, name="zlp")
+    try:
+        spectra, zlp = np.broadcast_arrays(spectra, zlp)
+    except ValueError as exc:
+        raise ValueError(
+            f"spectra {spectra.shape} and zlp {zlp.shape} do not broadcast; pass the "
+            "ZLP matched to each spectrum, e.g. (n_replicas, n_spectra, n_channels) "
+            "against spectra of shape (n_spectra, n_channels)."
+        ) from exc
     total = spectra + zlp if zlp_subtracted else spectra
     if energy_range is not None:
         energy = check_energy_axis(energy, spectra.shape[-1], name="energy", uniform=True)
-        low, high = energy_range
+        low, high = (as_real_scalar(v, name="energy_range") for v in energy_range)
         mask = (energy >= low) & (energy <= high)
         if not mask.any():
             raise ValueError(
@@ -170,8 +196,8 @@ def mean_free_path_iakoubovskii(
             "Give both convergence_mrad and collection_mrad (the aperture correction) "
             "or neither (all scattering collected)."
         )
-    rho = np.asarray(density_g_cm3, dtype=np.float64)
-    e0 = np.asarray(beam_energy_keV, dtype=np.float64)
+    rho = as_real_array(density_g_cm3, name="density_g_cm3")
+    e0 = as_real_array(beam_energy_keV, name="beam_energy_keV")
     if np.any(rho <= 0) or np.any(e0 <= 0):
         raise ValueError("density_g_cm3 and beam_energy_keV must be positive.")
     f = _relativistic_factor(e0)
@@ -179,8 +205,8 @@ def mean_free_path_iakoubovskii(
     theta_c2 = 20.0**2
     bracket = theta_c2 / theta_e2
     if convergence_mrad is not None:
-        a2 = np.asarray(convergence_mrad, dtype=np.float64) ** 2
-        b2 = np.asarray(collection_mrad, dtype=np.float64) ** 2
+        a2 = as_real_array(convergence_mrad, name="convergence_mrad") ** 2
+        b2 = as_real_array(collection_mrad, name="collection_mrad") ** 2
         if np.any(b2 <= 0) or np.any(a2 < 0):
             raise ValueError("collection_mrad must be positive, convergence_mrad >= 0.")
         common = a2 + b2 + np.abs(a2 - b2)
@@ -220,9 +246,9 @@ def mean_free_path_malis(z_eff, beam_energy_keV, collection_mrad):
     >>> round(float(mean_free_path_malis(14.0, 200.0, 10.0)), 1)
     125.3
     """
-    z = np.asarray(z_eff, dtype=np.float64)
-    e0 = np.asarray(beam_energy_keV, dtype=np.float64)
-    beta = np.asarray(collection_mrad, dtype=np.float64)
+    z = as_real_array(z_eff, name="z_eff")
+    e0 = as_real_array(beam_energy_keV, name="beam_energy_keV")
+    beta = as_real_array(collection_mrad, name="collection_mrad")
     if np.any(z <= 0) or np.any(e0 <= 0) or np.any(beta <= 0):
         raise ValueError("z_eff, beam_energy_keV and collection_mrad must be positive.")
     em = 7.6 * z**0.36
@@ -249,6 +275,6 @@ def absolute_thickness(t_over_lambda, mean_free_path_nm):
     >>> float(absolute_thickness(0.5, 100.0))
     50.0
     """
-    return np.asarray(t_over_lambda, dtype=np.float64) * np.asarray(
-        mean_free_path_nm, dtype=np.float64
+    return as_real_array(t_over_lambda, name="t_over_lambda") * as_real_array(
+        mean_free_path_nm, name="mean_free_path_nm"
     )

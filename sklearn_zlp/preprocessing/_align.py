@@ -7,12 +7,25 @@ import numpy as np
 from scipy import ndimage, optimize
 from scipy.interpolate import CubicSpline
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import energy_axis_or_channels
+from .._validation import (
+    check_energy_axis,
+    check_spectra,
+    energy_axis_or_channels,
+    validate_spectra_data,
+)
 from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._transaction import transactional_fit
 
 __all__ = ["ZeroLossAligner", "find_zlp_position"]
+
+
+_METHODS = ("split", "spline", "parabola")
+_MISSING = ("raise", "nan")
+# Fewest channels a maximum can be located in: the highest one and a neighbour
+# on each side.
+_MIN_CHANNELS = 3
 
 
 def find_zlp_position(
@@ -22,9 +35,9 @@ def find_zlp_position(
 
     Parameters
     ----------
-    spectra : ndarray of shape (n_spectra, n_channels)
-        Intensities.
-    energy_axis : ndarray of shape (n_channels,)
+    spectra : array-like of shape (n_spectra, n_channels)
+        Intensities; any real dtype, nested lists and DataFrames work.
+    energy_axis : array-like of shape (n_channels,)
         Strictly increasing energy axis in eV.
     method : {"split", "spline", "parabola"}, default="split"
         ``"split"``: vertex of a parabola with different curvature on each side,
@@ -45,15 +58,50 @@ def find_zlp_position(
     -------
     positions : ndarray of shape (n_spectra,)
         Energy in eV of each spectrum's maximum on ``energy_axis``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp.preprocessing import find_zlp_position
+    >>> energy = np.linspace(-2, 8, 401)
+    >>> X = np.exp(-0.5 * ((energy - 0.013) / 0.1) ** 2)[None]
+    >>> np.round(find_zlp_position(X, energy), 4)
+    array([0.013])
     """
-    spectra = np.asarray(spectra, dtype=np.float64)
-    energy_axis = np.asarray(energy_axis, dtype=np.float64)
-    if energy_axis.size < 3:
-        if missing == "nan":
-            return np.full(spectra.shape[0], np.nan)
+    X = check_spectra(spectra, name="spectra")
+    energy = check_energy_axis(energy_axis, X.shape[1])
+    if method not in _METHODS:
+        raise ValueError(f"method={method!r} is not one of {_METHODS}; pick one of them.")
+    if missing not in _MISSING:
+        raise ValueError(f"missing={missing!r} is not one of {_MISSING}; pick one of them.")
+    if energy.size < _MIN_CHANNELS:
         raise ValueError(
-            f"spectra have {energy_axis.size} channels; locating a peak needs at least 3."
+            f"spectra have {energy.size} channels; locating a peak needs at least "
+            f"{_MIN_CHANNELS}."
         )
+    return _find_positions(X, energy, method, _check_search_range(search_range), missing)
+
+
+def _check_search_range(search_range):
+    """(low, high) as floats with low < high, or None."""
+    if search_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in search_range)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"search_range={search_range!r} must be a pair (low, high) of energies in "
+            "eV, e.g. (-1.0, 1.0) around the zero-loss peak."
+        ) from exc
+    if not low < high:
+        raise ValueError(
+            f"search_range={search_range!r} must have low < high (energies in eV)."
+        )
+    return low, high
+
+
+def _find_positions(spectra, energy_axis, method, search_range, missing):
+    """:func:`find_zlp_position` on validated float64 arrays."""
     window = np.ones(energy_axis.size, dtype=bool)
     if search_range is not None:
         low, high = search_range
@@ -238,8 +286,8 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
 
     def _positions(self, X, energy, reference=None):
         missing = "raise" if self.missing_zlp == "raise" else "nan"
-        positions = find_zlp_position(
-            X, energy, method=self.method, search_range=self.search_range, missing=missing
+        positions = _find_positions(
+            X, energy, self.method, _check_search_range(self.search_range), missing
         )
         lost = np.isnan(positions)
         if lost.any():
@@ -259,13 +307,23 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
     def _axis(self, n_channels):
         return energy_axis_or_channels(self.energy_axis, n_channels, uniform=True)
 
+    def _validated(self, X):
+        """X and the input axis, validated once for a method of a fitted aligner."""
+        check_is_fitted(self)
+        X = validate_spectra_data(self, X, reset=False)
+        return X, self._axis(X.shape[1])
+
+    @transactional_fit
     def fit(self, X, y=None):
         """Learn the common output axis from the training spectra.
+
+        A fit that fails or is interrupted leaves the aligner as it was.
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_channels)
-            Spectra, one per row, on ``energy_axis``.
+            Spectra, one per row, on ``energy_axis``; any real dtype, nested
+            lists and DataFrames work.
         y : None
             Ignored.
 
@@ -275,11 +333,9 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
             Fitted aligner.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_spectra_data(self, X, reset=True, min_channels=_MIN_CHANNELS)
         energy = self._axis(X.shape[1])
-        self.dispersion_ = (
-            float((energy[-1] - energy[0]) / (energy.size - 1)) if energy.size > 1 else 1.0
-        )
+        self.dispersion_ = float((energy[-1] - energy[0]) / (energy.size - 1))
         self.zlp_positions_ = self._positions(X, energy)
         reference = float(np.median(self.zlp_positions_))
         # Translate the input axis so that its channel nearest the reference sits at
@@ -302,9 +358,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         X_aligned : ndarray of shape (n_spectra, n_channels)
             Spectra on :attr:`energy_axis_`.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        energy = self._axis(X.shape[1])
+        X, energy = self._validated(X)
         positions = self._positions(X, energy, self._reference_)
         if self.max_shift is not None:
             deviation = np.abs(positions - self._reference_)
@@ -344,9 +398,8 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         positions : ndarray of shape (n_spectra,)
             The shift that :meth:`transform` removes from each spectrum.
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self._positions(X, self._axis(X.shape[1]), self._reference_)
+        X, energy = self._validated(X)
+        return self._positions(X, energy, self._reference_)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output channels: their energies on :attr:`energy_axis_`."""
@@ -367,8 +420,8 @@ def zlp_fwhm(spectra, energy_axis):
 
     Parameters
     ----------
-    spectra : array-like of shape (n_spectra, n_channels)
-        Intensities.
+    spectra : array-like of shape (n_spectra, n_channels) or (n_channels,)
+        Intensities; any real dtype, nested lists and DataFrames work.
     energy_axis : array-like of shape (n_channels,)
         Strictly increasing energy axis in eV.
 
@@ -385,8 +438,15 @@ def zlp_fwhm(spectra, energy_axis):
     >>> float(np.round(zlp_fwhm(np.exp(-0.5 * (e / 0.1) ** 2)[None], e)[0], 4))
     0.2355
     """
-    spectra = np.atleast_2d(np.asarray(spectra, dtype=np.float64))
-    energy_axis = np.asarray(energy_axis, dtype=np.float64)
+    spectra = check_spectra(spectra, name="spectra", allow_nd=True)
+    if spectra.ndim == 1:
+        spectra = spectra[None]
+    elif spectra.ndim > 2:
+        raise ValueError(
+            f"spectra must have shape (n_spectra, n_channels), got {spectra.shape}; "
+            "flatten navigation axes with spectra.reshape(-1, spectra.shape[-1])."
+        )
+    energy_axis = check_energy_axis(energy_axis, spectra.shape[1])
     widths = np.empty(spectra.shape[0])
     for i, y in enumerate(spectra):
         peak = int(np.argmax(y))

@@ -14,6 +14,7 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.signal import savgol_filter
 
 from .._validation import (
+    as_real_array,
     check_energy_axis,
     check_spectra,
     check_zlp_at_zero,
@@ -65,15 +66,40 @@ def _first_persistent(condition, start, run):
     return start + int(hits[0]) if hits.size else None
 
 
+# Fewest channels an automatic edge can be estimated from.
+MIN_CHANNELS = 5
+
+
 def _check_inputs(spectra, energy_axis, name="spectra"):
+    """Spectra and a uniform axis, validated once at a public function's entry."""
     X = check_spectra(spectra, name=name)
     energy = check_energy_axis(energy_axis, X.shape[1], uniform=True)
-    if energy.size < 5:
+    if energy.size < MIN_CHANNELS:
         raise ValueError(
             f"{name} have {energy.size} channels; estimating region edges needs at "
-            "least 5 channels on each side of the zero-loss peak."
+            f"least {MIN_CHANNELS}."
         )
     return X, energy
+
+
+def _check_method(method, choices):
+    methods = ("auto", *choices)
+    if method not in methods:
+        raise ValueError(f"method={method!r} is not one of {methods}; pick one of them.")
+
+
+def _check_smoothing(smoothing, tolerance):
+    if not (isinstance(smoothing, Real) and smoothing >= 0):
+        raise ValueError(f"smoothing={smoothing!r} must be a float >= 0 (eV).")
+    if not (isinstance(tolerance, Real) and tolerance > 0):
+        raise ValueError(f"tolerance={tolerance!r} must be a float > 0.")
+
+
+def resolve_de1_method(method, has_vacuum):
+    """The dE_I method that ``"auto"`` stands for: "ratio" with vacuum spectra."""
+    if method == "auto":
+        return "ratio" if has_vacuum else "curvature"
+    return method
 
 
 def _check_vacuum(vacuum, n_channels):
@@ -245,29 +271,32 @@ def estimate_de1(
     True
     """
     X, energy = _check_inputs(spectra, energy_axis)
-    methods = ("auto", *_DE1_METHODS)
-    if method not in methods:
-        raise ValueError(f"method={method!r} is not one of {methods}; pick one of them.")
-    if method == "auto":
-        method = "ratio" if vacuum is not None else "curvature"
-    if not (isinstance(smoothing, Real) and smoothing >= 0):
-        raise ValueError(f"smoothing={smoothing!r} must be a float >= 0 (eV).")
-    if not (isinstance(tolerance, Real) and tolerance > 0):
-        raise ValueError(f"tolerance={tolerance!r} must be a float > 0.")
+    _check_method(method, _DE1_METHODS)
+    _check_smoothing(smoothing, tolerance)
+    method = resolve_de1_method(method, vacuum is not None)
+    V = None
+    if method == "ratio":
+        if vacuum is None:
+            raise ValueError(
+                'method="ratio" compares with vacuum spectra; pass vacuum=... (aligned '
+                'like the specimen) or use method="curvature".'
+            )
+        V = _check_vacuum(vacuum, X.shape[1])
     check_zlp_at_zero(X, energy)
-    smoothed = _smooth(X, energy, smoothing)
+    if V is not None:
+        check_zlp_at_zero(V, energy, name="vacuum spectra")
+    return _estimate_de1(
+        X, _smooth(X, energy, smoothing), energy, method, V, smoothing, tolerance
+    )
+
+
+def _estimate_de1(X, smoothed, energy, method, vacuum, smoothing, tolerance):
+    """dE_I of validated spectra (ZLP at 0 eV checked); ``method`` is not "auto"."""
     if method == "derivative":
         return _de1_derivative(smoothed, energy)[0]
     if method == "curvature":
         return _de1_curvature(smoothed, energy)
-    if vacuum is None:
-        raise ValueError(
-            'method="ratio" compares with vacuum spectra; pass vacuum=... (aligned '
-            'like the specimen) or use method="curvature".'
-        )
-    V = _check_vacuum(vacuum, X.shape[1])
-    check_zlp_at_zero(V, energy, name="vacuum spectra")
-    return _de1_ratio(smoothed, energy, V, smoothing, tolerance)
+    return _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance)
 
 
 # --------------------------------------------------------------------------- dE_II
@@ -396,25 +425,39 @@ def estimate_de2(
     array([4.5, 4.5])
     """
     X, energy = _check_inputs(spectra, energy_axis)
-    methods = ("auto", *_DE2_METHODS)
-    if method not in methods:
-        raise ValueError(f"method={method!r} is not one of {methods}; pick one of them.")
+    _check_method(method, _DE2_METHODS)
+    _check_smoothing(smoothing, tolerance)
     if not (isinstance(factor, Real) and factor > 1):
         raise ValueError(f"factor={factor!r} must be a float > 1, so that dE_II > dE_I.")
-    if de1 is None:
-        de1 = estimate_de1(
-            X, energy, vacuum=vacuum, smoothing=smoothing, tolerance=tolerance
-        )
-    de1 = np.broadcast_to(np.asarray(de1, dtype=np.float64), (X.shape[0],)).copy()
-    if method == "multiple":
+    de1_method = resolve_de1_method("auto", vacuum is not None)
+    needs_spectra = de1 is None or method != "multiple"
+    V = None
+    if vacuum is not None and needs_spectra:
+        V = _check_vacuum(vacuum, X.shape[1])
+    if de1 is not None:
+        de1 = as_real_array(de1, name="de1")
+        if de1.ndim > 1 or de1.size not in (1, X.shape[0]):
+            raise ValueError(
+                f"de1 has shape {de1.shape}; pass one dE_I in eV or one per spectrum "
+                f"({X.shape[0]})."
+            )
+        de1 = np.broadcast_to(de1.reshape(-1), (X.shape[0],)).copy()
+    if not needs_spectra:
         return factor * de1
     check_zlp_at_zero(X, energy)
-    V = None
-    if vacuum is not None:
-        V = _check_vacuum(vacuum, X.shape[1])
+    if V is not None:
         check_zlp_at_zero(V, energy, name="vacuum spectra")
     smoothed = _smooth(X, energy, smoothing)
-    de2 = _de2_snr(X, smoothed, energy, de1, V, smoothing)
+    if de1 is None:
+        de1 = _estimate_de1(X, smoothed, energy, de1_method, V, smoothing, tolerance)
+    return _estimate_de2(X, smoothed, energy, method, de1, V, factor, smoothing)
+
+
+def _estimate_de2(X, smoothed, energy, method, de1, vacuum, factor, smoothing):
+    """dE_II of validated spectra (ZLP at 0 eV checked) from their dE_I."""
+    if method == "multiple":
+        return factor * de1
+    de2 = _de2_snr(X, smoothed, energy, de1, vacuum, smoothing)
     if method == "auto":
         de2 = np.where(np.isnan(de2), factor * de1, de2)
     return de2

@@ -4,17 +4,25 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import energy_axis_or_channels
+from .._validation import (
+    check_zlp_at_zero,
+    energy_axis_or_channels,
+    validate_spectra_data,
+)
 from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._transaction import transactional_fit
 from ._edges import (
     _DE1_METHODS,
     _DE2_METHODS,
+    MIN_CHANNELS,
     _check_vacuum,
     _energy_names,
-    estimate_de1,
-    estimate_de2,
+    _estimate_de1,
+    _estimate_de2,
+    _smooth,
+    resolve_de1_method,
 )
 
 __all__ = ["ZLPRegionMask"]
@@ -167,21 +175,46 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         self.fill_value = fill_value
         self.min_channels = min_channels
 
+    def _auto(self):
+        return self.de1 == "auto" or self.de2 == "auto"
+
     def _axis(self, n_channels):
-        return energy_axis_or_channels(self.energy_axis, n_channels)
+        # Automatic edges differentiate along the axis: they need a uniform one.
+        return energy_axis_or_channels(self.energy_axis, n_channels, uniform=self._auto())
+
+    def _de1_method(self):
+        return resolve_de1_method(self.de1_method, self._vacuum_ is not None)
+
+    def _uses_vacuum(self):
+        """Whether the automatic edges compare with the vacuum spectra."""
+        return self._vacuum_ is not None and (
+            (self.de1 == "auto" and self._de1_method() == "ratio")
+            or (self.de2 == "auto" and self.de2_method != "multiple")
+        )
 
     def _estimate(self, X, energy):
-        """Edges of every row of X, shifts applied."""
+        """Edges of every row of validated X, shifts applied.
+
+        X and ``energy`` were validated by the public method that calls this,
+        and the vacuum spectra by ``fit``: nothing is validated again here
+        except that X's zero-loss peaks sit at 0 eV, once, when an edge is
+        estimated from them.
+        """
         n = X.shape[0]
-        vacuum = self._vacuum_
+        vacuum = self._vacuum_ if self._uses_vacuum() else None
+        smoothed = None
+        if self._auto():
+            check_zlp_at_zero(X, energy)
+            smoothed = _smooth(X, energy, self.smoothing)
         if self.de1 == "auto":
-            de1 = estimate_de1(
+            de1 = _estimate_de1(
                 X,
+                smoothed,
                 energy,
-                method=self.de1_method,
-                vacuum=vacuum,
-                smoothing=self.smoothing,
-                tolerance=self.tolerance,
+                self._de1_method(),
+                vacuum,
+                self.smoothing,
+                self.tolerance,
             )
             lost = np.flatnonzero(np.isnan(de1))
             if lost.size:
@@ -194,14 +227,15 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         else:
             de1 = np.full(n, float(self.de1))
         if self.de2 == "auto":
-            de2 = estimate_de2(
+            de2 = _estimate_de2(
                 X,
+                smoothed,
                 energy,
-                method=self.de2_method,
-                de1=de1,
-                vacuum=vacuum,
-                factor=self.de2_factor,
-                smoothing=self.smoothing,
+                self.de2_method,
+                de1,
+                vacuum,
+                self.de2_factor,
+                self.smoothing,
             )
             lost = np.flatnonzero(np.isnan(de2))
             if lost.size:
@@ -244,13 +278,17 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                     "use a longer energy axis, or lower min_channels."
                 )
 
+    @transactional_fit
     def fit(self, X, y=None):
         """Learn dE_I and dE_II from the training spectra.
+
+        A fit that fails or is interrupted leaves the mask as it was.
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_channels)
-            Aligned spectra on ``energy_axis``.
+            Aligned spectra on ``energy_axis``; any real dtype, nested lists and
+            DataFrames work.
         y : None
             Ignored.
 
@@ -260,11 +298,15 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             Fitted mask.
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=np.float64)
+        X = validate_spectra_data(
+            self, X, reset=True, min_channels=MIN_CHANNELS if self._auto() else 1
+        )
         energy = self._axis(X.shape[1])
         self._vacuum_ = None
         if self.vacuum is not None:
             self._vacuum_ = _check_vacuum(self.vacuum, X.shape[1])
+            if self._uses_vacuum():
+                check_zlp_at_zero(self._vacuum_, energy, name="vacuum spectra")
         de1, de2 = self._estimate(X, energy)
         self._check_edges(X, energy, de1, de2)
         self.de1_, self.de2_ = de1, de2
@@ -279,9 +321,10 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         return np.full(n, self.de1_all_), np.full(n, self.de2_all_)
 
     def _validated(self, X):
+        """X validated once for a method of the fitted mask, and the fitted axis."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        return X, self._axis(X.shape[1])
+        X = validate_spectra_data(self, X, reset=False)
+        return X, self.energy_axis_
 
     def _edges(self, X, energy):
         if self.per == "all":
@@ -344,6 +387,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             E <= -dE_I) hold ``fill_value``; the input is not modified.
         """
         X, energy = self._validated(X)
+        # A new array even when validation kept the caller's one.
         out = np.array(X, dtype=np.float64, copy=True)
         out[~self._mask(energy, *self._edges(X, energy))] = self.fill_value
         return out

@@ -4,9 +4,10 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from .._validation import energy_axis_or_channels
+from .._validation import energy_axis_or_channels, validate_spectra_data
+from ..utils._transaction import transactional_fit
 from ._edges import _energy_names
 
 __all__ = ["EnergyWindow"]
@@ -66,13 +67,17 @@ class EnergyWindow(TransformerMixin, BaseEstimator):
     def _axis(self, n_channels):
         return energy_axis_or_channels(self.energy_axis, n_channels)
 
+    @transactional_fit
     def fit(self, X, y=None):
         """Find the channels inside the window.
+
+        A fit that fails or is interrupted leaves the window as it was.
 
         Parameters
         ----------
         X : array-like of shape (n_spectra, n_channels)
-            Spectra on ``energy_axis`` (NaN allowed, e.g. from ZLPRegionMask).
+            Spectra on ``energy_axis`` (NaN allowed, e.g. from ZLPRegionMask); any
+            real dtype, nested lists and DataFrames work (float32 stays float32).
         y : None
             Ignored.
 
@@ -82,8 +87,8 @@ class EnergyWindow(TransformerMixin, BaseEstimator):
             Fitted window.
         """
         self._validate_params()
-        X = validate_data(
-            self, X, dtype=(np.float64, np.float32), ensure_all_finite="allow-nan"
+        X = validate_spectra_data(
+            self, X, reset=True, dtype=(np.float64, np.float32), allow_nan=True
         )
         energy = self._axis(X.shape[1])
         low = -np.inf if self.e_min is None else self.e_min
@@ -116,12 +121,8 @@ class EnergyWindow(TransformerMixin, BaseEstimator):
             The columns of the channels in :attr:`energy_axis_`.
         """
         check_is_fitted(self)
-        X = validate_data(
-            self,
-            X,
-            dtype=(np.float64, np.float32),
-            ensure_all_finite="allow-nan",
-            reset=False,
+        X = validate_spectra_data(
+            self, X, reset=False, dtype=(np.float64, np.float32), allow_nan=True
         )
         return X[:, self.support_]
 
