@@ -466,6 +466,12 @@ def fit_band_gap(
     )
     b = _check_b(b)
     read_noise = as_real_scalar(read_noise, name="read_noise")
+    if not read_noise >= 0:
+        raise ValueError(
+            f"read_noise must be >= 0 counts per channel (a standard deviation), got "
+            f"{read_noise}; pass e.g. ZLPSubtractor.read_noise_ or "
+            "estimate_read_noise(spectra, energy)."
+        )
     n_sigma = as_real_scalar(n_sigma, name="n_sigma")
     smooth = as_real_scalar(smooth, name="smooth")
     search_start = as_real_scalar(search_start, name="search_start")

@@ -275,6 +275,11 @@ def absolute_thickness(t_over_lambda, mean_free_path_nm):
     >>> float(absolute_thickness(0.5, 100.0))
     50.0
     """
-    return as_real_array(t_over_lambda, name="t_over_lambda") * as_real_array(
-        mean_free_path_nm, name="mean_free_path_nm"
-    )
+    path = as_real_array(mean_free_path_nm, name="mean_free_path_nm")
+    if np.any(path <= 0):
+        raise ValueError(
+            f"mean_free_path_nm must be positive (a length in nm), got "
+            f"{path.ravel()[path.ravel() <= 0][:3].tolist()}; compute it with "
+            "mean_free_path_iakoubovskii or mean_free_path_malis."
+        )
+    return as_real_array(t_over_lambda, name="t_over_lambda") * path
