@@ -251,7 +251,7 @@ def test_replicas_stuck_on_a_constant_are_retrained():
     # A tiny ReLU network with a large step dies for about a quarter of these
     # seeded replicas (constant output, a plateau it cannot leave; 8 of 32 on the
     # machine this was written on, which CPU rounding can change a little);
-    # restarts give them new weights.
+    # restarts give them new weights. Without restarts they are dropped.
     x = np.linspace(0, 1, 50)[:, None]
     y = 1000 * np.exp(-3 * x[:, 0]) + 10
     params = {
@@ -268,15 +268,22 @@ def test_replicas_stuck_on_a_constant_are_retrained():
         replicas = reg.transform(x)
         return int(np.sum(np.ptp(replicas, axis=0) <= 1e-6 * np.ptp(replicas)))
 
-    without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
+    with pytest.warns(UserWarning, match="dead"):
+        without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
     with_restarts = ZLPEnsembleRegressor(**params, max_restarts=8).fit(x, y)
-    assert n_constant(without) >= 1
+    dead = without.replica_status_ == "dead"
+    assert dead.sum() >= 1
+    assert not without.kept_[dead].any() and n_constant(without) == 0
     assert n_constant(with_restarts) == 0
-    assert with_restarts.replica_restarts_.sum() >= 1
+    assert with_restarts.replica_restarts_[dead].min() >= 1
+    assert set(with_restarts.replica_status_[dead]) <= {"restarted", "stuck"}
     # Replicas that trained fine are untouched by the restarts of others.
     fine = with_restarts.replica_restarts_ == 0
+    assert without.kept_[fine].all() and with_restarts.kept_[fine].all()
     np.testing.assert_allclose(
-        with_restarts.transform(x)[:, fine], without.transform(x)[:, fine], rtol=1e-6
+        with_restarts.transform(x)[:, fine[with_restarts.kept_]],
+        without.transform(x)[:, fine[without.kept_]],
+        rtol=1e-6,
     )
 
 
