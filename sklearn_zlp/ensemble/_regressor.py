@@ -7,7 +7,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
@@ -18,9 +17,10 @@ from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
-from ._diagnostics import FAILED, failure_message, status_summary
+from ._diagnostics import FAILED, failure_message, final_statuses, status_summary
 from ._draws import MAX_SEED, draw_replica
-from ._trainer import EnsembleTraining, stuck_replicas
+from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
+from ._trainer import EnsembleTraining
 from ._training import append_monotonic_points, net_predict, scale_inputs
 
 __all__ = ["ZLPEnsembleRegressor"]
@@ -372,13 +372,13 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         sizes, acts = self._check_architecture()
         X, y = validate_data(
             self,
-            _real_input(X, "X"),
+            real_input(X, "X"),
             as_real_array(y, name="y"),
             dtype=np.float64,
             y_numeric=True,
         )
         if sample_weight is not None:
-            sample_weight = _as_sample_weight(sample_weight, y.size)
+            sample_weight = as_sample_weight(sample_weight, y.size)
         n_required = self._required_replicas()
         n_data = y.size
         pairs = None
@@ -390,49 +390,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 as_real_array(self.monotonic_X, name="monotonic_X"),
                 self.log_target,
             )
-        if sample_weight is None:
-            variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
-            active = np.ones(y.size, dtype=bool)
-        else:
-            if np.any(sample_weight < 0):
-                raise ValueError(
-                    "sample_weight is 1/sigma^2 of each point: it must be >= 0 (0 ignores "
-                    f"the point), but {int(np.sum(sample_weight < 0))} weights are negative."
-                )
-            if not np.any(sample_weight > 0):
-                raise ValueError(
-                    "sample_weight is zero for every point, so no point is fitted; give "
-                    "the points with data a positive weight (1/sigma^2)."
-                )
-            active = sample_weight > 0
-            variance = np.where(active, 1.0 / np.where(active, sample_weight, 1.0), 1.0)
-        if self.log_target:
-            if np.any(y[active] <= 0):
-                raise ValueError(
-                    f"y has {int(np.sum(y[active] <= 0))} values <= 0, but log_target=True "
-                    "models ln y; drop those points, give them sample_weight 0, or clip them "
-                    "(e.g. y = np.maximum(y, 1)), "
-                    "or set log_target=False."
-                )
-            safe_y = np.where(active, y, 1.0)
-            target, sigma = np.log(safe_y), np.sqrt(variance) / safe_y
-        else:
-            target, sigma = y.copy(), np.sqrt(variance)
-
-        if self.input_ranges is None:
-            low, high = X[active].min(axis=0), X[active].max(axis=0)
-            if pairs is not None:  # the penalty grid must not extrapolate either
-                low = np.minimum(low, X[n_data:].min(axis=0))
-                high = np.maximum(high, X[n_data:].max(axis=0))
-        else:
-            ranges = as_real_array(self.input_ranges, name="input_ranges")
-            if ranges.shape != (X.shape[1], 2) or np.any(ranges[:, 1] < ranges[:, 0]):
-                raise ValueError(
-                    f"input_ranges must have shape ({X.shape[1]}, 2) with low <= high per "
-                    f"feature, got {np.shape(self.input_ranges)}."
-                )
-            low, high = ranges[:, 0], ranges[:, 1]
-        width = np.where(high > low, high - low, 1.0)
+        target, sigma, active = targets_and_sigmas(y, sample_weight, self.log_target)
+        low, width = input_box(X, active, n_data, self.input_ranges)
         target_mean = float(np.mean(target[active]))
         target_scale = float(np.std(target[active])) or 1.0
 
@@ -500,15 +459,9 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             raise RuntimeError(
                 failure_message(status, self.max_restarts, self.lr, fit["lr"], n_required)
             )
-        # Final statuses of the replicas that trained.
-        status[trained & (fit["restarts"] > 0)] = "restarted"
-        status[stuck_replicas(chi2, trained, self.restart_chi2)] = "stuck"
-        kept = trained.copy()
-        if self.reject_outliers is not None and kept.sum() > 2:
-            median = np.median(chi2[kept])
-            spread = 1.4826 * np.median(np.abs(chi2[kept] - median))
-            kept &= chi2 <= median + self.reject_outliers * max(spread, 1e-12 * median)
-            status[trained & ~kept] = "outlier"
+        status, kept = final_statuses(
+            status, fit["restarts"], chi2, self.restart_chi2, self.reject_outliers
+        )
         if not trained.all():
             warnings.warn(
                 f"ZLPEnsembleRegressor: {status_summary(status)}. "
@@ -556,7 +509,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
 
     def _replica_predictions(self, X):
         check_is_fitted(self)
-        X = validate_data(self, _real_input(X, "X"), dtype=np.float64, reset=False)
+        X = validate_data(self, real_input(X, "X"), dtype=np.float64, reset=False)
         inputs = scale_inputs(X, self._input_low_, self._input_width_)
         # kept replicas only, filled chunk by chunk and transformed in place: at
         # (replicas x points) floats each, temporaries cost more than the networks
@@ -687,7 +640,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         y_pred = self.predict(X)
         y = as_real_array(y, name="y")
         if sample_weight is not None:
-            sample_weight = _as_sample_weight(sample_weight, y_pred.size)
+            sample_weight = as_sample_weight(sample_weight, y_pred.size)
         return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
@@ -697,41 +650,3 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         # ln y is modelled when log_target: targets must be positive.
         tags.target_tags.positive_only = bool(self.log_target)
         return tags
-
-
-def _real_input(X, name):
-    """``X`` checked to be real numbers (complex, bool, dates, text: a clear error).
-
-    DataFrames are returned as they are, so that ``validate_data`` records their
-    column names; everything else as the float64 copy of :func:`as_real_array`.
-    """
-    if sparse.issparse(X):
-        raise TypeError(
-            f"{name} is a sparse matrix, and sparse input is not supported: the points "
-            f"are dense; pass {name}.toarray()."
-        )
-    try:
-        array = as_real_array(X, name=name)
-    except ValueError as exc:
-        if isinstance(exc.__cause__, TypeError):  # an entry that is not a number
-            raise TypeError(str(exc)) from exc.__cause__
-        raise
-    return X if hasattr(X, "columns") else array
-
-
-def _as_sample_weight(sample_weight, n):
-    """Sample weights as a float64 array of shape (n,) (a scalar is broadcast)."""
-    weight = as_real_array(sample_weight, name="sample_weight")
-    if weight.ndim == 0:
-        weight = np.full(n, float(weight))
-    if weight.shape != (n,):
-        raise ValueError(
-            f"sample_weight has shape {weight.shape}, but there are {n} points; pass "
-            "one weight (1/sigma^2) per row of X, or None."
-        )
-    if not np.all(np.isfinite(weight)):
-        raise ValueError(
-            "sample_weight contains NaN or infinite values; pass finite weights "
-            "(0 ignores a point)."
-        )
-    return weight

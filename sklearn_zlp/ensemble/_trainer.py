@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
 from ._checkpoint import CheckpointStore, array_digest, fit_group, restore_group
-from ._diagnostics import classify_replicas
+from ._diagnostics import classify_replicas, stuck_replicas
 from ._draws import MAX_SEED
 from ._training import copy_replica, net_predict
 
@@ -296,11 +296,3 @@ class EnsembleTraining:
             "restarts": restarts,
             "lr": lrs,
         }
-
-
-def stuck_replicas(chi2, good, restart_chi2):
-    """Good replicas whose chi^2 exceeds ``restart_chi2`` times the good ones' median."""
-    stuck = np.zeros(chi2.shape, dtype=bool)
-    if restart_chi2 is not None and good.sum() > 2:
-        stuck = good & (chi2 > restart_chi2 * np.median(chi2[good]))
-    return stuck
