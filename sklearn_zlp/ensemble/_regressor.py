@@ -82,18 +82,20 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Retrain a replica whose training failed, up to this many times, with new
         initial weights (its pseudo-data and split stay the same): its kept
         weights predict non-finite values; it diverged (its final loss exceeds
-        100 times its initial one; retrained at a tenth of its learning rate each
-        time); it made no progress (its best validation chi^2 is still above 0.95
-        times that of its initial weights, and above 4 per point); or it is dead
-        (it predicts one constant: all units of a ReLU layer dead, a plateau it
-        can never leave). Replicas that still fail are dropped and reported in
-        ``replica_status_``. The thresholds and the measurements behind them
-        are in ``ensemble/_diagnostics.py``.
+        100 times its initial one); it made no progress (its best validation
+        chi^2 is still above 0.95 times that of its initial weights, and above 4
+        per point); or it is dead (it predicts one constant: all units of a ReLU
+        layer dead or every sigmoid saturated, a plateau it can never leave). A
+        replica that diverged or went non-finite retrains at a tenth of its
+        learning rate, and again at a tenth after every later failure. Replicas
+        that still fail are dropped and reported in ``replica_status_``. The
+        thresholds and the measurements behind them are in
+        ``sklearn_zlp/ensemble/_diagnostics.py``.
     restart_chi2 : float, default=5.0
         Also retrain (up to ``max_restarts`` times) a replica whose final chi^2
         exceeds this multiple of the median over replicas: stuck in a poor
         minimum rather than slow. Its new fit replaces the old one only if its
-        chi^2 is lower. None retrains dead replicas only. Measured on the WS2
+        chi^2 is lower. None retrains failed replicas only. Measured on the WS2
         fit of benchmarks/ (lr 0.1, 3000 epochs): the worst replica's chi^2
         fell from 854x the median (dead-only restarts) to 20x (10, 2 restarts)
         and 5.8x (3 to 5, 3 restarts).
