@@ -273,7 +273,9 @@ def test_bad_checkpoints_are_ignored_with_a_warning(
     assert trainings == []
 
 
-def test_other_data_or_parameters_never_load_a_checkpoint(points, tmp_path, trainings):
+def test_other_data_or_parameters_never_load_a_checkpoint(
+    points, tmp_path, trainings, monkeypatch
+):
     X, y = points
     ZLPEnsembleRegressor(**FAST, checkpoint_dir=tmp_path).fit(X, y)
     changes = [
@@ -293,6 +295,11 @@ def test_other_data_or_parameters_never_load_a_checkpoint(points, tmp_path, trai
                 **kwargs
             )
         assert trainings[:2] == ["replicas 0-1", "replicas 2-3"], (params, data)
+    # Nor does a fit on the torch path load the compiled step's checkpoints.
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    trainings.clear()
+    ZLPEnsembleRegressor(**FAST, checkpoint_dir=tmp_path).fit(X, y)
+    assert trainings[:2] == ["replicas 0-1", "replicas 2-3"]
 
 
 def test_checkpoint_without_random_state_warns_that_nothing_can_resume(points, tmp_path):

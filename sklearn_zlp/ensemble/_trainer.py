@@ -9,6 +9,8 @@ worker and, with a checkpoint store, is written when it finishes and loaded
 instead of trained when a later fit asks for the same group.
 """
 
+import os
+
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
@@ -151,8 +153,10 @@ class EnsembleTraining:
         params["hidden_layer_sizes"] = [int(s) for s in params["hidden_layer_sizes"]]
         params["activations"] = list(params["activations"])
         params["penalty"] = float(params["penalty"])
-        # Results are the same on any CPU thread count, not across device types.
+        # Results are the same on any CPU thread count, not across device types,
+        # nor between the compiled step and the torch path it can be switched to.
         params["device"] = str(kwargs["device"]).split(":")[0]
+        params["kernel"] = os.environ.get("SKLEARN_ZLP_KERNEL", "")
         return self.store.key(arrays, params)
 
     def run(self, groups, init_seeds, lrs, label):
