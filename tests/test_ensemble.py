@@ -1,16 +1,24 @@
-"""ZLPEnsembleRegressor: determinism, sklearn composition, intervals, engine, errors."""
+"""ZLPEnsembleRegressor: determinism, sklearn composition, intervals, engine, errors,
+transactional fit, replica diagnostics, inputs of every real array-like kind."""
 
+import os
 import pickle
+import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from scipy import sparse
 from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_zlp import ZLPEnsembleRegressor
+from sklearn_zlp.ensemble import _regressor, _training
+from sklearn_zlp.ensemble._net import ReplicaLookBack
 from sklearn_zlp.nn._modules import ReplicaMLP
 
 FAST = {
@@ -46,16 +54,27 @@ def fitted(points):
     return ZLPEnsembleRegressor(**FAST).fit(X, y)
 
 
-def test_fit_learns_the_peak(points):
+def _ensemble_warnings(record):
+    return [w for w in record if "replicas failed to train" in str(w.message)]
+
+
+def test_fit_learns_the_peak_and_reports_every_replica_ok(points):
     X, y, _ = points
-    reg = ZLPEnsembleRegressor(n_replicas=4, max_epochs=1000, lr=0.03, random_state=0).fit(
-        X, y
-    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        reg = ZLPEnsembleRegressor(
+            n_replicas=4, max_epochs=1000, lr=0.03, random_state=0
+        ).fit(X, y)
     core = np.abs(X[:, 0]) < 0.3
     rel = np.abs(reg.predict(X[core]) / y[core] - 1)
     assert np.median(rel) < 0.1, np.median(rel)
     assert reg.n_replicas_ == 4 and reg.n_rejected_ == 0
     assert np.all(reg.replica_best_epoch_ >= 1)
+    assert not _ensemble_warnings(record)
+    assert reg.replica_status_.tolist() == ["ok"] * 4
+    # Real progress: best validation chi^2 far below that of the initial weights.
+    assert np.all(reg.replica_valid_chi2_ < 0.05 * reg.replica_initial_chi2_)
+    np.testing.assert_array_equal(reg.replica_lr_, 0.03)
 
 
 def test_n_jobs_does_not_change_results(points, fitted):
@@ -251,7 +270,7 @@ def test_replicas_stuck_on_a_constant_are_retrained():
     # A tiny ReLU network with a large step dies for about a quarter of these
     # seeded replicas (constant output, a plateau it cannot leave; 8 of 32 on the
     # machine this was written on, which CPU rounding can change a little);
-    # restarts give them new weights.
+    # restarts give them new weights. Without restarts they are dropped.
     x = np.linspace(0, 1, 50)[:, None]
     y = 1000 * np.exp(-3 * x[:, 0]) + 10
     params = {
@@ -268,15 +287,22 @@ def test_replicas_stuck_on_a_constant_are_retrained():
         replicas = reg.transform(x)
         return int(np.sum(np.ptp(replicas, axis=0) <= 1e-6 * np.ptp(replicas)))
 
-    without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
+    with pytest.warns(UserWarning, match="dead"):
+        without = ZLPEnsembleRegressor(**params, max_restarts=0).fit(x, y)
     with_restarts = ZLPEnsembleRegressor(**params, max_restarts=8).fit(x, y)
-    assert n_constant(without) >= 1
+    dead = without.replica_status_ == "dead"
+    assert dead.sum() >= 1
+    assert not without.kept_[dead].any() and n_constant(without) == 0
     assert n_constant(with_restarts) == 0
-    assert with_restarts.replica_restarts_.sum() >= 1
+    assert with_restarts.replica_restarts_[dead].min() >= 1
+    assert set(with_restarts.replica_status_[dead]) <= {"restarted", "stuck"}
     # Replicas that trained fine are untouched by the restarts of others.
     fine = with_restarts.replica_restarts_ == 0
+    assert without.kept_[fine].all() and with_restarts.kept_[fine].all()
     np.testing.assert_allclose(
-        with_restarts.transform(x)[:, fine], without.transform(x)[:, fine], rtol=1e-6
+        with_restarts.transform(x)[:, fine[with_restarts.kept_]],
+        without.transform(x)[:, fine[without.kept_]],
+        rtol=1e-6,
     )
 
 
@@ -287,3 +313,366 @@ def test_cosine_schedule_ends_at_a_hundredth_of_lr(points):
     np.testing.assert_allclose(final, 0.02 * 1e-2, rtol=1e-6)
     constant = ZLPEnsembleRegressor(**FAST, lr=0.02).fit(X, y)
     assert constant.estimators_[0].optimizer_.param_groups[0]["lr"] == 0.02
+
+
+# -- transactional fit ----------------------------------------------------------
+
+
+def _snapshot(reg):
+    """Every attribute and a copy of every array among them."""
+    return dict(vars(reg)), {
+        k: v.copy() for k, v in vars(reg).items() if isinstance(v, np.ndarray)
+    }
+
+
+def _interrupt_at_epoch(monkeypatch, epoch):
+    """Raise KeyboardInterrupt from inside training, at the given epoch overall."""
+    count = {"epochs": 0}
+    original = ReplicaLookBack.on_epoch_end
+
+    def on_epoch_end(self, net, **kwargs):
+        count["epochs"] += 1
+        if count["epochs"] >= epoch:
+            raise KeyboardInterrupt
+        return original(self, net, **kwargs)
+
+    monkeypatch.setattr(ReplicaLookBack, "on_epoch_end", on_epoch_end)
+    return count
+
+
+def _three_features(X):
+    return np.column_stack([X, X[:, 0]])
+
+
+@pytest.mark.parametrize(
+    "failure", ["bad_y", "bad_sample_weight", "wrong_length", "interrupt"]
+)
+def test_failed_refit_keeps_the_previous_fit(points, fitted, failure, monkeypatch):
+    # On 2fe5d0a validate_data had already set n_features_in_ = 3 when the fit
+    # failed, and the old model then refused its own 2-feature points.
+    X, y, _ = points
+    reg = pickle.loads(pickle.dumps(fitted))
+    before_pred = reg.transform(X)
+    attributes, arrays = _snapshot(reg)
+    X3 = _three_features(X)
+    if failure == "interrupt":
+        _interrupt_at_epoch(monkeypatch, 5)
+        expected, args, kwargs = KeyboardInterrupt, (X3, y), {}
+    elif failure == "bad_y":
+        expected, args, kwargs = ValueError, (X3, -y), {}
+    elif failure == "bad_sample_weight":
+        expected, args, kwargs = ValueError, (X3, y), {"sample_weight": -np.ones_like(y)}
+    else:
+        expected, args, kwargs = ValueError, (X3, y[:-1]), {}
+    with pytest.raises(expected) as info:
+        reg.fit(*args, **kwargs)
+    assert "did not finish; the estimator keeps its previous fit" in " ".join(
+        info.value.__notes__
+    )
+    monkeypatch.undo()
+    assert vars(reg).keys() == attributes.keys()
+    for name, value in attributes.items():
+        assert vars(reg)[name] is value, name
+    for name, value in arrays.items():
+        np.testing.assert_array_equal(vars(reg)[name], value)
+    np.testing.assert_array_equal(reg.transform(X), before_pred)
+
+
+@pytest.mark.parametrize("failure", ["bad_y", "interrupt"])
+def test_failed_first_fit_stays_unfitted(points, failure, monkeypatch):
+    # On 2fe5d0a an interrupted first fit left n_features_in_ behind, so predict
+    # raised AttributeError instead of NotFittedError.
+    X, y, _ = points
+    reg = ZLPEnsembleRegressor(**FAST)
+    if failure == "interrupt":
+        _interrupt_at_epoch(monkeypatch, 5)
+        expected, y_fit = KeyboardInterrupt, y
+    else:
+        expected, y_fit = ValueError, -y
+    with pytest.raises(expected) as info:
+        reg.fit(X, y_fit)
+    assert "the estimator stays unfitted" in " ".join(info.value.__notes__)
+    assert not [k for k in vars(reg) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+# -- replica diagnostics ----------------------------------------------------------
+
+
+def test_huge_learning_rate_fails_with_a_clear_error(points):
+    # On 2fe5d0a lr=1e6 kept the untrained epoch-1 weights of every replica and
+    # reported success.
+    X, y, _ = points
+    with pytest.raises(RuntimeError, match="4 diverged") as info:
+        ZLPEnsembleRegressor(**FAST, lr=1e6).fit(X, y)
+    message = str(info.value)
+    assert "lower lr" in message and "min_replicas requires 2" in message
+    assert "retried down to 1000" in message  # three restarts at a tenth each
+
+
+def test_diverged_replicas_retry_at_smaller_steps(points):
+    X, y, _ = points
+    reg = ZLPEnsembleRegressor(
+        n_replicas=4,
+        max_epochs=100,
+        replicas_per_chunk=2,
+        lr=1e3,
+        max_restarts=5,
+        random_state=0,
+    )
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        reg.fit(X, y)
+    assert not _ensemble_warnings(record)
+    assert reg.replica_status_.tolist() == ["restarted"] * 4
+    # Each retry of a diverged replica divides its step by ten.
+    steps = np.log10(1e3 / reg.replica_lr_)
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9)
+    assert np.all(steps >= 1)
+    assert np.all(np.isfinite(reg.transform(X)))
+
+
+def test_too_few_epochs_is_reported_as_no_progress(points):
+    X, y, _ = points
+    with pytest.raises(RuntimeError, match="made no progress.*raise max_epochs"):
+        ZLPEnsembleRegressor(**{**FAST, "max_epochs": 1}).fit(X, y)
+
+
+def test_replica_with_nan_pseudo_data_is_dropped_and_reported(points, fitted, monkeypatch):
+    X, y, _ = points
+    calls = {"n": 0}
+    original = _regressor.draw_replica
+
+    def draw_with_nan(*args, **kwargs):
+        target, *rest = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 2:  # replica 1 trains on NaN pseudo-data
+            target = np.full_like(target, np.nan)
+        return (target, *rest)
+
+    monkeypatch.setattr(_regressor, "draw_replica", draw_with_nan)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        reg = ZLPEnsembleRegressor(**FAST).fit(X, y)
+    (warning,) = _ensemble_warnings(record)
+    assert "3 ok, 1 non_finite" in str(warning.message)
+    assert reg.replica_status_.tolist() == ["ok", "non_finite", "ok", "ok"]
+    assert reg.replica_restarts_[1] == FAST.get("max_restarts", 3)
+    assert reg.kept_.tolist() == [True, False, True, True] and reg.n_rejected_ == 1
+    replicas = reg.transform(X)
+    assert replicas.shape == (X.shape[0], 3) and np.all(np.isfinite(replicas))
+    # The other replicas train as they would without it.
+    np.testing.assert_allclose(replicas, fitted.transform(X)[:, [0, 2, 3]], rtol=1e-6)
+
+
+def test_non_finite_weights_are_cured_by_a_restart(points, fitted, monkeypatch):
+    X, y, _ = points
+    calls = {"n": 0}
+    original = _training.fit_chunk
+
+    def first_chunk_goes_nan(*args, **kwargs):
+        result = original(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            with torch.no_grad():
+                for p in result[0].module_.parameters():
+                    p[0] = float("nan")
+        return result
+
+    monkeypatch.setattr(_training, "fit_chunk", first_chunk_goes_nan)
+    reg = ZLPEnsembleRegressor(**FAST).fit(X, y)
+    assert reg.replica_status_.tolist() == ["restarted", "ok", "ok", "ok"]
+    assert reg.replica_lr_.tolist() == [FAST.get("lr", 0.01) / 10, 0.01, 0.01, 0.01]
+    assert reg.kept_.all() and np.all(np.isfinite(reg.transform(X)))
+    np.testing.assert_array_equal(reg.transform(X)[:, 1:], fitted.transform(X)[:, 1:])
+
+
+def test_min_replicas_larger_than_the_ensemble_is_an_error(points):
+    X, y, _ = points
+    with pytest.raises(ValueError, match="min_replicas=5 asks for more replicas"):
+        ZLPEnsembleRegressor(**FAST, min_replicas=5).fit(X, y)
+
+
+# -- monotonic_X is a constructor parameter ----------------------------------------
+
+
+def test_monotonic_grid_is_not_sliced_by_cross_validation(points, monkeypatch):
+    # On 2fe5d0a monotonic_X was a fit parameter: with as many rows as X,
+    # cross-validation would slice it like a per-sample array.
+    X, y, _ = points
+    grid = np.column_stack(
+        [np.tile(np.linspace(0.6, 1.5, 60), 3), np.repeat(X[::60, 1], 60)]
+    )
+    assert grid.shape[0] == X.shape[0]
+    seen = []
+    original = _regressor.append_monotonic_points
+
+    def spy(X, y, sample_weight, monotonic_X, log_target):
+        seen.append(monotonic_X.copy())
+        return original(X, y, sample_weight, monotonic_X, log_target)
+
+    monkeypatch.setattr(_regressor, "append_monotonic_points", spy)
+    reg = ZLPEnsembleRegressor(**{**FAST, "max_epochs": 20}, monotonic_X=grid)
+    scores = cross_val_score(reg, X, y, cv=3, error_score="raise")
+    assert np.all(np.isfinite(scores))
+    search = GridSearchCV(
+        reg, {"monotonic_penalty": [0.0, 10.0]}, cv=3, error_score="raise"
+    )
+    search.fit(X, y)
+    assert len(seen) == 3 + 2 * 3 + 1
+    for used in seen:
+        np.testing.assert_array_equal(used, grid)
+
+
+# -- any real array-like --------------------------------------------------------------
+
+
+def _integer_points():
+    """Points, counts and weights that every container below holds exactly."""
+    X, y, _ = _zlp_points()
+    channels = np.round((X[:, 0] + 0.5) * 30)
+    X = np.column_stack([channels, np.round(X[:, 1])]).astype(np.int64)
+    weights = 1 + np.arange(y.size) % 3
+    return X, y.astype(np.int64), weights
+
+
+_CONTAINERS = {
+    "float32": lambda a: a.astype(np.float32),
+    "int": lambda a: a.astype(np.int32),
+    "list": lambda a: a.tolist(),
+    "pandas": lambda a: (
+        pd.DataFrame(a, columns=["E", "lnN"]) if a.ndim == 2 else pd.Series(a)
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def integer_reference():
+    X, y, w = _integer_points()
+    reg = ZLPEnsembleRegressor(**FAST).fit(
+        X.astype(float), y.astype(float), w.astype(float)
+    )
+    return reg, _every_output(reg, X.astype(float), y.astype(float), w.astype(float))
+
+
+def _every_output(reg, X, y, w):
+    centre, intervals = reg.predict_interval(X, confidence_level=0.68)
+    return {
+        "predict": reg.predict(X),
+        "std": reg.predict(X, return_std=True)[1],
+        "transform": reg.transform(X),
+        "interval": intervals,
+        "centre": centre,
+        "quantiles": reg.predict_quantiles(X, [0.16, 0.84]),
+        "score": reg.score(X, y, sample_weight=w),
+    }
+
+
+@pytest.mark.parametrize("container", sorted(_CONTAINERS))
+def test_any_real_array_like_fits_and_predicts_the_same(integer_reference, container):
+    reference, expected = integer_reference
+    convert = _CONTAINERS[container]
+    X, y, w = _integer_points()
+    reg = ZLPEnsembleRegressor(**FAST).fit(convert(X), convert(y), sample_weight=convert(w))
+    outputs = _every_output(reg, convert(X), convert(y), convert(w))
+    for name, value in expected.items():
+        np.testing.assert_array_equal(outputs[name], value, err_msg=name)
+    if container == "pandas":
+        assert reg.feature_names_in_.tolist() == ["E", "lnN"]
+
+
+_BAD = {
+    "complex": (lambda a: np.asarray(a) + 0j, "complex"),
+    "bool": (lambda a: np.asarray(a) > np.median(a), "boolean"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_BAD))
+@pytest.mark.parametrize(
+    "call",
+    [
+        "fit-X",
+        "fit-y",
+        "fit-sample_weight",
+        "predict",
+        "transform",
+        "predict_interval",
+        "predict_quantiles",
+        "score-X",
+        "score-y",
+        "score-sample_weight",
+    ],
+)
+def test_complex_and_bool_inputs_get_a_clear_error(points, fitted, kind, call):
+    X, y, _ = points
+    convert, match = _BAD[kind]
+    w = 1.0 / y
+    method, _, argument = call.partition("-")
+    arguments = {"X": X, "y": y, "sample_weight": w}
+    if argument:
+        arguments[argument] = convert(arguments[argument])
+    else:
+        arguments["X"] = convert(X)
+    reg = ZLPEnsembleRegressor(**FAST) if method == "fit" else fitted
+    with pytest.raises(ValueError, match=match):
+        if method in ("fit", "score"):
+            getattr(reg, method)(**arguments)
+        else:
+            getattr(reg, method)(arguments["X"])
+
+
+def test_sparse_and_non_numeric_inputs_get_a_clear_error(points, fitted):
+    X, y, _ = points
+    with pytest.raises(TypeError, match="sparse input is not supported"):
+        fitted.predict(sparse.csr_matrix(X))
+    objects = X.astype(object)
+    objects[0, 0] = {"eV": 1.0}
+    with pytest.raises(TypeError, match="must contain only real numbers"):
+        fitted.predict(objects)
+
+
+# -- validation once, no process-wide side effects ------------------------------------
+
+
+def test_each_public_call_validates_its_input_once(points, fitted, monkeypatch):
+    X, y, _ = points
+    calls = []
+    original = _regressor.validate_data
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_regressor, "validate_data", counting)
+    for name, call in [
+        ("predict", lambda: fitted.predict(X, return_std=True)),
+        ("transform", lambda: fitted.transform(X)),
+        ("predict_interval", lambda: fitted.predict_interval(X, [0.5, 0.9])),
+        ("predict_quantiles", lambda: fitted.predict_quantiles(X)),
+        ("score", lambda: fitted.score(X, y)),
+        ("fit", lambda: clone(fitted).fit(X, y)),
+    ]:
+        calls.clear()
+        call()
+        assert len(calls) == 1, name
+
+
+def test_fit_and_predict_leave_process_state_alone(points):
+    X, y, _ = points
+    threads = torch.get_num_threads()
+    environ = dict(os.environ)
+    errors = np.geterr()
+    filters = list(warnings.filters)
+    # the legacy global RNG, which random_state=None would draw from
+    numpy_rng = np.random.get_state()[1].copy()  # noqa: NPY002
+    torch_rng = torch.get_rng_state().clone()
+    reg = ZLPEnsembleRegressor(**FAST, torch_threads=2).fit(X, y)
+    reg.predict_interval(X)
+    reg.score(X, y)
+    assert torch.get_num_threads() == threads
+    assert dict(os.environ) == environ
+    assert np.geterr() == errors
+    assert list(warnings.filters) == filters
+    np.testing.assert_array_equal(np.random.get_state()[1], numpy_rng)  # noqa: NPY002
+    assert torch.equal(torch.get_rng_state(), torch_rng)

@@ -273,10 +273,10 @@ def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
     for engine in ("compiled", "torch"):
         if engine == "torch":
             monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
-        reg = ZLPEnsembleRegressor(**kwargs)
+        reg = ZLPEnsembleRegressor(**kwargs, monotonic_X=monotonic)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reg.fit(X, y, monotonic_X=monotonic)
+            reg.fit(X, y)
         fits[engine] = reg.transform(X)
     np.testing.assert_allclose(fits["compiled"], fits["torch"], rtol=1e-3)
 

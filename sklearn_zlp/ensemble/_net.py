@@ -293,6 +293,10 @@ class ReplicaLookBack(Callback):
         self.best_loss_ = torch.full((module.n_replicas,), float("inf"), device=device)
         self.best_epoch_ = torch.zeros(module.n_replicas, dtype=torch.long, device=device)
         self.best_params_ = [p.detach().clone() for p in module.parameters()]
+        # Raw (NaN kept) losses of the first and the latest evaluation, for the
+        # estimator's no-progress and divergence diagnostics.
+        self.first_loss_ = torch.full_like(self.best_loss_, float("nan"))
+        self.last_loss_ = torch.full_like(self.best_loss_, float("nan"))
         self._params = [p.detach() for p in module.parameters()]  # copied from, each epoch
         self.epoch_ = 0
         self.last_improvement_ = 0
@@ -303,6 +307,9 @@ class ReplicaLookBack(Callback):
     @torch.no_grad()
     def on_replica_loss(self, net, train_loss=None, valid_loss=None, **kwargs):
         loss = train_loss if valid_loss is None else valid_loss
+        if self.epoch_ == 1:
+            self.first_loss_.copy_(loss)
+        self.last_loss_.copy_(loss)
         loss = torch.nan_to_num(loss, nan=float("inf"))
         improved = loss < self.best_loss_
         if improved.any():

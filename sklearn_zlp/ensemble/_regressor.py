@@ -1,25 +1,27 @@
 """ZLPEnsembleRegressor: Monte Carlo replica ensemble of skorch networks."""
 
+import math
+import os
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
+from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._replicas import replica_quantiles
+from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._transaction import transactional_fit
+from ._diagnostics import FAILED, failure_message, final_statuses, status_summary
 from ._draws import MAX_SEED, draw_replica
-from ._training import (
-    append_monotonic_points,
-    copy_replica,
-    fit_chunk,
-    net_predict,
-    scale_inputs,
-)
+from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
+from ._trainer import EnsembleTraining
+from ._training import append_monotonic_points, net_predict, scale_inputs
 
 __all__ = ["ZLPEnsembleRegressor"]
 
@@ -77,26 +79,49 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Stop a chunk once none of its replicas improved its best validation chi^2
         for this many epochs; None trains ``max_epochs``.
     max_restarts : int, default=3
-        Retrain a replica whose network ended predicting a constant (all units of a
-        ReLU layer dead: a plateau it can never leave) with new initial weights, up
-        to this many times; its pseudo-data and split stay the same.
+        Retrain a replica whose training failed, up to this many times, with new
+        initial weights (its pseudo-data and split stay the same): its kept
+        weights predict non-finite values; it diverged (its final loss exceeds
+        100 times its initial one); it made no progress (its best validation
+        chi^2 is still above 0.95 times that of its initial weights, and above 4
+        per point); or it is dead (it predicts one constant: all units of a ReLU
+        layer dead or every sigmoid saturated, a plateau it can never leave). A
+        replica that diverged or went non-finite retrains at a tenth of its
+        learning rate, and again at a tenth after every later failure. Replicas
+        that still fail are dropped and reported in ``replica_status_``. The
+        thresholds and the measurements behind them are in
+        ``sklearn_zlp/ensemble/_diagnostics.py``.
     restart_chi2 : float, default=5.0
         Also retrain (up to ``max_restarts`` times) a replica whose final chi^2
         exceeds this multiple of the median over replicas: stuck in a poor
         minimum rather than slow. Its new fit replaces the old one only if its
-        chi^2 is lower. None retrains dead replicas only. Measured on the WS2
+        chi^2 is lower. None retrains failed replicas only. Measured on the WS2
         fit of benchmarks/ (lr 0.1, 3000 epochs): the worst replica's chi^2
         fell from 854x the median (dead-only restarts) to 20x (10, 2 restarts)
         and 5.8x (3 to 5, 3 restarts).
+    monotonic_X : array-like of shape (n_monotonic, n_features), default=None
+        Points where the model must not rise with energy, e.g. a grid over an
+        untrained energy range for each spectrum: every two consecutive rows
+        with equal covariates (columns after the first) and increasing energy
+        form a pair, and ``monotonic_penalty`` times the mean squared rise of
+        the modelled (log) intensity over the pairs is added to each replica's
+        cost. These points carry no data. A constructor parameter, not a fit
+        parameter, so that cross-validation never slices it like the samples.
     monotonic_penalty : float, default=10.0
         Weight of the penalty on any rise of the model between consecutive points
-        of ``monotonic_X`` (see :meth:`fit`), added to each replica's chi^2 per
-        point: the mean over pairs of the squared rise of the standardised target
-        (ln y minus its mean, divided by its standard deviation) times this.
-        Only used when ``fit`` gets ``monotonic_X``.
+        of ``monotonic_X``, added to each replica's chi^2 per point: the mean
+        over pairs of the squared rise of the standardised target (ln y minus its
+        mean, divided by its standard deviation) times this. Only used with
+        ``monotonic_X``.
     reject_outliers : float, default=None
         Drop replicas whose final chi^2 exceeds the median by more than this many
-        robust standard deviations (1.4826 MAD); None keeps all.
+        robust standard deviations (1.4826 MAD) of the replicas that trained;
+        None keeps all.
+    min_replicas : int or float, default=0.5
+        Fewest replicas that must train (not fail, see ``max_restarts``) for the
+        fit to succeed; a float in (0, 1] is a fraction of ``n_replicas``. With
+        fewer, ``fit`` raises a RuntimeError that says what failed and what to
+        change; with enough, failed replicas are dropped with one UserWarning.
     point_estimate : {"median", "mean"}, default="median"
         Central value returned by :meth:`predict`.
     replicas_per_chunk : int, default=50
@@ -115,29 +140,62 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         single-threaded with process parallelism (benchmarks/README.md: 100
         replicas x 2000 epochs in 3.5 s as two 1-thread processes, 5.8 s as one
         2-thread chunk). Results do not depend on it.
+    checkpoint_dir : str or path-like, default=None
+        Directory where each finished group of replicas (a chunk, or a group of
+        restarts) is written as soon as it finishes, as ``.npz`` arrays plus JSON
+        (nothing that executes code when loaded). A later fit with the same data
+        and parameters (and an int ``random_state``) loads the groups it finds
+        instead of training them, so an interrupted fit resumes where it stopped;
+        the result equals an uninterrupted fit bitwise. A checkpoint is used only
+        if its fingerprint (inputs, targets, sample weights, ``monotonic_X``,
+        every parameter that changes training, the replica seeds and the
+        versions of sklearn-zlp, torch and skorch) matches and its checksum is
+        intact; foreign, stale or corrupt files are ignored with a warning and
+        replaced. Loaded networks carry their weights, not their training
+        history or optimizer state. None writes nothing.
     random_state : int, RandomState instance or None, default=None
         Seeds every replica's pseudo-data, split and initial weights.
     verbose : int, default=0
-        Show a progress bar per chunk (tqdm) when > 0.
+        Show a progress bar per chunk (tqdm) when > 0, and how many groups were
+        loaded from ``checkpoint_dir``.
 
     Attributes
     ----------
     estimators_ : list of ReplicaNet
-        Fitted skorch nets, one per chunk.
+        Fitted skorch nets, one per chunk (every replica, dropped ones included).
     n_replicas_ : int
-        Replicas kept after rejection.
+        Replicas kept: those predictions use.
     n_rejected_ : int
-        Replicas dropped by ``reject_outliers``.
+        Replicas dropped, for failing to train or by ``reject_outliers``
+        (``replica_status_`` says which).
+    replica_status_ : ndarray of shape (n_replicas,) of str
+        What became of each replica. Kept: "ok" (trained at the first attempt),
+        "restarted" (failed or stuck at first, trained well when retrained),
+        "stuck" (chi^2 still above ``restart_chi2`` times the median after its
+        restarts; kept, drop such replicas with ``reject_outliers``). Dropped:
+        "outlier" (``reject_outliers``), and the failures that restarts did not
+        cure: "non_finite", "diverged", "no_progress", "dead" (see
+        ``max_restarts`` for their definitions).
     replica_chi2_ : ndarray of shape (n_replicas,)
-        Final chi^2 of every replica on all training points (its own pseudo-data).
+        Final chi^2 per point of every replica on all training points (its own
+        pseudo-data; bootstrap: the data); NaN where it is not finite.
     replica_valid_chi2_ : ndarray of shape (n_replicas,)
-        Best validation chi^2 of every replica.
+        Best validation chi^2 of every replica (the one look-back kept).
+    replica_initial_chi2_ : ndarray of shape (n_replicas,)
+        Validation chi^2 of every replica's initial weights: the yardstick of
+        "no_progress".
     replica_best_epoch_ : ndarray of shape (n_replicas,)
-        Epoch at which each replica's weights were kept.
+        Epoch at which each replica's weights were kept (1: the initial weights).
     replica_restarts_ : ndarray of shape (n_replicas,)
-        How often each replica was retrained after ending on a constant.
+        How often each replica was retrained.
+    replica_lr_ : ndarray of shape (n_replicas,)
+        Learning rate of each replica's kept fit: ``lr``, or less for a replica
+        retrained after diverging.
     kept_ : ndarray of shape (n_replicas,) of bool
         Which replicas predictions use.
+    n_checkpoint_loaded_ : int
+        Replica trainings (first round and restarts) loaded from
+        ``checkpoint_dir`` instead of run.
     random_seeds_ : ndarray of shape (n_replicas,)
         Seed of every replica.
     n_features_in_ : int
@@ -179,12 +237,18 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         "max_restarts": [Interval(Integral, 0, None, closed="left")],
         "restart_chi2": [Interval(Real, 1, None, closed="neither"), None],
         "monotonic_penalty": [Interval(Real, 0, None, closed="left")],
+        "monotonic_X": ["array-like", None],
         "reject_outliers": [Interval(Real, 0, None, closed="neither"), None],
+        "min_replicas": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0, 1, closed="right"),
+        ],
         "point_estimate": [StrOptions({"median", "mean"})],
         "replicas_per_chunk": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "device": [str],
         "torch_threads": [Interval(Integral, 1, None, closed="left")],
+        "checkpoint_dir": [str, os.PathLike, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -205,13 +269,16 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         n_iter_no_change=None,
         max_restarts=3,
         restart_chi2=5.0,
+        monotonic_X=None,
         monotonic_penalty=10.0,
         reject_outliers=None,
+        min_replicas=0.5,
         point_estimate="median",
         replicas_per_chunk=50,
         n_jobs=None,
         device="cpu",
         torch_threads=1,
+        checkpoint_dir=None,
         random_state=None,
         verbose=0,
     ):
@@ -228,13 +295,16 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.max_restarts = max_restarts
         self.restart_chi2 = restart_chi2
+        self.monotonic_X = monotonic_X
         self.monotonic_penalty = monotonic_penalty
         self.reject_outliers = reject_outliers
+        self.min_replicas = min_replicas
         self.point_estimate = point_estimate
         self.replicas_per_chunk = replicas_per_chunk
         self.n_jobs = n_jobs
         self.device = device
         self.torch_threads = torch_threads
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -269,83 +339,72 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 )
         return sizes, acts
 
-    def fit(self, X, y, sample_weight=None, monotonic_X=None):
+    @transactional_fit
+    def fit(self, X, y, sample_weight=None):
         """Train one network per Monte Carlo replica.
+
+        Transactional: if it raises or is interrupted, the estimator keeps its
+        previous fit (or stays unfitted), and the exception says so in a note.
 
         Parameters
         ----------
         X : array-like of shape (n_points, n_features)
-            Energy loss in eV in the first column, covariates after it.
+            Energy loss in eV in the first column, covariates after it. Any
+            array-like of real numbers (lists, integer or float32 arrays,
+            DataFrames).
         y : array-like of shape (n_points,)
             Intensities (counts); positive when ``log_target``.
         sample_weight : array-like of shape (n_points,), default=None
             ``1 / sigma^2`` of each ``y``: the uncertainties that set both the
             chi^2 and the replicas' noise. None: counting statistics,
             ``sigma^2 = max(y, 1)`` when ``log_target``, else ``sigma = 1``.
-        monotonic_X : array-like of shape (n_monotonic, n_features), default=None
-            Points where the model must not rise with energy, e.g. a grid over an
-            untrained energy range for each spectrum: every two consecutive rows
-            with equal covariates (columns after the first) and increasing energy
-            form a pair, and ``monotonic_penalty`` times the mean squared rise of
-            the modelled (log) intensity over the pairs is added to each replica's
-            cost. These points carry no data.
 
         Returns
         -------
         self : ZLPEnsembleRegressor
             Fitted estimator.
+
+        Raises
+        ------
+        RuntimeError
+            When fewer than ``min_replicas`` replicas trained (see
+            ``replica_status_`` in the message for what failed and what to change).
         """
         self._validate_params()
         sizes, acts = self._check_architecture()
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = validate_data(
+            self,
+            real_input(X, "X"),
+            as_real_array(y, name="y"),
+            dtype=np.float64,
+            y_numeric=True,
+        )
+        if sample_weight is not None:
+            sample_weight = as_sample_weight(sample_weight, y.size)
+        n_required = self._required_replicas()
         n_data = y.size
         pairs = None
-        if monotonic_X is not None:
+        if self.monotonic_X is not None:
             X, y, sample_weight, pairs = append_monotonic_points(
-                X, y, sample_weight, monotonic_X, self.log_target
+                X,
+                y,
+                sample_weight,
+                as_real_array(self.monotonic_X, name="monotonic_X"),
+                self.log_target,
             )
-        if sample_weight is None:
-            variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
-            active = np.ones(y.size, dtype=bool)
-        else:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
-            if np.any(sample_weight < 0) or not np.any(sample_weight > 0):
-                raise ValueError(
-                    "sample_weight is 1/sigma^2 of each point: it must be >= 0 (0 ignores "
-                    "the point) and positive somewhere."
-                )
-            active = sample_weight > 0
-            variance = np.where(active, 1.0 / np.where(active, sample_weight, 1.0), 1.0)
-        if self.log_target:
-            if np.any(y[active] <= 0):
-                raise ValueError(
-                    f"y has {int(np.sum(y[active] <= 0))} values <= 0, but log_target=True "
-                    "models ln y; drop those points, give them sample_weight 0, or clip them "
-                    "(e.g. y = np.maximum(y, 1)), "
-                    "or set log_target=False."
-                )
-            safe_y = np.where(active, y, 1.0)
-            target, sigma = np.log(safe_y), np.sqrt(variance) / safe_y
-        else:
-            target, sigma = y.copy(), np.sqrt(variance)
-
-        if self.input_ranges is None:
-            low, high = X[active].min(axis=0), X[active].max(axis=0)
-            if pairs is not None:  # the penalty grid must not extrapolate either
-                low = np.minimum(low, X[n_data:].min(axis=0))
-                high = np.maximum(high, X[n_data:].max(axis=0))
-        else:
-            ranges = np.asarray(self.input_ranges, dtype=np.float64)
-            if ranges.shape != (X.shape[1], 2) or np.any(ranges[:, 1] < ranges[:, 0]):
-                raise ValueError(
-                    f"input_ranges must have shape ({X.shape[1]}, 2) with low <= high per "
-                    f"feature, got {np.shape(self.input_ranges)}."
-                )
-            low, high = ranges[:, 0], ranges[:, 1]
-        width = np.where(high > low, high - low, 1.0)
+        target, sigma, active = targets_and_sigmas(y, sample_weight, self.log_target)
+        low, width = input_box(X, active, n_data, self.input_ranges)
         target_mean = float(np.mean(target[active]))
         target_scale = float(np.std(target[active])) or 1.0
 
+        if self.checkpoint_dir is not None and self.random_state is None:
+            warnings.warn(
+                "checkpoint_dir is set but random_state=None draws new replica seeds "
+                "on every fit, so no later fit can resume from these checkpoints; pass "
+                "an int random_state to resume.",
+                UserWarning,
+                stacklevel=3,  # past transactional_fit to the caller
+            )
         rng = check_random_state(self.random_state)
         seeds = rng.randint(MAX_SEED, size=self.n_replicas)
         scaled_target = (target - target_mean) / target_scale
@@ -361,138 +420,98 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
             )
             for s in seeds
         ]
-        targets = np.stack([d[0] for d in draws])
-        w_train = np.stack([d[1] for d in draws])
-        w_valid = None if draws[0][2] is None else np.stack([d[2] for d in draws])
-        init_seeds = np.array([d[3] for d in draws])
-
         inputs = scale_inputs(X, low, width)
-        # In units of the standardised target: a rise by one standard deviation of
-        # the training targets between two grid points costs monotonic_penalty.
-        penalty = self.monotonic_penalty if pairs is not None else 0.0
-
-        chunks = [
-            np.arange(i, min(i + self.replicas_per_chunk, self.n_replicas))
-            for i in range(0, self.n_replicas, self.replicas_per_chunk)
-        ]
-
-        def train(groups, seeds_for_init):
-            """Fit each group of replicas as one batched net, groups in parallel."""
-            return Parallel(n_jobs=self.n_jobs)(
-                delayed(fit_chunk)(
-                    inputs,
-                    targets[g],
-                    w_train[g],
-                    None if w_valid is None else w_valid[g],
-                    seeds_for_init[g],
-                    hidden_layer_sizes=sizes,
-                    activations=acts,
-                    max_epochs=self.max_epochs,
-                    lr=self.lr,
-                    lr_schedule=self.lr_schedule,
-                    n_iter_no_change=self.n_iter_no_change,
-                    device=self.device,
-                    n_threads=self.torch_threads,
-                    verbose=self.verbose,
-                    description=f"replicas {g[0]}-{g[-1]}",
-                    pairs=pairs,
-                    penalty=penalty,
-                )
-                for g in groups
-            )
-
-        results = train(chunks, init_seeds)
-        nets = [r[0] for r in results]
-        best_epoch = np.concatenate([r[1] for r in results])
-        best_loss = np.concatenate([r[2] for r in results])
-        n_epochs = np.array([r[3] for r in results])
-        predictions = np.concatenate([net_predict(net, inputs) for net in nets])
-        restarts = np.zeros(self.n_replicas, dtype=int)
-        target_range = np.ptp(scaled_target[active])
-        weights_all = active / scaled_sigma**2 / active.sum()
-        reference = scaled_target if self.replica_method == "bootstrap" else None
-
-        def final_chi2(pred, rows):
-            # chi^2 on all points of the replica's own pseudo-data (bootstrap: on
-            # the data, not on resampled copies)
-            target = targets[rows] if reference is None else reference
-            return ((pred - target) ** 2 * weights_all).sum(axis=1)
-
-        chi2 = final_chi2(predictions, slice(None))
-        for attempt in range(1, self.max_restarts + 1):
-            # A network whose ReLU layer died predicts one constant everywhere and can
-            # never leave that plateau; one whose chi^2 is restart_chi2 times the
-            # median is stuck in a poor minimum. Train such a replica again (same
-            # pseudo-data and split, new initial weights from its own seed and the
-            # attempt); a stuck one keeps whichever fit has the lower chi^2.
-            dead = np.ptp(predictions[:, active], axis=1) <= 1e-6 * target_range
-            dead |= ~np.isfinite(predictions).all(axis=1)
-            stuck = np.zeros_like(dead)
-            if self.restart_chi2 is not None and (~dead).sum() > 2:
-                median = np.median(chi2[~dead])
-                stuck = ~dead & (chi2 > self.restart_chi2 * median)
-            if not (dead | stuck).any():
-                break
-            redo = np.flatnonzero(dead | stuck)
-            new_init = init_seeds.copy()
-            new_init[redo] = [
-                np.random.default_rng([int(seeds[i]), attempt]).integers(MAX_SEED)
-                for i in redo
-            ]
-            # Spread over as many groups as the first round had chunks, so the
-            # retraining uses every worker; the split does not depend on n_jobs.
-            n_groups = max(-(-redo.size // self.replicas_per_chunk), len(chunks))
-            groups = [g for g in np.array_split(redo, n_groups) if g.size]
-            retrained = train(groups, new_init)
-            for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
-                new_pred = net_predict(net, inputs)
-                new_chi2 = final_chi2(new_pred, group)
-                for j, i in enumerate(group):
-                    if not dead[i] and not new_chi2[j] < chi2[i]:
-                        continue
-                    chunk, pos = divmod(int(i), self.replicas_per_chunk)
-                    copy_replica(net, j, nets[chunk], pos)
-                    best_epoch[i] = epochs[j]
-                    best_loss[i] = losses[j]
-                    predictions[i] = new_pred[j]
-                    chi2[i] = new_chi2[j]
-            restarts[redo] += 1
-        kept = np.isfinite(chi2)
-        if self.reject_outliers is not None and kept.sum() > 2:
-            median = np.median(chi2[kept])
-            spread = 1.4826 * np.median(np.abs(chi2[kept] - median))
-            kept &= chi2 <= median + self.reject_outliers * max(spread, 1e-12 * median)
-        if not kept.any():
+        # A constant is the right answer where the targets or the inputs do not vary.
+        varies = np.ptp(inputs[:, active], axis=1).max() > 0 if active.any() else False
+        training = EnsembleTraining(
+            inputs=inputs,
+            targets=np.stack([d[0] for d in draws]),
+            w_train=np.stack([d[1] for d in draws]),
+            w_valid=None if draws[0][2] is None else np.stack([d[2] for d in draws]),
+            init_seeds=np.array([d[3] for d in draws]),
+            seeds=seeds,
+            chi2_weights=active / scaled_sigma**2 / active.sum(),
+            reference=scaled_target if self.replica_method == "bootstrap" else None,
+            active=active,
+            target_range=float(np.ptp(scaled_target[active])) if varies else 0.0,
+            pairs=pairs,
+            # In units of the standardised target: a rise by one standard deviation
+            # of the training targets between two grid points costs the penalty.
+            penalty=self.monotonic_penalty if pairs is not None else 0.0,
+            net_params=dict(
+                hidden_layer_sizes=sizes,
+                activations=acts,
+                max_epochs=self.max_epochs,
+                lr_schedule=self.lr_schedule,
+                n_iter_no_change=self.n_iter_no_change,
+                device=self.device,
+                n_threads=self.torch_threads,
+                verbose=self.verbose,
+            ),
+            lr=self.lr,
+            replicas_per_chunk=self.replicas_per_chunk,
+            n_jobs=self.n_jobs,
+            checkpoint_dir=self.checkpoint_dir,
+            verbose=self.verbose,
+        )
+        fit = training.train(self.max_restarts, self.restart_chi2)
+        status, chi2 = fit["status"], fit["chi2"]
+        trained = ~np.isin(status, FAILED)
+        if trained.sum() < n_required:
             raise RuntimeError(
-                "every replica ended with a non-finite chi^2; lower lr or check the "
-                "inputs for extreme values."
+                failure_message(status, self.max_restarts, self.lr, fit["lr"], n_required)
             )
-        # Assign everything at once, so an interrupted fit leaves a fitted estimator
-        # as it was.
-        state = dict(
+        status, kept = final_statuses(
+            status, fit["restarts"], chi2, self.restart_chi2, self.reject_outliers
+        )
+        if not trained.all():
+            warnings.warn(
+                f"ZLPEnsembleRegressor: {status_summary(status)}. "
+                + failure_message(status, self.max_restarts, self.lr, fit["lr"], None),
+                UserWarning,
+                stacklevel=3,  # past transactional_fit to the caller
+            )
+        # Every attribute is a new object: transactional_fit restores the previous
+        # ones by putting the old __dict__ back.
+        self.__dict__.update(
             _input_low_=low,
             _input_width_=width,
-            estimators_=nets,
+            estimators_=fit["nets"],
             _target_mean_=target_mean,
             _target_scale_=target_scale,
             random_seeds_=seeds,
             replica_chi2_=chi2,
-            replica_valid_chi2_=best_loss,
-            replica_best_epoch_=best_epoch,
-            replica_restarts_=restarts,
-            n_epochs_=n_epochs,
+            replica_valid_chi2_=fit["best_loss"],
+            replica_initial_chi2_=fit["first_loss"],
+            replica_best_epoch_=fit["best_epoch"],
+            replica_restarts_=fit["restarts"],
+            replica_lr_=fit["lr"],
+            replica_status_=status,
+            n_epochs_=fit["n_epochs"],
             kept_=kept,
             n_replicas_=int(kept.sum()),
             n_rejected_=int((~kept).sum()),
+            n_checkpoint_loaded_=training.n_loaded,
         )
-        self.__dict__.update(state)
         return self
+
+    def _required_replicas(self):
+        if isinstance(self.min_replicas, Integral):
+            required = int(self.min_replicas)
+        else:
+            required = max(1, math.ceil(self.min_replicas * self.n_replicas))
+        if required > self.n_replicas:
+            raise ValueError(
+                f"min_replicas={self.min_replicas!r} asks for more replicas than "
+                f"n_replicas={self.n_replicas}; lower it or train more replicas."
+            )
+        return required
 
     # -- prediction --------------------------------------------------------------
 
     def _replica_predictions(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, real_input(X, "X"), dtype=np.float64, reset=False)
         inputs = scale_inputs(X, self._input_low_, self._input_width_)
         # kept replicas only, filled chunk by chunk and transformed in place: at
         # (replicas x points) floats each, temporaries cost more than the networks
@@ -564,7 +583,12 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         -------
         y_quantiles : ndarray of shape (n_points, n_quantiles)
         """
-        q = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
+        q = np.atleast_1d(as_real_array(quantiles, name="quantiles"))
+        if q.ndim != 1 or np.any(~(q >= 0) | ~(q <= 1)):
+            raise ValueError(
+                f"quantiles must be a number or a 1-D list of numbers in [0, 1], got "
+                f"{quantiles!r}; e.g. quantiles=(0.16, 0.5, 0.84)."
+            )
         return replica_quantiles(self._replica_predictions(X), q).T
 
     def predict_interval(self, X, confidence_level=0.68):
@@ -584,8 +608,8 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         y_intervals : ndarray of shape (n_points, 2, n_levels)
             Lower and upper bounds per level (the MAPIE layout).
         """
-        levels = np.atleast_1d(np.asarray(confidence_level, dtype=np.float64))
-        if np.any((levels <= 0) | (levels >= 1)):
+        levels = np.atleast_1d(as_real_array(confidence_level, name="confidence_level"))
+        if levels.ndim != 1 or np.any(~(levels > 0) | ~(levels < 1)):
             raise ValueError(
                 f"confidence_level must lie in (0, 1), got {confidence_level!r}."
             )
@@ -595,8 +619,36 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         upper = replica_quantiles(replicas, (1 + levels) / 2).T
         return centre(replicas, axis=0), np.stack([lower, upper], axis=1)
 
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
+
+        As :meth:`sklearn.base.RegressorMixin.score`, with ``y`` and
+        ``sample_weight`` checked as in :meth:`fit` (any real array-like).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_points, n_features)
+            Points to predict.
+        y : array-like of shape (n_points,)
+            True intensities.
+        sample_weight : array-like of shape (n_points,), default=None
+            Weights of the points in R^2.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` against ``y``.
+        """
+        y_pred = self.predict(X)
+        y = as_real_array(y, name="y")
+        if sample_weight is not None:
+            sample_weight = as_sample_weight(sample_weight, y_pred.size)
+        return float(r2_score(y, y_pred, sample_weight=sample_weight))
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         tags.input_tags.allow_nan = False
+        # ln y is modelled when log_target: targets must be positive.
+        tags.target_tags.positive_only = bool(self.log_target)
         return tags

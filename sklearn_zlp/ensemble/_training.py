@@ -124,6 +124,9 @@ def fit_chunk(
         lookback = dict(net.callbacks_)["lookback"]
         best_epoch = lookback.best_epoch_.cpu().numpy()
         best_loss = lookback.best_loss_.cpu().numpy()
+        # Read by the estimator's replica diagnostics (ensemble/_diagnostics.py).
+        net.replica_first_loss_ = lookback.first_loss_.cpu().numpy()
+        net.replica_last_loss_ = lookback.last_loss_.cpu().numpy()
         net.set_params(device="cpu")
         net.module_.to("cpu")
         del net.callbacks_  # the look-back copies are no longer needed

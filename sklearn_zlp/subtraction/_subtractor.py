@@ -544,7 +544,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
                     input_ranges=self._robust_ranges(all_points, covariates)
                 )
             if monotonic is not None:
-                fit_kwargs["monotonic_X"] = monotonic
+                regressor.set_params(monotonic_X=monotonic)
         regressor.fit(points, target, **fit_kwargs)
         state = dict(
             regressor_=regressor,
