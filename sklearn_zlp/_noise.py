@@ -13,8 +13,9 @@ def counting_variance(counts, read_noise=0.0):
 
     The one noise model of the package. ZLPSubtractor's chi^2 weights, data-noise
     draws, vacuum training ranges and held-out score, the read-noise estimate
-    (:func:`estimate_read_noise` inverts it), the ensemble's default
-    ``sample_weight``, and the band-gap fit's uncertainties all use it.
+    (:func:`estimate_read_noise` inverts it), ZLPEnsembleRegressor's default
+    ``sample_weight``, the Poisson spread of a single vacuum spectrum in
+    ``estimate_de2``, and the band-gap fits' uncertainties all use it.
 
     Parameters
     ----------

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .._noise import counting_variance
 from .._replicas import replica_quantiles
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -305,7 +306,7 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 X, y, sample_weight, monotonic_X, self.log_target
             )
         if sample_weight is None:
-            variance = np.maximum(y, 1.0) if self.log_target else np.ones_like(y)
+            variance = counting_variance(y) if self.log_target else np.ones_like(y)
             active = np.ones(y.size, dtype=bool)
         else:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)

@@ -321,7 +321,8 @@ def fit_band_gap(
         Energy loss of every channel in eV, increasing.
     spectra : array-like of shape (n_channels,), (n_spectra, n_channels) or \
 (n_replicas, n_spectra, n_channels)
-        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X).subtracted``.
+        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X, keep_replicas=True).subtracted``
+        or each batch's ``subtracted`` from ``ZLPSubtractor.subtract_batches(X)``.
     window : tuple (e_min, e_max) in eV, default=None
         Fit range. None chooses it per spectrum from the replica median: the
         onset E_on is the first energy above ``search_start`` from which the median,
@@ -352,7 +353,7 @@ def fit_band_gap(
         Requires a uniform energy axis. Ignored when ``zlp`` is given.
     zlp : array-like broadcastable to the spectra, default=None
         The zero-loss peak matched to every replica and spectrum in counts on
-        the same (uniform) axis, e.g. ``ZLPSubtractor.subtract(X).zlp``. The
+        the same (uniform) axis, e.g. ``subtract(X, keep_replicas=True).zlp``. The
         model is convolved with it, normalised to unit area, which is the
         actual instrument response of the single-scattering signal. The
         Gaussian ``resolution`` misses the broader loss side and the tails of
@@ -553,7 +554,7 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
             self.window_ = np.asarray(self.window, dtype=np.float64)
         else:
             med = np.median(X, axis=0)
-            sig = np.sqrt(np.maximum(med, 1.0))
+            sig = np.sqrt(counting_variance(med))
             spread = 0.5 * np.diff(np.percentile(X, [16, 84], axis=0), axis=0)[0]
             start = 0.8 if self.energy_axis is not None else e[0]
             lo, hi = _auto_window(e, med, sig, spread, 2.0, 0.2, start)
