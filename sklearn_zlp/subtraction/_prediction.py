@@ -50,7 +50,9 @@ class SubtractionMethods:
 
         Streams over ``batch_size`` spectra at a time: replicas are reduced
         batch by batch, so memory does not grow with the number of spectra
-        beyond the outputs (see Notes of the class).
+        beyond the outputs. Peak about ``8 n_spectra (F + 9 C) + 4 x 8 R b C``
+        bytes (F columns of X, C channels, R replicas, b = batch_size; Notes of
+        the class), plus ``3 x 8 R n_spectra C`` with ``keep_replicas``.
 
         Parameters
         ----------

@@ -235,16 +235,23 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     batch, ``batch_size`` or order of the spectra.
 
     Memory. With ``R`` replicas, ``C`` channels, ``F`` columns of ``X`` and
-    ``b = min(batch_size, n_spectra)``, a call holds the validated copy of
-    ``X`` (``8 n_spectra F`` bytes), its outputs, and while a batch is
-    evaluated at most about ``4 x 8 R b C`` bytes (replica arrays of the
-    batch and the temporaries of the networks and of the percentiles; 51 MB
-    per array at the defaults R=100, b=32, C=1981). The outputs are
+    ``b = min(batch_size, n_spectra)``, the peak of a call is about::
+
+        8 n_spectra F  +  outputs  +  4 x 8 R b C   bytes
+
+    the validated copy of ``X``, the outputs, and one batch's replica arrays
+    with the temporaries of the networks and of the percentiles (measured at
+    R=100, b=32, C=1981, where ``8 R b C`` is 48 MiB: 3.9 such arrays for
+    :meth:`subtract`, 2.5 for :meth:`transform`). The outputs are
     ``8 n_spectra C`` bytes for :meth:`transform`, 9 times that for
-    :meth:`subtract` (three medians and three bands),
-    ``8 R n_spectra C`` for :meth:`transform_replicas` and 3 times that for
-    ``subtract(X, keep_replicas=True)``; :meth:`subtract_batches` holds one
-    batch's replicas at a time.
+    :meth:`subtract` (three medians and three bands), ``8 R n_spectra C``
+    for :meth:`transform_replicas` and 3 times that for ``subtract(X,
+    keep_replicas=True)``; :meth:`subtract_batches` holds one batch's
+    replicas at a time. Measured: ``subtract`` of 20000 spectra of 101
+    channels with 8 replicas grew the process by 155 MiB, its outputs and
+    input copy being 154 MiB (the replica arrays of all spectra would be
+    370 MiB). ``batch_size=32`` also took less CPU time than 256 (4.3-4.8 s
+    against 5.8-6.3 s for ``transform`` of 384 WS2 spectra, 100 replicas).
 
     References
     ----------
