@@ -317,3 +317,26 @@ def test_subtract_20000_spectra_under_a_memory_cap(tmp_path):
     # MiB where it measures 155 alone), hence the wider margin; still below what
     # the replica arrays of all spectra would take
     assert m["rss_growth"] <= m["outputs"] + m["input"] + 160 * 2**20 < 3 * cube, m
+
+
+def test_vacuum_mode_with_acquisition_columns_is_per_spectrum_too(data):
+    # Vacuum mode: training ranges from each spectrum's noise level, the exposure
+    # time as a covariate column, which also enters the noise stream's digest.
+    times = np.array([1.0, 2.0, 4.0])
+    X = np.column_stack([data.vacuum * times[:, None], times])
+    sub = ZLPSubtractor(
+        energy_axis=data.energy,
+        mode="vacuum",
+        covariates=("exposure_time",),
+        regressor=tiny_regressor(n_replicas=3, max_epochs=20),
+        random_state=0,
+    ).fit(X)
+    whole = _outputs(sub, X, "subtract")
+    for i in range(X.shape[0]):
+        _assert_bitwise(_outputs(sub, X[i : i + 1], "subtract"), _rows(whole, [i]), str(i))
+    # the same spectrum with another exposure time gets other noise draws
+    other = X[:1].copy()
+    other[0, -1] = 3.0
+    a = sub.subtract(X[:1], keep_replicas=True)
+    b = sub.subtract(other, keep_replicas=True)
+    assert not np.allclose(a.subtracted + a.zlp, b.subtracted + b.zlp)

@@ -123,11 +123,12 @@ class SubtractionMethods:
         confidence_level : float in (0, 1), default=0.68
             Level of the bands.
 
-        Yields
-        ------
-        result : ZLPSubtractionResult
-            One batch (``result.rows``: its rows of X), replicas kept; its
-            medians and bands are computed when first read.
+        Returns
+        -------
+        batches : iterator of ZLPSubtractionResult
+            One result per batch (``result.rows``: its rows of X), replicas
+            kept; its medians and bands are computed when first read. Batches
+            are computed with the subtractor as it is when they are reached.
         """
         check_confidence_level(confidence_level)
         data = self._validated(X)

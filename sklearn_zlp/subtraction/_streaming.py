@@ -66,13 +66,13 @@ def model_replicas(est, data):
     return model, fwhm
 
 
-def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, want_subtracted=True):
+def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
     """Model, matched ZLP and subtracted replicas of one batch of spectra.
 
     Cubes are computed in place on one another unless named in ``keep``
     (``"zlp_model"``, ``"zlp"``); ``on_model`` and ``on_zlp`` are called with
     the model and matched cubes before they are overwritten (to reduce them to
-    statistics). ``want_subtracted=False`` stops after the model.
+    statistics).
     """
     model, fwhm = model_replicas(est, data)
     spectra, energy = data.spectra, data.energy
@@ -80,8 +80,6 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, want_subtr
     de0 = matching_start(de1, fwhm, est.match_width)
     if on_model is not None:
         on_model(model)
-    if not want_subtracted:
-        return BatchReplicas(model, None, None, de0, de1, de2)
     zlp = match_zlp(
         model,
         spectra,
