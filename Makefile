@@ -8,7 +8,7 @@ DEMO_OUTPUT ?= demo_output
 # other when a core is busy (see DESIGN.md, performance notes).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: demo test bench bench-eelsfitter-venv lint format docs clean
+.PHONY: demo test bench bench-eelsfitter-venv lint format docs bad-inputs-table clean
 
 $(VPY):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ lint: $(VENV)/.installed-test
 format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# docs/bad_inputs.rst: every bad input the tests try and its message, as printed today
+# (tests/test_bad_inputs.py fails when the file differs from this output).
+bad-inputs-table: $(VENV)/.installed-test
+	$(VPY) tests/_bad_input_table.py docs/bad_inputs.rst
 
 docs: $(VENV)/.installed-test
 	$(PIP) install -q -c constraints.txt -e ".[docs]"

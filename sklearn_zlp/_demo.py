@@ -194,9 +194,10 @@ def _subtract_and_report(
         f"read noise measured on the spectra: {subtractor.read_noise_:.0f} counts per "
         "channel."
     )
+    # medians and 68% bands, streamed: no replica of any spectrum is kept
     result = subtractor.subtract(sample)
     median, (low, high) = result.subtracted_median, result.subtracted_band
-    zlp_low, zlp_median, zlp_high = np.quantile(result.zlp_model, [0.16, 0.5, 0.84], axis=0)
+    zlp_median, (zlp_low, zlp_high) = result.zlp_model_median, result.zlp_model_band
 
     rows = []
     window = (energy >= 0) & (energy <= 1)
@@ -277,33 +278,39 @@ def _subtract_and_report(
             f"{row['spectrum']:<11}{row['dE_I_eV']:>10.2f}{row['dE_II_eV']:>11.2f}"
             f"{row['fwhm_eV']:>10.3f}{row['zlp_worst_error_0_1eV']:>16.3f}"
         )
-    _physics_report(
-        folder, energy, sample, sample_names, result, subtractor.read_noise_, say=say
-    )
+    _physics_report(folder, energy, sample, sample_names, subtractor, say=say)
 
 
-def _physics_report(folder, energy, sample, names, result, read_noise, *, say):
-    """Band gap and t/lambda of every spectrum from the replicas, as a table."""
-    gap = fit_band_gap(
-        energy, result.subtracted, window=_WS2_GAP_WINDOW, read_noise=read_noise
-    )
-    thickness = t_over_lambda(sample, result.zlp)  # (n_replicas, n_spectra)
-    t_median, t_low, t_high = summarize(thickness, axis=0)
+def _physics_report(folder, energy, sample, names, subtractor, *, say):
+    """Band gap and t/lambda of every spectrum from the replicas, as a table.
+
+    The replicas come batch by batch (``subtract_batches``), so memory stays
+    bounded by one batch however many spectra there are.
+    """
     rows = []
-    for i, name in enumerate(names):
-        rows.append(
-            {
-                "spectrum": name,
-                "E_bg_eV": round(float(gap.e_bg_median[i]), 3),
-                "E_bg_p16_eV": round(float(gap.e_bg_interval[i, 0]), 3),
-                "E_bg_p84_eV": round(float(gap.e_bg_interval[i, 1]), 3),
-                "b": round(float(gap.b_median[i]), 3),
-                "fraction_indirect": round(float(gap.fraction_indirect[i]), 3),
-                "t_over_lambda": round(float(t_median[i]), 4),
-                "t_over_lambda_p16": round(float(t_low[i]), 4),
-                "t_over_lambda_p84": round(float(t_high[i]), 4),
-            }
+    for batch in subtractor.subtract_batches(sample):
+        gap = fit_band_gap(
+            energy,
+            batch.subtracted,
+            window=_WS2_GAP_WINDOW,
+            read_noise=subtractor.read_noise_,
         )
+        thickness = t_over_lambda(batch.spectra, batch.zlp)  # (n_replicas, batch)
+        t_median, t_low, t_high = summarize(thickness, axis=0)
+        for j, name in enumerate(names[batch.rows]):
+            rows.append(
+                {
+                    "spectrum": name,
+                    "E_bg_eV": round(float(gap.e_bg_median[j]), 3),
+                    "E_bg_p16_eV": round(float(gap.e_bg_interval[j, 0]), 3),
+                    "E_bg_p84_eV": round(float(gap.e_bg_interval[j, 1]), 3),
+                    "b": round(float(gap.b_median[j]), 3),
+                    "fraction_indirect": round(float(gap.fraction_indirect[j]), 3),
+                    "t_over_lambda": round(float(t_median[j]), 4),
+                    "t_over_lambda_p16": round(float(t_low[j]), 4),
+                    "t_over_lambda_p84": round(float(t_high[j]), 4),
+                }
+            )
     with open(folder / "physics.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()

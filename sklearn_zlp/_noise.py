@@ -8,11 +8,26 @@ from ._validation import check_spectra
 __all__ = ["counting_variance", "estimate_read_noise"]
 
 
-def counting_variance(counts, read_noise):
+def counting_variance(counts, read_noise=0.0):
     """Variance of recorded counts: Poisson (at least 1) plus read noise squared.
 
-    The one noise model of the package: chi^2 weights, data-noise draws and
-    detection thresholds all use it.
+    The one noise model of the package. ZLPSubtractor's chi^2 weights, data-noise
+    draws, vacuum training ranges and held-out score, the read-noise estimate
+    (:func:`estimate_read_noise` inverts it), ZLPEnsembleRegressor's default
+    ``sample_weight``, the Poisson spread of a single vacuum spectrum in
+    ``estimate_de2``, and the band-gap fits' uncertainties all use it.
+
+    Parameters
+    ----------
+    counts : array-like
+        Expected (or recorded) counts per channel.
+    read_noise : float, default=0.0
+        Gaussian read noise in counts per channel.
+
+    Returns
+    -------
+    variance : ndarray
+        ``max(counts, 1) + read_noise^2``, the shape of ``counts``.
     """
     return np.maximum(counts, 1.0) + float(read_noise) ** 2
 
@@ -20,13 +35,15 @@ def counting_variance(counts, read_noise):
 def estimate_read_noise(spectra, energy=None, *, exclude=None):
     """Gaussian read noise per channel, from the channel-to-channel scatter.
 
-    For counts with variance ``I + r^2`` (Poisson plus read noise r) that vary
-    smoothly from channel to channel, the second difference
-    ``d = y[i-1] - 2 y[i] + y[i+1]`` has variance ``6 (I + r^2)``, so each channel
-    gives an estimate ``d^2 / 6 - I`` of ``r^2``, with I the local mean of the
-    spectrum. They are averaged with weights ``1 / (I + r^2)^2`` (the inverse
-    variance of each estimate, iterated), which leaves most of the say to the
-    low-count channels, where read noise is not lost next to the Poisson part.
+    The package's noise model inverted: for counts with variance
+    ``counting_variance(I, r) = max(I, 1) + r^2`` (Poisson plus read noise r)
+    that vary smoothly from channel to channel, the second difference
+    ``d = y[i-1] - 2 y[i] + y[i+1]`` has variance ``6 (max(I, 1) + r^2)``, so
+    each channel gives an estimate ``d^2 / 6 - max(I, 1)`` of ``r^2``, with I
+    the local mean of the spectrum. They are averaged with weights
+    ``1 / (max(I, 1) + r^2)^2`` (the inverse variance of each estimate,
+    iterated), which leaves most of the say to the low-count channels, where
+    read noise is not lost next to the Poisson part.
 
     Measured on synthetic spectra (``make_synthetic_eels``, six spectra, three
     seeds): 39.3-40.2 for a true 40, 19.3-20.3 for 20, 4.3-5.1 for 5, 0-0.7 for 0.
@@ -63,6 +80,18 @@ def estimate_read_noise(spectra, energy=None, *, exclude=None):
     40
     """
     spectra = check_spectra(spectra)
+    if energy is not None:
+        energy = np.asarray(energy, dtype=float)
+        if energy.shape != (spectra.shape[1],):
+            raise ValueError(
+                f"energy has shape {energy.shape}, spectra have {spectra.shape[1]} "
+                "channels; give one energy per channel."
+            )
+    return read_noise_of(spectra, energy, exclude=exclude)
+
+
+def read_noise_of(spectra, energy=None, *, exclude=None):
+    """:func:`estimate_read_noise` on validated float64 spectra and axis."""
     if spectra.shape[1] < 12:
         raise ValueError(
             f"spectra have {spectra.shape[1]} channels; estimating read noise needs "
@@ -72,12 +101,6 @@ def estimate_read_noise(spectra, energy=None, *, exclude=None):
     second = spectra[:, :-2] - 2 * spectra[:, 1:-1] + spectra[:, 2:]
     use = np.isfinite(second) & np.isfinite(level)
     if energy is not None:
-        energy = np.asarray(energy, dtype=float)
-        if energy.shape != (spectra.shape[1],):
-            raise ValueError(
-                f"energy has shape {energy.shape}, spectra have {spectra.shape[1]} "
-                "channels; give one energy per channel."
-            )
         half = 1.0 if exclude is None else float(exclude)
         use &= (np.abs(energy[1:-1]) > half)[None, :]
     if use.sum() < 50:
@@ -85,10 +108,11 @@ def estimate_read_noise(spectra, energy=None, *, exclude=None):
             f"only {int(use.sum())} channels to estimate read noise from; give longer "
             "spectra or a smaller exclude."
         )
-    poisson = np.maximum(level[use], 0.0)
-    excess = second[use] ** 2 / 6.0 - poisson
-    r2 = max(float(np.median(excess[poisson <= np.quantile(poisson, 0.1)])), 0.0)
+    level = level[use]
+    # the noise model inverted: d^2 / 6 estimates counting_variance(I, r)
+    excess = second[use] ** 2 / 6.0 - counting_variance(level)
+    r2 = max(float(np.median(excess[level <= np.quantile(level, 0.1)])), 0.0)
     for _ in range(5):
-        weight = 1.0 / (poisson + r2 + 1.0) ** 2
+        weight = 1.0 / counting_variance(level, np.sqrt(r2)) ** 2
         r2 = max(float(np.sum(weight * excess) / np.sum(weight)), 0.0)
     return float(np.sqrt(r2))

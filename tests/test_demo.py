@@ -58,3 +58,31 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
         ]
         assert 0 < t[0] <= t[1] <= t[2] < 1  # thin WS2 flakes
         assert 0 <= float(row["fraction_indirect"]) <= 1
+
+
+def test_readme_snippets_run(monkeypatch):
+    # The README's code blocks, run as written in one namespace; only the default
+    # ensemble (100 replicas x 3000 epochs) is made small, for speed.
+    import re
+    from pathlib import Path
+
+    from sklearn_zlp import ZLPEnsembleRegressor
+    from sklearn_zlp.subtraction import _subtractor
+
+    def small(random_state=None, n_jobs=None):
+        return ZLPEnsembleRegressor(
+            n_replicas=4, max_epochs=100, lr=0.1, n_jobs=n_jobs, random_state=random_state
+        )
+
+    monkeypatch.setattr(_subtractor, "default_regressor", small)
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 4
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert result.subtracted_median.shape == (6, 1981)
+    assert result.subtracted_band.shape == (2, 6, 1981)
+    assert namespace["gap"].e_bg_median.shape == (namespace["batch"].spectra.shape[0],)
+    assert len(namespace["thickness"]) == 3

@@ -125,3 +125,74 @@ def test_bands_honest_on_a_noisy_detector_only_with_its_read_noise():
     print(f"68% coverage: read_noise=0 {coverage[0.0]:.2f}, auto {coverage['auto']:.2f}")
     assert coverage[0.0] < 0.3
     assert coverage["auto"] >= 0.55
+
+
+# -- one noise model -------------------------------------------------------------
+
+
+def test_read_noise_estimate_inverts_the_counting_variance():
+    # Smooth counts from 0.2 to 5000 per channel with exactly the variance the
+    # package assumes, counting_variance(I, r): the estimate returns r.
+    from sklearn_zlp._noise import counting_variance
+
+    rng = np.random.default_rng(0)
+    energy = np.linspace(-2, 20, 2000)
+    level = 0.2 + 5000 * np.exp(-np.abs(energy) / 2.0)
+    for true in (0.0, 3.0, 40.0):
+        noisy = level + rng.normal(size=(6, level.size)) * np.sqrt(
+            counting_variance(level, true)
+        )
+        estimate = estimate_read_noise(noisy, energy)
+        assert abs(estimate - true) < 0.05 * true + 0.8, (true, estimate)
+
+
+@pytest.fixture(scope="module")
+def noisy_fit():
+    data = make_synthetic_eels(4, read_noise=20.0, random_state=1)
+    sub = ZLPSubtractor(
+        energy_axis=data.energy,
+        regressor=_fast(n_replicas=12, max_epochs=30),
+        regions=ZLPRegionMask(de1=1.3, de2=5),
+        random_state=0,
+    ).fit(data.spectra)
+    return sub, data.spectra
+
+
+def test_data_noise_draws_have_the_counting_variance(noisy_fit):
+    from sklearn_zlp._noise import counting_variance
+
+    sub, X = noisy_fit
+    result = sub.subtract(X, keep_replicas=True)
+    draws = result.subtracted + result.zlp - X[None]  # each replica's noise draw
+    pulls = draws / np.sqrt(counting_variance(X, sub.read_noise_))[None]
+    # 12 x 4 x 2001 standard normal pulls: std 1 within 1%, no bias
+    assert abs(pulls.std() - 1) < 0.01
+    assert abs(pulls.mean()) < 0.01
+
+
+def test_score_is_the_chi2_of_the_counting_variance(noisy_fit):
+    from sklearn_zlp._noise import counting_variance
+
+    sub, X = noisy_fit
+    median = sub.predict_zlp(X, quantiles=0.5)[0]
+    used = (np.abs(sub.energy_axis_)[None] < sub.regions_.de1_all_) & (X > 0)
+    chi2 = (X - median) ** 2 / counting_variance(X, sub.read_noise_)
+    np.testing.assert_allclose(sub.score(X), -chi2[used].mean(), rtol=1e-12)
+
+
+def test_chi2_weights_are_the_counting_variance():
+    from sklearn_zlp._noise import counting_variance
+    from sklearn_zlp.subtraction._uncertainty import training_variance
+
+    X = np.abs(np.random.default_rng(0).normal(100, 50, size=(4, 60)))
+    norm = X.sum(axis=1)
+    acq = np.empty((4, 0))
+    energy = np.linspace(-1, 2, 60)
+    variance = training_variance(
+        X, norm, energy, acq, read_noise=7.0, relative=0.0, sigma="counting"
+    )
+    np.testing.assert_array_equal(variance, counting_variance(X, 7.0))
+    relative = training_variance(
+        X, norm, energy, acq, read_noise=7.0, relative=0.1, sigma="counting"
+    )
+    np.testing.assert_allclose(relative, counting_variance(X, 7.0) + (0.1 * X) ** 2)

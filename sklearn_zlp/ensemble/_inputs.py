@@ -7,6 +7,7 @@ modifies the caller's arrays.
 import numpy as np
 from scipy import sparse
 
+from .._noise import counting_variance
 from .._validation import as_real_array
 
 __all__ = ["as_sample_weight", "input_box", "real_input", "targets_and_sigmas"]
@@ -61,7 +62,7 @@ def targets_and_sigmas(y, sample_weight, log_target):
     the sigma is the relative one, sigma / y.
     """
     if sample_weight is None:
-        variance = np.maximum(y, 1.0) if log_target else np.ones_like(y)
+        variance = counting_variance(y) if log_target else np.ones_like(y)
         active = np.ones(y.size, dtype=bool)
     else:
         if np.any(sample_weight < 0):

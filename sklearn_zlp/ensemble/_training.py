@@ -10,6 +10,7 @@ import torch
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from .._noise import counting_variance
 from ..nn import ReplicaMLP
 from ._net import (
     ReplicaLookBack,
@@ -155,7 +156,7 @@ def append_monotonic_points(X, y, sample_weight, monotonic_X, log_target):
     n = y.size
     if sample_weight is None:
         # The documented default sigma, made explicit so the appended points can be 0.
-        sample_weight = 1.0 / np.maximum(y, 1.0) if log_target else np.ones(n)
+        sample_weight = 1.0 / counting_variance(y) if log_target else np.ones(n)
     sample_weight = np.concatenate(
         [
             np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), (n,)),

@@ -376,7 +376,8 @@ def fit_band_gap(
         Energy loss of every channel in eV, strictly increasing.
     spectra : array-like of shape (n_channels,), (n_spectra, n_channels) or \
 (n_replicas, n_spectra, n_channels)
-        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X).subtracted``;
+        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X, keep_replicas=True).subtracted``
+        or each batch's ``subtracted`` from ``ZLPSubtractor.subtract_batches(X)``;
         any real dtype, nested lists and DataFrames work. The number of axes
         says what they hold: 1-D one spectrum, 2-D spectra (one per row, no
         replicas), 3-D replicas of spectra. A 3-D array is always read as
@@ -416,7 +417,7 @@ def fit_band_gap(
         Requires a uniform energy axis. Ignored when ``zlp`` is given.
     zlp : array-like broadcastable to the spectra, default=None
         The zero-loss peak matched to every replica and spectrum in counts on
-        the same (uniform) axis, e.g. ``ZLPSubtractor.subtract(X).zlp``. The
+        the same (uniform) axis, e.g. ``subtract(X, keep_replicas=True).zlp``. The
         model is convolved with it, normalised to unit area, which is the
         actual instrument response of the single-scattering signal. The
         Gaussian ``resolution`` misses the broader loss side and the tails of

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.signal import savgol_filter
 
+from .._noise import counting_variance
 from .._validation import (
     as_real_array,
     check_energy_axis,
@@ -336,7 +337,7 @@ def _de2_snr(X, smoothed, energy, de1, vacuum, smoothing):
         if vacuum is not None:
             scale = X[i, region_i].sum() / max(v_mean[region_i].sum(), 1e-300)
             zlp = scale * v_mean
-            spread = v_sigma if v_sigma is not None else np.sqrt(np.maximum(v_mean, 1.0))
+            spread = v_sigma if v_sigma is not None else np.sqrt(counting_variance(v_mean))
             sigma = np.sqrt(noise[i] ** 2 + (scale * spread) ** 2)
         else:
             # Power law ln I = c - p ln E fitted to the tail just below dE_I.

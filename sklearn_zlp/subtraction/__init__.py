@@ -2,8 +2,10 @@
 
 :class:`ZLPSubtractor` builds the point table from the spectra and their
 training regions (``_point_table``), fits a clone of its regressor, matches every
-replica's ZLP to the data (``_matching``) and subtracts; :meth:`~ZLPSubtractor.
-subtract` returns a :class:`ZLPSubtractionResult`.
+replica's ZLP to the data (``_matching``) and subtracts, streaming over batches
+of spectra (``_streaming``); :meth:`~ZLPSubtractor.subtract` returns a
+:class:`ZLPSubtractionResult` with medians and bands, and
+:meth:`~ZLPSubtractor.subtract_batches` every replica, one batch at a time.
 """
 
 from ._result import ZLPSubtractionResult

@@ -1,8 +1,30 @@
-"""The point table's region-III pseudo-data: extrapolated ZLP tails."""
+"""The point table the ZLP ensemble trains on (Roest et al. 2021, sections 2-3).
+
+Rows are (energy input, covariates...) of every training channel of every
+spectrum, targets the normalised intensities, weights ``norm^2 / sigma^2``;
+region-III pseudo-data and the region-II grid of the monotonicity penalty are
+added per spectrum.
+"""
+
+from types import SimpleNamespace
 
 import numpy as np
 
-__all__ = ["tail_extrapolation"]
+from ..preprocessing import zlp_fwhm
+from ._inputs import LOG_TOTAL, covariate_table, normalisation
+from ._regions import fit_regions
+from ._uncertainty import choose_read_noise, training_variance
+
+__all__ = [
+    "build_point_table",
+    "energy_feature",
+    "robust_ranges",
+    "tail_extrapolation",
+    "training_table",
+]
+
+# ln-space uncertainty of the "tail" pseudo-data (see ZLPSubtractor's pseudo_data)
+TAIL_SIGMA = 0.1
 
 
 def tail_extrapolation(spectrum, energy, de1, e3):
@@ -22,3 +44,139 @@ def tail_extrapolation(spectrum, energy, de1, e3):
     slope = np.sum(w * (x - xm) * (y - ym)) / max(np.sum(w * (x - xm) ** 2), 1e-300)
     slope = min(slope, -1.0)
     return np.maximum(np.exp(ym + slope * (np.log(e3) - xm)), 1.0)
+
+
+def energy_feature(energy, width):
+    """Network input for the energy loss: asinh(E / w) or E itself.
+
+    asinh is linear within the ZLP core (|E| < w, the median FWHM) and
+    logarithmic in the tails, so the narrow peak and the long tail span
+    comparable parts of the scaled input range. ``width`` None: linear.
+    """
+    return energy if width is None else np.arcsinh(energy / width)
+
+
+def _rows(energy, width, cov):
+    return np.column_stack([energy_feature(energy, width), np.tile(cov, (energy.size, 1))])
+
+
+def build_point_table(
+    spectra, energy, covariates, norm, variance, de1, de2, width, *, options
+):
+    """Training points, targets, weights and monotonic grid of all spectra.
+
+    ``options`` is the subtractor (its mode, n_pseudo, n_monotonic and
+    pseudo_data). Returns ``(X, y, sample_weight, monotonic_X, n_points)``
+    with ``n_points`` the data rows (not pseudo-data or penalty points).
+    """
+    rows, targets, weights, grid = [], [], [], []
+    dispersion = energy[1] - energy[0]
+    specimen = options.mode == "specimen"
+    n_points = 0
+    for i, s in enumerate(spectra):
+        cov = covariates[i]
+        if specimen:
+            chosen = (np.abs(energy) < de1[i]) & (s > 0)
+        else:
+            chosen = (energy >= -de1[i]) & (energy <= de2[i]) & (s > 0)
+        if chosen.sum() < 5:
+            raise ValueError(
+                f"spectrum {i} has only {int(chosen.sum())} positive channels in its "
+                f"training region (|E| < {de1[i]:.3g} eV); widen the region (larger "
+                "dE_I) or use a finer energy axis."
+            )
+        e = energy[chosen]
+        rows.append(_rows(e, width, cov))
+        targets.append(s[chosen] / norm[i])
+        weights.append(norm[i] ** 2 / variance[i, chosen])
+        n_points += e.size
+        if specimen and options.n_pseudo > 0:
+            stop = min(1.5 * de2[i], energy[-1])
+            if stop - de2[i] < dispersion:
+                raise ValueError(
+                    f"spectrum {i}: region III (E > dE_II = {de2[i]:.3g} eV) lies "
+                    f"beyond the axis end {energy[-1]:.3g} eV; lower dE_II or record "
+                    "a longer energy range."
+                )
+            e3 = np.linspace(de2[i], stop, options.n_pseudo)
+            rows.append(_rows(e3, width, cov))
+            if options.pseudo_data == "tail":
+                level = tail_extrapolation(s, energy, de1[i], e3)
+                targets.append(level / norm[i])
+                weights.append((norm[i] / (TAIL_SIGMA * level)) ** 2)
+            else:  # "one": 1 count with a 0.5-count uncertainty
+                targets.append(np.full(e3.size, 1.0 / norm[i]))
+                weights.append(np.full(e3.size, (norm[i] / 0.5) ** 2))
+        if specimen and options.n_monotonic > 1:
+            grid.append(_rows(np.linspace(de1[i], de2[i], options.n_monotonic), width, cov))
+    X = np.vstack(rows)
+    monotonic = np.vstack(grid) if grid else None
+    return X, np.concatenate(targets), np.concatenate(weights), monotonic, n_points
+
+
+def robust_ranges(points, covariates, names):
+    """Input ranges mapped to [0.1, 0.9]: energy as trained, covariates widened.
+
+    The ln N_tot range is widened by ``max(1, range)`` on both sides, every other
+    covariate by half its range (or half its value, at least 1, when all
+    training spectra share it), so that a new spectrum's covariate does not
+    extrapolate and a tiny spread between training spectra does not turn into
+    steep structure.
+    """
+    ranges = [[points[:, 0].min(), points[:, 0].max()]]
+    for j, name in enumerate(names):
+        low, high = covariates[:, j].min(), covariates[:, j].max()
+        span = high - low
+        pad = max(1.0, span) if name == LOG_TOTAL else max(0.5 * span, 1e-3)
+        if name != LOG_TOTAL and span == 0:
+            pad = max(abs(low) * 0.5, 1.0)
+        ranges.append([low - pad, high + pad])
+    return np.array(ranges)
+
+
+def training_table(est, data):
+    """Everything the ensemble of ``est`` (a ZLPSubtractor) trains on, from validated data.
+
+    Returns a namespace with the point table (``points``, ``target``,
+    ``weight``, ``monotonic``, ``n_points``), the ``covariates`` table, and
+    what the fit keeps: ``read_noise``, ``regions`` (fitted mask or None),
+    ``de1``, ``de2`` and ``width`` (of the asinh energy input, or None).
+    """
+    spectra, energy = data.spectra, data.energy
+    covariates = covariate_table(data, est.covariates)
+    fwhm = zlp_fwhm(spectra, energy)
+    read_noise = choose_read_noise(est.read_noise, spectra, energy, fwhm)
+    norm = normalisation(spectra, energy, fwhm, est.normalize)
+    variance = training_variance(
+        spectra,
+        norm,
+        energy,
+        data.acquisition,
+        read_noise=read_noise,
+        relative=est.relative_sigma,
+        sigma=est.sigma,
+    )
+    de1, de2, regions = fit_regions(est.regions, est.mode, spectra, energy, read_noise)
+    scale = est.energy_scale
+    if scale == "auto":
+        scale = "asinh" if est.mode == "vacuum" else "linear"
+    width = None
+    if scale == "asinh":
+        width = np.nanmedian(fwhm)
+        width = float(width) if np.isfinite(width) else 1.0
+    points, target, weight, monotonic, n_points = build_point_table(
+        spectra, energy, covariates, norm, variance, de1, de2, width, options=est
+    )
+    return SimpleNamespace(
+        points=points,
+        target=target,
+        weight=weight,
+        monotonic=monotonic,
+        n_points=n_points,
+        covariates=covariates,
+        read_noise=read_noise,
+        regions=regions,
+        de1=de1,
+        de2=de2,
+        width=width,
+    )

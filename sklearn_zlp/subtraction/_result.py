@@ -1,6 +1,4 @@
-"""ZLPSubtractionResult: replicas, medians and bands of a subtraction."""
-
-from dataclasses import dataclass
+"""ZLPSubtractionResult: medians and bands of a subtraction, replicas on request."""
 
 import numpy as np
 
@@ -8,78 +6,170 @@ from .._replicas import replica_band, replica_median
 
 __all__ = ["ZLPSubtractionResult"]
 
+# the three replica arrays and the statistics kept of each
+_KINDS = ("zlp_model", "zlp", "subtracted")
 
-@dataclass
+
 class ZLPSubtractionResult:
-    """Everything :meth:`ZLPSubtractor.subtract` computes for a set of spectra.
+    """What :meth:`ZLPSubtractor.subtract` computes for a set of spectra.
 
-    Percentile bands are (16th, 84th) percentiles over the replicas, stacked on
-    the first axis: ``band[0]`` is the lower and ``band[1]`` the upper edge.
-    They use numpy's ``method="normal_unbiased"`` (Blom's plotting positions):
-    the default linear interpolation makes a 68% band from few replicas too
-    narrow (about 11% with 16 replicas; measured 68% coverage of the true
-    inelastic signal on synthetic FWHM 0.15 eV, 1e6-count spectra rose from
-    0.61-0.63 to 0.64-0.67 over five seeds, FWHM 0.3 eV 0.71-0.83 to
-    0.76-0.87, FWHM 0.6 eV 0.91-0.99 to 0.94-0.995).
+    Medians and 68% bands over the replicas are always there; the replicas
+    themselves only when asked for (``subtract(X, keep_replicas=True)``, or
+    each batch of :meth:`ZLPSubtractor.subtract_batches`), because they take
+    ``8 * n_replicas`` bytes per channel and spectrum and kind (4.9 MB per
+    spectrum for the three kinds at 100 replicas x 1981 channels).
+
+    Bands are (lower, upper) percentiles over the replicas, stacked on the
+    first axis: ``band[0]`` is the lower and ``band[1]`` the upper edge
+    (16th and 84th percentile at the default ``confidence_level=0.68``). They
+    use numpy's ``method="normal_unbiased"`` (Blom's plotting positions; see
+    :mod:`sklearn_zlp._replicas`): the default linear interpolation makes a
+    68% band from few replicas too narrow (about 11% with 16 replicas;
+    measured 68% coverage of the true inelastic signal on synthetic FWHM 0.15
+    eV, 1e6-count spectra rose from 0.61-0.63 to 0.64-0.67 over five seeds,
+    FWHM 0.3 eV 0.71-0.83 to 0.76-0.87, FWHM 0.6 eV 0.91-0.99 to
+    0.94-0.995). Medians and bands equal those of the replica arrays exactly
+    (:func:`~sklearn_zlp._replicas.replica_median`, ``replica_band``).
 
     Attributes
     ----------
     energy : ndarray of shape (n_channels,)
         Energy axis in eV.
     spectra : ndarray of shape (n_spectra, n_channels)
-        The input spectra (a copy).
+        The input spectra (validated float64 copy).
+    n_replicas : int
+        Number of replicas.
+    confidence_level : float
+        Level of the bands.
+    rows : slice
+        The rows of the ``X`` given to the subtractor that these results are
+        for (all of them from :meth:`~ZLPSubtractor.subtract`).
+    de0, de1, de2 : ndarray of shape (n_spectra,)
+        Matching start, end of region I and start of region III, in eV.
+    subtracted_median, zlp_median, zlp_model_median : ndarray of shape \
+(n_spectra, n_channels)
+        Medians over replicas of the ZLP-free spectra, the matched ZLP and the
+        model ZLP before matching.
+    subtracted_band, zlp_band, zlp_model_band : ndarray of shape \
+(2, n_spectra, n_channels)
+        Their bands.
+    replicas_kept : bool
+        Whether the replica arrays below are available.
     zlp_model : ndarray of shape (n_replicas, n_spectra, n_channels)
         Each replica's ZLP prediction for each spectrum, before matching.
     zlp : ndarray of shape (n_replicas, n_spectra, n_channels)
-        Each replica's matched ZLP: the data below ``de0``, a smooth blend of data
-        and model up to ``de1``, the model above, never above the (smoothed) data.
+        Each replica's matched ZLP: the data below ``de0``, a smooth blend of
+        data and model up to ``de1``, the model above, never above the
+        (smoothed) data.
     subtracted : ndarray of shape (n_replicas, n_spectra, n_channels)
         Each replica's ZLP-free spectrum (data, with the replica's own draw of
         the counting noise when ``data_noise`` is on, minus its matched ZLP).
-    de0, de1, de2 : ndarray of shape (n_spectra,)
-        Matching start, end of region I and start of region III, in eV.
     """
 
-    energy: np.ndarray
-    spectra: np.ndarray
-    zlp_model: np.ndarray
-    zlp: np.ndarray
-    subtracted: np.ndarray
-    de0: np.ndarray
-    de1: np.ndarray
-    de2: np.ndarray
+    def __init__(
+        self,
+        *,
+        energy,
+        spectra,
+        de0,
+        de1,
+        de2,
+        n_replicas,
+        rows,
+        replicas=None,
+        summary=None,
+        confidence_level=0.68,
+    ):
+        self.energy = energy
+        self.spectra = spectra
+        self.de0, self.de1, self.de2 = de0, de1, de2
+        self.n_replicas = int(n_replicas)
+        self.rows = rows
+        self.confidence_level = confidence_level
+        self._replicas = replicas  # {kind: cube} or None
+        self._summary = {} if summary is None else dict(summary)
 
     @property
-    def n_replicas(self):
-        """Number of replicas."""
-        return self.zlp.shape[0]
+    def replicas_kept(self):
+        """Whether the replica arrays are available."""
+        return self._replicas is not None
 
-    @property
-    def subtracted_median(self):
-        """Median subtracted spectra, shape (n_spectra, n_channels)."""
-        return replica_median(self.subtracted)
+    def _cube(self, kind):
+        if self._replicas is None:
+            raise AttributeError(
+                f"the replicas ({kind}) were not kept: medians and bands are here "
+                "(e.g. subtracted_median, subtracted_band). For every replica call "
+                "subtract(X, keep_replicas=True) (8 * n_replicas bytes per channel, "
+                "spectrum and kind), or iterate over subtract_batches(X), whose "
+                "batches keep theirs at bounded memory."
+            )
+        return self._replicas[kind]
 
-    @property
-    def subtracted_band(self):
-        """68% band of the subtracted spectra, shape (2, n_spectra, n_channels)."""
-        return replica_band(self.subtracted)
+    def _statistic(self, kind, which):
+        key = f"{kind}_{which}"
+        if key not in self._summary:
+            cube = self._cube(kind)
+            self._summary[key] = (
+                replica_median(cube)
+                if which == "median"
+                else replica_band(cube, self.confidence_level)
+            )
+        return self._summary[key]
 
-    @property
-    def zlp_median(self):
-        """Median matched ZLP, shape (n_spectra, n_channels)."""
-        return replica_median(self.zlp)
+    zlp_model = property(lambda self: self._cube("zlp_model"), doc="Model ZLP replicas.")
+    zlp = property(lambda self: self._cube("zlp"), doc="Matched ZLP replicas.")
+    subtracted = property(lambda self: self._cube("subtracted"), doc="ZLP-free replicas.")
+    subtracted_median = property(
+        lambda self: self._statistic("subtracted", "median"),
+        doc="Median subtracted spectra, shape (n_spectra, n_channels).",
+    )
+    subtracted_band = property(
+        lambda self: self._statistic("subtracted", "band"),
+        doc="Band of the subtracted spectra, shape (2, n_spectra, n_channels).",
+    )
+    zlp_median = property(
+        lambda self: self._statistic("zlp", "median"),
+        doc="Median matched ZLP, shape (n_spectra, n_channels).",
+    )
+    zlp_band = property(
+        lambda self: self._statistic("zlp", "band"),
+        doc="Band of the matched ZLP, shape (2, n_spectra, n_channels).",
+    )
+    zlp_model_median = property(
+        lambda self: self._statistic("zlp_model", "median"),
+        doc="Median model ZLP before matching, shape (n_spectra, n_channels).",
+    )
+    zlp_model_band = property(
+        lambda self: self._statistic("zlp_model", "band"),
+        doc="Band of the model ZLP before matching, shape (2, n_spectra, n_channels).",
+    )
 
-    @property
-    def zlp_band(self):
-        """68% band of the matched ZLP, shape (2, n_spectra, n_channels)."""
-        return replica_band(self.zlp)
+    def __repr__(self):
+        n, c = self.spectra.shape
+        kept = "kept" if self.replicas_kept else "not kept"
+        return (
+            f"ZLPSubtractionResult({n} spectra x {c} channels, {self.n_replicas} "
+            f"replicas ({kept}), {self.confidence_level:g} bands)"
+        )
 
-    @property
-    def zlp_model_median(self):
-        """Median model ZLP before matching, shape (n_spectra, n_channels)."""
-        return replica_median(self.zlp_model)
 
-    @property
-    def zlp_model_band(self):
-        """68% band of the model ZLP before matching, shape (2, n_spectra, n_channels)."""
-        return replica_band(self.zlp_model)
+def summarise(cubes, confidence_level, into=None, rows=slice(None)):
+    """Medians and bands of each ``{kind: cube}``, written to ``into[key][rows]``."""
+    into = {} if into is None else into
+    for kind, cube in cubes.items():
+        median, band = replica_median(cube), replica_band(cube, confidence_level)
+        if f"{kind}_median" in into:
+            into[f"{kind}_median"][rows] = median
+            into[f"{kind}_band"][:, rows] = band
+        else:
+            into[f"{kind}_median"], into[f"{kind}_band"] = median, band
+    return into
+
+
+def empty_summary(kinds, n_spectra, n_channels):
+    """Output arrays of :func:`summarise` for ``n_spectra`` spectra."""
+    out = {}
+    for kind in kinds:
+        out[f"{kind}_median"] = np.empty((n_spectra, n_channels))
+        out[f"{kind}_band"] = np.empty((2, n_spectra, n_channels))
+    return out

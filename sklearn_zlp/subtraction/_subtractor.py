@@ -1,48 +1,52 @@
 """ZLPSubtractor: spectra in, zero-loss-free spectra with replica uncertainties out."""
 
-import warnings
-import zlib
 from numbers import Integral, Real
 
 import numpy as np
-from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from .._noise import counting_variance, estimate_read_noise
-from .._replicas import replica_quantiles
-from .._validation import check_energy_axis, check_spectra, check_zlp_at_zero
 from ..ensemble import ZLPEnsembleRegressor
-from ..preprocessing import ZLPRegionMask, zlp_fwhm
 from ..utils._sklearn_compat import Interval, StrOptions
-from ._matching import match_zlp, vacuum_range
-from ._point_table import tail_extrapolation
-from ._result import ZLPSubtractionResult
+from ..utils._transaction import transactional_fit
+from ._inputs import LOG_TOTAL, validate_input
+from ._point_table import robust_ranges, training_table
+from ._prediction import SubtractionMethods
 
 __all__ = ["ZLPSubtractor", "default_regressor"]
 
-_LOG_TOTAL = "log_total"
 
-
-def default_regressor(random_state=None):
+def default_regressor(random_state=None, n_jobs=None):
     """The ensemble :class:`ZLPSubtractor` fits when ``regressor=None``.
 
     The paper's architecture and 100 replicas, with a learning rate and epoch
     budget measured to fit the WS2 spectra's zero-loss peaks within a few per
     cent (benchmarks/README.md), and replicas with outlying chi^2 dropped.
+
+    Parameters
+    ----------
+    random_state : int, RandomState instance or None, default=None
+        The ensemble's ``random_state``.
+    n_jobs : int, default=None
+        The ensemble's ``n_jobs``: parallel training jobs, -1 for all cores,
+        None for one (unless in a :func:`joblib.parallel_backend` context).
+
+    Returns
+    -------
+    regressor : ZLPEnsembleRegressor
+        Unfitted.
     """
     return ZLPEnsembleRegressor(
         n_replicas=100,
         max_epochs=3000,
         lr=0.1,
         reject_outliers=3.0,
-        n_jobs=-1,
+        n_jobs=n_jobs,
         random_state=random_state,
     )
 
 
-class ZLPSubtractor(TransformerMixin, BaseEstimator):
+class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     """Subtract the zero-loss peak from EEL spectra with a replica ensemble.
 
     The method of Roest et al. (2021): a clone of ``regressor`` (by default a
@@ -72,7 +76,9 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         ``transform(X)`` returning one column per replica (in intensity units).
         A :class:`~sklearn_zlp.ZLPEnsembleRegressor` also gets the region-II
         monotonicity penalty, and its ``input_ranges`` (when None) are set as
-        described under ``covariates``. None: :func:`default_regressor`.
+        described under ``covariates``. None: :func:`default_regressor`, built
+        in :meth:`fit` (so nested parameters such as ``regressor__lr`` need a
+        regressor given here; its ``n_jobs`` is this estimator's ``n_jobs``).
     regions : ZLPRegionMask, default=None
         Determines dE_I and dE_II (specimen mode); cloned and fitted on the
         training spectra, its ``energy_axis`` set when None. None: automatic
@@ -177,9 +183,15 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
     gain_side : {"data", "model"}, default="data"
         ZLP on the energy-gain side (E < 0): the data (subtracted spectrum zero
         there) or the same matching mirrored.
-    batch_size : int, default=256
-        Spectra processed at once in :meth:`transform` (memory: replicas x batch
-        x channels floats).
+    batch_size : int, default=32
+        Spectra evaluated at once by every method after :meth:`fit`. Results
+        do not depend on it (nor on the other spectra of a call or their
+        order): it only bounds memory, see Notes.
+    n_jobs : int, default=None
+        Parallel training jobs of the default regressor (``regressor=None``):
+        -1 for all cores, None for one unless in a
+        :func:`joblib.parallel_backend` context. Results do not depend on it.
+        A regressor given as ``regressor`` keeps its own ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds the regressor (when it has ``random_state=None``) and the data-noise
         draws.
@@ -210,6 +222,36 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
     --------
     ZLPEnsembleRegressor : the replica ensemble.
     ZeroLossAligner : align spectra first.
+    ZLPSubtractionResult : what :meth:`subtract` returns.
+
+    Notes
+    -----
+    Every result for a spectrum is a function of the fitted subtractor, that
+    spectrum (with its acquisition parameters) and ``random_state`` alone: the
+    data-noise draws of a spectrum come from a random stream seeded by
+    ``random_state`` and a digest of the spectrum's own values, and the
+    regions, widths, normalisation, matching and replica statistics are
+    computed spectrum by spectrum. Results are bitwise the same whatever the
+    batch, ``batch_size`` or order of the spectra.
+
+    Memory. With ``R`` replicas, ``C`` channels, ``F`` columns of ``X`` and
+    ``b = min(batch_size, n_spectra)``, the peak of a call is about::
+
+        8 n_spectra F  +  outputs  +  4 x 8 R b C   bytes
+
+    the validated copy of ``X``, the outputs, and one batch's replica arrays
+    with the temporaries of the networks and of the percentiles (measured at
+    R=100, b=32, C=1981, where ``8 R b C`` is 48 MiB: 3.9 such arrays for
+    :meth:`subtract`, 2.5 for :meth:`transform`). The outputs are
+    ``8 n_spectra C`` bytes for :meth:`transform`, 9 times that for
+    :meth:`subtract` (three medians and three bands), ``8 R n_spectra C``
+    for :meth:`transform_replicas` and 3 times that for ``subtract(X,
+    keep_replicas=True)``; :meth:`subtract_batches` holds one batch's
+    replicas at a time. Measured: ``subtract`` of 20000 spectra of 101
+    channels with 8 replicas grew the process by 155 MiB, its outputs and
+    input copy being 154 MiB (the replica arrays of all spectra would be
+    370 MiB). ``batch_size=32`` also took less CPU time than 256 (4.3-4.8 s
+    against 5.8-6.3 s for ``transform`` of 384 WS2 spectra, 100 replicas).
 
     References
     ----------
@@ -219,17 +261,20 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
 
     Examples
     --------
-    >>> from sklearn_zlp import ZLPEnsembleRegressor, ZLPSubtractor, ZeroLossAligner
+    >>> from sklearn_zlp import ZLPEnsembleRegressor, ZLPSubtractor
     >>> from sklearn_zlp.datasets import make_synthetic_eels
     >>> data = make_synthetic_eels(4, e_bg=1.6, random_state=0)
     >>> reg = ZLPEnsembleRegressor(n_replicas=4, max_epochs=200, lr=0.05, random_state=0)
     >>> sub = ZLPSubtractor(energy_axis=data.energy, regressor=reg, random_state=0)
     >>> sub.fit_transform(data.spectra).shape
     (4, 2001)
+    >>> result = sub.subtract(data.spectra)
+    >>> result.subtracted_median.shape, result.subtracted_band.shape
+    ((4, 2001), (2, 4, 2001))
     """
 
     _parameter_constraints: dict = {
-        "energy_axis": ["array-like"],
+        "energy_axis": ["array-like", None],
         "regressor": "no_validation",
         "regions": "no_validation",
         "mode": [StrOptions({"specimen", "vacuum"})],
@@ -246,6 +291,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         "energy_scale": [StrOptions({"auto", "asinh", "linear"})],
         "gain_side": [StrOptions({"data", "model"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
 
@@ -256,7 +302,7 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         regressor=None,
         regions=None,
         mode="specimen",
-        covariates=(_LOG_TOTAL,),
+        covariates=(LOG_TOTAL,),
         normalize="core",
         sigma="auto",
         read_noise="auto",
@@ -268,7 +314,8 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         data_noise=True,
         energy_scale="auto",
         gain_side="data",
-        batch_size=256,
+        batch_size=32,
+        n_jobs=None,
         random_state=None,
     ):
         self.energy_axis = energy_axis
@@ -288,210 +335,44 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
         self.energy_scale = energy_scale
         self.gain_side = gain_side
         self.batch_size = batch_size
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
-    # -- input handling ------------------------------------------------------------
+    def set_params(self, **params):
+        """Set parameters; nested ones (``regressor__lr``) need that estimator given.
 
-    # ln-space uncertainty of the "tail" pseudo-data (see ``pseudo_data``)
-    _tail_sigma = 0.1
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
 
-    def _acquisition_names(self):
-        return [c for c in self.covariates if c != _LOG_TOTAL]
-
-    def _split_input(self, X, reset):
-        """Spectra, acquisition parameters and covariate table of X (validated)."""
-        X = check_spectra(X)
-        n_acq = len(self._acquisition_names())
-        if reset:
-            self.n_features_in_ = X.shape[1]
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} columns but this ZLPSubtractor was fitted on "
-                f"{self.n_features_in_} ({self.n_features_in_ - n_acq} channels plus "
-                f"{n_acq} acquisition parameters); pass spectra on the same axis."
-            )
-        spectra, acquisition = X[:, : X.shape[1] - n_acq], X[:, X.shape[1] - n_acq :]
-        energy = check_energy_axis(self.energy_axis, spectra.shape[1])
-        if n_acq and X.shape[1] <= n_acq:
-            raise ValueError(
-                f"covariates {self.covariates} name {n_acq} acquisition parameters read "
-                f"from the last columns of X, but X has only {X.shape[1]} columns; "
-                "append them with np.hstack([spectra, parameters])."
-            )
-        check_zlp_at_zero(spectra, energy)
-        return spectra, acquisition, energy
-
-    def _covariate_table(self, spectra, acquisition):
-        columns, n = [], 0
-        for name in self.covariates:
-            if name == _LOG_TOTAL:
-                total = spectra.sum(axis=1)
-                if np.any(total <= 0):
-                    raise ValueError(
-                        f"{int(np.sum(total <= 0))} spectra have a total of <= 0 counts, "
-                        "so ln N_tot is undefined; remove empty spectra or drop "
-                        "'log_total' from covariates."
-                    )
-                columns.append(np.log(total))
-            else:
-                columns.append(acquisition[:, n])
-                n += 1
-        return np.column_stack(columns) if columns else np.empty((spectra.shape[0], 0))
-
-    def _norm(self, spectra, energy, fwhm):
-        """Per-spectrum divisor of the modelled intensity (``fwhm``: zlp_fwhm's)."""
-        if self.normalize is None:
-            return np.ones(spectra.shape[0])
-        if self.normalize == "total":
-            return spectra.sum(axis=1)
-        fwhm = np.where(np.isfinite(fwhm), fwhm, 2 * (energy[1] - energy[0]))
-        core = np.array(
-            [s[np.abs(energy) <= w].sum() for s, w in zip(spectra, fwhm, strict=True)]
-        )
-        if np.any(core <= 0):
-            raise ValueError(
-                "a spectrum has no positive counts within one FWHM of 0 eV; check "
-                "that the spectra are aligned and not empty, or use normalize=None."
-            )
-        return core
-
-    def _read_noise(self, spectra, energy, fwhm):
-        """``read_noise``, or with ``"auto"`` its estimate from the training spectra."""
-        if self.read_noise != "auto":
-            return float(self.read_noise)
-        width = np.nanmedian(fwhm)
-        exclude = max(1.0, 3.0 * float(width)) if np.isfinite(width) else 1.0
-        try:
-            return estimate_read_noise(spectra, energy, exclude=exclude)
-        except ValueError as short:
-            warnings.warn(
-                f"read_noise='auto' cannot be measured on these spectra ({short}); "
-                "using 0. Give the detector's read noise in counts per channel "
-                "(read_noise=...) if counts per channel are low.",
-                UserWarning,
-                stacklevel=3,
-            )
-            return 0.0
-
-    def _variance(self, spectra, norm, energy, acquisition):
-        """Per-channel variance in counts^2 used for the chi^2 and the noise draws.
-
-        The spread term is the variance of the normalised spectra within each
-        group of spectra recorded with the same acquisition parameters (all
-        spectra when there are none), so systematic differences between
-        acquisitions are not mistaken for noise.
+        Returns
+        -------
+        self : ZLPSubtractor
+            This estimator.
         """
-        variance = (
-            counting_variance(spectra, self.read_noise_)
-            + (self.relative_sigma * np.maximum(spectra, 0.0)) ** 2
-        )
-        use_spread = self.sigma == "spread" or (
-            self.sigma == "auto" and spectra.shape[0] >= 3
-        )
-        if not use_spread:
-            return variance
-        scaled = spectra / norm[:, None]
-        width = max(5, int(round(0.1 / (energy[1] - energy[0]))))
-        _, group = np.unique(acquisition, axis=0, return_inverse=True)
-        for g in np.unique(group):
-            members = np.flatnonzero(group.ravel() == g)
-            if members.size < 2:
-                continue
-            spread = ndimage.uniform_filter1d(
-                np.var(scaled[members], axis=0, ddof=1), width, mode="nearest"
-            )
-            variance[members] += spread[None, :] * norm[members, None] ** 2
-        return variance
+        fixes = {
+            "regressor": "ZLPSubtractor(n_jobs=...) sets the default ensemble's jobs; "
+            "for its other parameters pass it, e.g. set_params(regressor="
+            "sklearn_zlp.subtraction.default_regressor(), {key}=...)",
+            "regions": "pass the mask, e.g. set_params(regions=ZLPRegionMask(), {key}=...)",
+        }
+        for name, fix in fixes.items():
+            nested = sorted(k for k in params if k.startswith(f"{name}__"))
+            if nested and params.get(name, getattr(self, name)) is None:
+                raise ValueError(
+                    f"cannot set {', '.join(nested)}: {name} is None, so its default is "
+                    f"built only in fit. {fix.format(key=nested[0])}."
+                )
+        return super().set_params(**params)
 
     # -- fitting -------------------------------------------------------------------
 
-    def _training_ranges(self, spectra, energy):
-        """(de1, de2) per spectrum and the fitted region mask (None in vacuum mode)."""
-        if self.mode == "vacuum":
-            de1, de2 = vacuum_range(spectra, energy, self.read_noise_)
-            return de1, de2, None
-        mask = ZLPRegionMask() if self.regions is None else clone(self.regions)
-        if mask.get_params().get("energy_axis") is None:
-            mask.set_params(energy_axis=energy)
-        mask.fit(spectra)
-        de1, de2 = mask.edges(spectra)
-        return np.asarray(de1, dtype=float), np.asarray(de2, dtype=float), mask
-
-    def _point_table(self, spectra, energy, covariates, norm, variance, de1, de2, width):
-        """Training points, targets, weights, monotonic grid of all spectra."""
-        rows, targets, weights, grid = [], [], [], []
-        dispersion = energy[1] - energy[0]
-        n_points = 0
-        for i, s in enumerate(spectra):
-            cov = covariates[i]
-            if self.mode == "vacuum":
-                chosen = (energy >= -de1[i]) & (energy <= de2[i]) & (s > 0)
-            else:
-                chosen = (np.abs(energy) < de1[i]) & (s > 0)
-            if chosen.sum() < 5:
-                raise ValueError(
-                    f"spectrum {i} has only {int(chosen.sum())} positive channels in its "
-                    f"training region (|E| < {de1[i]:.3g} eV); widen the region (larger "
-                    "dE_I) or use a finer energy axis."
-                )
-            e = energy[chosen]
-            rows.append(
-                np.column_stack([self._feature(e, width), np.tile(cov, (e.size, 1))])
-            )
-            targets.append(s[chosen] / norm[i])
-            weights.append(norm[i] ** 2 / variance[i, chosen])
-            n_points += e.size
-            if self.mode == "specimen" and self.n_pseudo > 0:
-                stop = min(1.5 * de2[i], energy[-1])
-                if stop - de2[i] < dispersion:
-                    raise ValueError(
-                        f"spectrum {i}: region III (E > dE_II = {de2[i]:.3g} eV) lies "
-                        f"beyond the axis end {energy[-1]:.3g} eV; lower dE_II or record "
-                        "a longer energy range."
-                    )
-                e3 = np.linspace(de2[i], stop, self.n_pseudo)
-                rows.append(
-                    np.column_stack([self._feature(e3, width), np.tile(cov, (e3.size, 1))])
-                )
-                if self.pseudo_data == "tail":
-                    level = tail_extrapolation(s, energy, de1[i], e3)
-                    targets.append(level / norm[i])
-                    weights.append((norm[i] / (self._tail_sigma * level)) ** 2)
-                else:  # "one": 1 count with a 0.5-count uncertainty
-                    targets.append(np.full(e3.size, 1.0 / norm[i]))
-                    weights.append(np.full(e3.size, (norm[i] / 0.5) ** 2))
-            if self.mode == "specimen" and self.n_monotonic > 1:
-                e2 = np.linspace(de1[i], de2[i], self.n_monotonic)
-                grid.append(
-                    np.column_stack([self._feature(e2, width), np.tile(cov, (e2.size, 1))])
-                )
-        X = np.vstack(rows)
-        monotonic = np.vstack(grid) if grid else None
-        return X, np.concatenate(targets), np.concatenate(weights), monotonic, n_points
-
-    @staticmethod
-    def _feature(energy, width):
-        """Network input for the energy loss: asinh(E / w) or E itself.
-
-        asinh is linear within the ZLP core (|E| < w, the median FWHM) and
-        logarithmic in the tails, so the narrow peak and the long tail span
-        comparable parts of the scaled input range. ``width`` None: linear.
-        """
-        return energy if width is None else np.arcsinh(energy / width)
-
-    def _robust_ranges(self, X_points, covariates):
-        ranges = [[X_points[:, 0].min(), X_points[:, 0].max()]]
-        for j, name in enumerate(self.covariates):
-            low, high = covariates[:, j].min(), covariates[:, j].max()
-            span = high - low
-            pad = max(1.0, span) if name == _LOG_TOTAL else max(0.5 * span, 1e-3)
-            if name != _LOG_TOTAL and span == 0:
-                pad = max(abs(low) * 0.5, 1.0)
-            ranges.append([low - pad, high + pad])
-        return np.array(ranges)
-
     def fit(self, X, y=None):
         """Fit the ZLP replica ensemble on the spectra's training regions.
+
+        Transactional: if it raises or is interrupted, the subtractor keeps its
+        previous fit (or stays unfitted).
 
         Parameters
         ----------
@@ -507,32 +388,37 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
             Fitted subtractor.
         """
         self._validate_params()
-        spectra, acquisition, energy = self._split_input(X, reset=True)
-        covariates = self._covariate_table(spectra, acquisition)
-        fwhm = zlp_fwhm(spectra, energy)
-        self.read_noise_ = self._read_noise(spectra, energy, fwhm)
-        norm = self._norm(spectra, energy, fwhm)
-        variance = self._variance(spectra, norm, energy, acquisition)
-        de1, de2, mask = self._training_ranges(spectra, energy)
-        if self.mode == "specimen" and np.any(de1 >= de2):
-            bad = int(np.flatnonzero(de1 >= de2)[0])
-            raise ValueError(
-                f"spectrum {bad}: dE_I = {de1[bad]:.3g} eV is not below dE_II = "
-                f"{de2[bad]:.3g} eV; set regions=ZLPRegionMask(de1=..., de2=...) with "
-                "dE_I < dE_II."
-            )
-        scale = self.energy_scale
-        if scale == "auto":
-            scale = "asinh" if self.mode == "vacuum" else "linear"
-        width = None
-        if scale == "asinh":
-            width = np.nanmedian(fwhm)
-            width = float(width) if np.isfinite(width) else 1.0
-        points, target, weight, monotonic, n_points = self._point_table(
-            spectra, energy, covariates, norm, variance, de1, de2, width
-        )
+        return self._fit(validate_input(X, self.covariates, self.energy_axis))
+
+    def fit_transform(self, X, y=None):
+        """Fit on X and return its median subtracted spectra (validating X once).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Aligned spectra on ``energy_axis`` (and acquisition parameters).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        subtracted : ndarray of shape (n_spectra, n_channels)
+            As :meth:`transform`.
+        """
+        self._validate_params()
+        data = validate_input(X, self.covariates, self.energy_axis)
+        return self._fit(data)._median_subtracted(data)
+
+    @transactional_fit
+    def _fit(self, data):
+        table = training_table(self, data)
+        points, target, weight = table.points, table.target, table.weight
+        monotonic, covariates = table.monotonic, table.covariates
         rng = check_random_state(self.random_state)
-        regressor = default_regressor() if self.regressor is None else clone(self.regressor)
+        if self.regressor is None:
+            regressor = default_regressor(n_jobs=self.n_jobs)
+        else:
+            regressor = clone(self.regressor)
         params = regressor.get_params()
         if "random_state" in params and params["random_state"] is None:
             regressor.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
@@ -541,185 +427,36 @@ class ZLPSubtractor(TransformerMixin, BaseEstimator):
             if params.get("input_ranges") is None:
                 all_points = points if monotonic is None else np.vstack([points, monotonic])
                 regressor.set_params(
-                    input_ranges=self._robust_ranges(all_points, covariates)
+                    input_ranges=robust_ranges(all_points, covariates, self.covariates)
                 )
             if monotonic is not None:
                 regressor.set_params(monotonic_X=monotonic)
         regressor.fit(points, target, **fit_kwargs)
-        state = dict(
+        # assigned together at the end: nothing fitted changes before this line
+        self.__dict__.update(
+            n_features_in_=data.n_features,
+            read_noise_=table.read_noise,
             regressor_=regressor,
-            regions_=mask,
-            de1_=de1,
-            de2_=de2,
-            energy_axis_=energy,
-            energy_width_=width,
-            covariate_ranges_=self._robust_ranges(points, covariates)[1:],
-            n_training_points_=n_points,
+            regions_=table.regions,
+            de1_=table.de1,
+            de2_=table.de2,
+            energy_axis_=data.energy,
+            energy_width_=table.width,
+            covariate_ranges_=robust_ranges(points, covariates, self.covariates)[1:],
+            n_training_points_=table.n_points,
             _noise_seed_=int(rng.randint(np.iinfo(np.int32).max)),
         )
-        self.__dict__.update(state)
         return self
-
-    # -- prediction ----------------------------------------------------------------
-
-    def _edges(self, spectra):
-        if self.mode == "vacuum":
-            return vacuum_range(spectra, self.energy_axis_, self.read_noise_)
-        de1, de2 = self.regions_.edges(spectra)
-        return np.asarray(de1, dtype=float), np.asarray(de2, dtype=float)
-
-    def _model_replicas(self, spectra, covariates, norm):
-        """ZLP of every replica for every spectrum, (n_replicas, n_spectra, n_channels)."""
-        energy = self.energy_axis_
-        n_channels = energy.size
-        points = np.column_stack(
-            [
-                np.tile(self._feature(energy, self.energy_width_), spectra.shape[0]),
-                np.repeat(covariates, n_channels, axis=0),
-            ]
-        )
-        replicas = np.asarray(self.regressor_.transform(points), dtype=np.float64)
-        replicas = replicas.T.reshape(-1, spectra.shape[0], n_channels)
-        return replicas * norm[None, :, None]
-
-    def _model_for(self, X):
-        """Validated spectra, axis, FWHMs and every replica's ZLP model for X."""
-        check_is_fitted(self)
-        spectra, acquisition, energy = self._split_input(X, reset=False)
-        covariates = self._covariate_table(spectra, acquisition)
-        fwhm = zlp_fwhm(spectra, energy)
-        model = self._model_replicas(spectra, covariates, self._norm(spectra, energy, fwhm))
-        return spectra, energy, fwhm, model
-
-    def subtract(self, X):
-        """Matched ZLP and subtracted spectrum of every replica, with bands.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels + n_acquisition)
-            Aligned spectra on ``energy_axis`` (and acquisition parameters).
-
-        Returns
-        -------
-        result : ZLPSubtractionResult
-            Replicas, medians and 68% bands of the model ZLP, matched ZLP and
-            subtracted spectra, and the region edges used.
-        """
-        spectra, energy, fwhm, model = self._model_for(X)
-        de1, de2 = self._edges(spectra)
-        half = np.where(np.isfinite(fwhm), 0.5 * fwhm, 0.0)
-        de0 = np.maximum(de1 - self.match_width, half)
-        zlp = match_zlp(model, spectra, energy, de0, de1, mirror=self.gain_side == "model")
-        data = np.broadcast_to(spectra, zlp.shape)
-        if self.data_noise:
-            # Seeded by the spectra's content: repeated calls agree, batches differ.
-            content = zlib.crc32(np.ascontiguousarray(spectra).tobytes())
-            rng = np.random.default_rng([self._noise_seed_, content])
-            sigma = np.sqrt(counting_variance(spectra, self.read_noise_))
-            data = rng.normal(size=zlp.shape)
-            data *= sigma[None]
-            data += spectra[None]
-        subtracted = np.subtract(data, zlp, out=data if self.data_noise else None)
-        return ZLPSubtractionResult(
-            energy=energy.copy(),
-            spectra=spectra,
-            zlp_model=model,
-            zlp=zlp,
-            subtracted=subtracted,
-            de0=de0,
-            de1=de1,
-            de2=de2,
-        )
-
-    def transform_replicas(self, X):
-        """Subtracted spectra of every replica.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels + n_acquisition)
-            Aligned spectra on ``energy_axis`` (and acquisition parameters).
-
-        Returns
-        -------
-        replicas : ndarray of shape (n_replicas, n_spectra, n_channels)
-        """
-        return self.subtract(X).subtracted
-
-    def transform(self, X):
-        """Median subtracted spectra.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels + n_acquisition)
-            Aligned spectra on ``energy_axis`` (and acquisition parameters).
-
-        Returns
-        -------
-        subtracted : ndarray of shape (n_spectra, n_channels)
-            Median over replicas of data minus matched ZLP.
-        """
-        check_is_fitted(self)
-        X = check_spectra(X, copy=False)  # each batch is validated (and copied) below
-        out = []
-        for start in range(0, X.shape[0], self.batch_size):
-            out.append(self.subtract(X[start : start + self.batch_size]).subtracted_median)
-        return np.vstack(out)
-
-    def predict_zlp(self, X, quantiles=(0.16, 0.5, 0.84)):
-        """Quantiles over replicas of the model ZLP (before matching).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels + n_acquisition)
-            Spectra (their covariates and normalisation are used).
-        quantiles : sequence of float, default=(0.16, 0.5, 0.84)
-            Quantiles in [0, 1].
-
-        Returns
-        -------
-        zlp : ndarray of shape (n_quantiles, n_spectra, n_channels)
-        """
-        model = self._model_for(X)[3]
-        return replica_quantiles(model, quantiles)
-
-    def score(self, X, y=None):
-        """Negative chi^2 per point of the median ZLP model on X's training regions.
-
-        Region I of every spectrum in specimen mode (the same dE_I rule as in
-        fit), every channel above the noise in vacuum mode, with counting
-        uncertainties (and read noise). Greater is better, so GridSearchCV can
-        tune region or network parameters on held-out spectra with it.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels + n_acquisition)
-            Held-out aligned spectra (and acquisition parameters).
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-            ``-mean((I - ZLP_median)^2 / sigma^2)``.
-        """
-        spectra, energy, _, model = self._model_for(X)
-        model = np.median(model, axis=0)
-        de1, de2 = self._edges(spectra)
-        if self.mode == "vacuum":
-            used = (energy[None] >= -de1[:, None]) & (energy[None] <= de2[:, None])
-        else:
-            used = np.abs(energy[None]) < de1[:, None]
-        used &= spectra > 0
-        variance = counting_variance(spectra, self.read_noise_)
-        return -float(np.mean(((spectra - model) ** 2 / variance)[used]))
-
-    def get_feature_names_out(self, input_features=None):
-        """Channel names of the subtracted spectra ("E=<energy in eV>")."""
-        check_is_fitted(self)
-        return np.array([f"E={e:.4f}" for e in self.energy_axis_], dtype=object)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # dense, finite counts, possibly negative (dark reference, read noise)
         tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        tags.input_tags.positive_only = False
         tags.requires_fit = True
+        tags.target_tags.required = False
+        # seeded by random_state: the same fit and draws every time
+        tags.non_deterministic = False
+        tags.transformer_tags.preserves_dtype = ["float64"]  # always float64 out
         return tags

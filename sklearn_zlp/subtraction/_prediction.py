@@ -1,0 +1,263 @@
+"""ZLPSubtractor's methods after fit: subtraction, medians, bands, replicas, score.
+
+They validate X once (:func:`~._inputs.validate_input`) and stream over
+``batch_size`` spectra at a time (:mod:`._streaming`), reducing replicas to
+medians and bands batch by batch unless replicas are asked for.
+"""
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._noise import counting_variance
+from .._replicas import replica_median, replica_quantiles
+from ._inputs import validate_input
+from ._regions import region_edges
+from ._result import ZLPSubtractionResult, empty_summary, summarise
+from ._streaming import batch_slices, model_replicas, subtract_batch
+
+__all__ = ["SubtractionMethods"]
+
+
+def check_confidence_level(level):
+    """Raise unless ``level`` lies in (0, 1)."""
+    if not 0 < float(level) < 1:
+        raise ValueError(
+            f"confidence_level must lie in (0, 1), got {level!r}; 0.68 gives the "
+            "16th to 84th percentile band."
+        )
+
+
+class SubtractionMethods:
+    """Prediction methods of :class:`~sklearn_zlp.ZLPSubtractor` (a mixin)."""
+
+    def _validated(self, X):
+        check_is_fitted(self)
+        return validate_input(
+            X,
+            self.covariates,
+            n_features_in=self.n_features_in_,
+            fitted_axis=self.energy_axis_,
+        )
+
+    def _batches(self, data):
+        return [
+            (rows, data.rows(rows))
+            for rows in batch_slices(len(data.spectra), self.batch_size)
+        ]
+
+    def subtract(self, X, *, keep_replicas=False, confidence_level=0.68):
+        """Medians and bands of the model ZLP, matched ZLP and subtracted spectra.
+
+        Streams over ``batch_size`` spectra at a time: replicas are reduced
+        batch by batch, so memory does not grow with the number of spectra
+        beyond the outputs. Peak about ``8 n_spectra (F + 9 C) + 4 x 8 R b C``
+        bytes (F columns of X, C channels, R replicas, b = batch_size; Notes of
+        the class), plus ``3 x 8 R n_spectra C`` with ``keep_replicas``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Aligned spectra on ``energy_axis`` (and acquisition parameters).
+        keep_replicas : bool, default=False
+            Also keep every replica's model ZLP, matched ZLP and subtracted
+            spectrum (``3 x 8 n_replicas`` bytes per spectrum and channel); for
+            many spectra iterate over :meth:`subtract_batches` instead.
+        confidence_level : float in (0, 1), default=0.68
+            Level of the bands (0.68: 16th to 84th percentile).
+
+        Returns
+        -------
+        result : ZLPSubtractionResult
+            Medians and bands (and replicas when kept), and the region edges.
+        """
+        check_confidence_level(confidence_level)
+        data = self._validated(X)
+        n, n_channels = data.spectra.shape
+        kinds = ("zlp_model", "zlp", "subtracted")
+        summary = empty_summary(kinds, n, n_channels)
+        edges = np.empty((3, n))
+        cubes = {}
+        for rows, part in self._batches(data):
+            # each cube is reduced before the next step overwrites it
+            def reduce(kind, rows=rows):
+                return lambda cube: summarise({kind: cube}, confidence_level, summary, rows)
+
+            batch = subtract_batch(
+                self,
+                part,
+                keep=kinds if keep_replicas else (),
+                on_model=reduce("zlp_model"),
+                on_zlp=reduce("zlp"),
+            )
+            reduce("subtracted")(batch.subtracted)
+            edges[:, rows] = batch.de0, batch.de1, batch.de2
+            n_replicas = batch.subtracted.shape[0]
+            for kind in kinds if keep_replicas else ():
+                if kind not in cubes:
+                    cubes[kind] = np.empty((n_replicas, n, n_channels))
+                cubes[kind][:, rows] = getattr(batch, kind)
+        return ZLPSubtractionResult(
+            energy=data.energy.copy(),
+            spectra=data.spectra,
+            de0=edges[0],
+            de1=edges[1],
+            de2=edges[2],
+            n_replicas=n_replicas,
+            rows=slice(0, n),
+            replicas=cubes if keep_replicas else None,
+            summary=summary,
+            confidence_level=confidence_level,
+        )
+
+    def subtract_batches(self, X, *, confidence_level=0.68):
+        """Every replica of every spectrum, one batch of spectra at a time.
+
+        X is validated when this is called; the batches are computed as they
+        are iterated over, each holding ``3 x 8 n_replicas x batch_size x
+        n_channels`` bytes of replicas. Results equal :meth:`subtract`'s.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Aligned spectra on ``energy_axis`` (and acquisition parameters).
+        confidence_level : float in (0, 1), default=0.68
+            Level of the bands.
+
+        Returns
+        -------
+        batches : iterator of ZLPSubtractionResult
+            One result per batch (``result.rows``: its rows of X), replicas
+            kept; its medians and bands are computed when first read. Batches
+            are computed with the subtractor as it is when they are reached.
+        """
+        check_confidence_level(confidence_level)
+        data = self._validated(X)
+        batches = self._batches(data)
+
+        def generate():
+            for rows, part in batches:
+                batch = subtract_batch(self, part, keep=("zlp_model", "zlp"))
+                yield ZLPSubtractionResult(
+                    energy=data.energy.copy(),
+                    spectra=part.spectra,
+                    de0=batch.de0,
+                    de1=batch.de1,
+                    de2=batch.de2,
+                    n_replicas=batch.subtracted.shape[0],
+                    rows=rows,
+                    replicas=batch._asdict(),
+                    confidence_level=confidence_level,
+                )
+
+        return generate()
+
+    def transform_replicas(self, X):
+        """Subtracted spectra of every replica.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Aligned spectra on ``energy_axis`` (and acquisition parameters).
+
+        Returns
+        -------
+        replicas : ndarray of shape (n_replicas, n_spectra, n_channels)
+            ``8 n_replicas`` bytes per spectrum and channel; for many spectra
+            iterate over :meth:`subtract_batches`.
+        """
+        data = self._validated(X)
+        out = None
+        for rows, part in self._batches(data):
+            cube = subtract_batch(self, part).subtracted
+            if out is None:
+                out = np.empty((cube.shape[0], *data.spectra.shape))
+            out[:, rows] = cube
+        return out
+
+    def transform(self, X):
+        """Median subtracted spectra.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Aligned spectra on ``energy_axis`` (and acquisition parameters).
+
+        Returns
+        -------
+        subtracted : ndarray of shape (n_spectra, n_channels)
+            Median over replicas of data minus matched ZLP.
+        """
+        return self._median_subtracted(self._validated(X))
+
+    def _median_subtracted(self, data):
+        out = np.empty(data.spectra.shape)
+        for rows, part in self._batches(data):
+            out[rows] = replica_median(subtract_batch(self, part).subtracted)
+        return out
+
+    def predict_zlp(self, X, quantiles=(0.16, 0.5, 0.84)):
+        """Quantiles over replicas of the model ZLP (before matching).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Spectra (their covariates and normalisation are used).
+        quantiles : sequence of float, default=(0.16, 0.5, 0.84)
+            Quantiles in [0, 1].
+
+        Returns
+        -------
+        zlp : ndarray of shape (n_quantiles, n_spectra, n_channels)
+        """
+        q = np.atleast_1d(np.asarray(quantiles, dtype=np.float64))
+        data = self._validated(X)
+        out = np.empty((q.size, *data.spectra.shape))
+        for rows, part in self._batches(data):
+            out[:, rows] = replica_quantiles(model_replicas(self, part)[0], q)
+        return out
+
+    def score(self, X, y=None):
+        """Negative chi^2 per point of the median ZLP model on X's training regions.
+
+        Region I of every spectrum in specimen mode (the same dE_I rule as in
+        fit), every channel above the noise in vacuum mode, with counting
+        uncertainties (and read noise). Greater is better, so GridSearchCV can
+        tune region or network parameters on held-out spectra with it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels + n_acquisition)
+            Held-out aligned spectra (and acquisition parameters).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            ``-mean((I - ZLP_median)^2 / sigma^2)``.
+        """
+        data = self._validated(X)
+        energy = data.energy
+        chi2 = np.empty(len(data.spectra))
+        count = np.empty(len(data.spectra), dtype=np.int64)
+        for rows, part in self._batches(data):
+            spectra = part.spectra
+            model = replica_median(model_replicas(self, part)[0])
+            de1, de2 = region_edges(
+                self.regions_, self.mode, spectra, energy, self.read_noise_
+            )
+            if self.mode == "vacuum":
+                used = (energy[None] >= -de1[:, None]) & (energy[None] <= de2[:, None])
+            else:
+                used = np.abs(energy[None]) < de1[:, None]
+            used &= spectra > 0
+            terms = (spectra - model) ** 2 / counting_variance(spectra, self.read_noise_)
+            # one sum per spectrum, then over spectra: independent of batch_size
+            chi2[rows] = [t[u].sum() for t, u in zip(terms, used, strict=True)]
+            count[rows] = used.sum(axis=1)
+        return -float(chi2.sum() / count.sum())
+
+    def get_feature_names_out(self, input_features=None):
+        """Channel names of the subtracted spectra ("E=<energy in eV>")."""
+        check_is_fitted(self)
+        return np.array([f"E={e:.4f}" for e in self.energy_axis_], dtype=object)

@@ -1,0 +1,109 @@
+"""Prediction over spectra in batches: model, matching, noise draws, subtraction.
+
+A batch of ``b`` spectra holds ``(n_replicas, b, n_channels)`` float64 arrays
+("cubes") while it is evaluated; replicas are reduced to medians and bands (or
+kept, when asked for) before the next batch starts, so memory is bounded by
+the batch, not by the number of spectra. Every step is computed spectrum by
+spectrum (the networks evaluate each point on its own, the noise draws come
+from each spectrum's own stream), so a spectrum's result does not depend on
+the batch it is in, on ``batch_size`` or on the order of the spectra.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..preprocessing import zlp_fwhm
+from ._inputs import covariate_table, normalisation
+from ._matching import match_zlp
+from ._point_table import energy_feature
+from ._regions import matching_start, region_edges
+from ._uncertainty import add_noise_draws
+
+__all__ = ["BatchReplicas", "batch_slices", "model_replicas", "subtract_batch"]
+
+
+class BatchReplicas(NamedTuple):
+    """Replica cubes of one batch, (n_replicas, b, n_channels) each (or None)."""
+
+    zlp_model: np.ndarray | None
+    zlp: np.ndarray | None
+    subtracted: np.ndarray | None
+    de0: np.ndarray
+    de1: np.ndarray
+    de2: np.ndarray
+
+
+def batch_slices(n_spectra, batch_size):
+    """Consecutive slices of at most ``batch_size`` spectra."""
+    return [
+        slice(s, min(s + batch_size, n_spectra)) for s in range(0, n_spectra, batch_size)
+    ]
+
+
+def model_replicas(est, data):
+    """Every replica's ZLP for every spectrum of ``data`` and the spectra's FWHM.
+
+    Returns ``(model, fwhm)`` with ``model`` of shape (n_replicas, b,
+    n_channels) in counts, a new array the caller may overwrite.
+    """
+    spectra, energy = data.spectra, data.energy
+    n_spectra, n_channels = spectra.shape
+    fwhm = zlp_fwhm(spectra, energy)
+    covariates = covariate_table(data, est.covariates)
+    norm = normalisation(spectra, energy, fwhm, est.normalize)
+    points = np.column_stack(
+        [
+            np.tile(energy_feature(energy, est.energy_width_), n_spectra),
+            np.repeat(covariates, n_channels, axis=0),
+        ]
+    )
+    replicas = np.asarray(est.regressor_.transform(points), dtype=np.float64)
+    model = replicas.T.reshape(-1, n_spectra, n_channels)
+    if not model.flags.writeable or np.shares_memory(model, points):
+        model = model.copy()
+    model *= norm[None, :, None]
+    return model, fwhm
+
+
+def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
+    """Model, matched ZLP and subtracted replicas of one batch of spectra.
+
+    Cubes are computed in place on one another unless named in ``keep``
+    (``"zlp_model"``, ``"zlp"``); ``on_model`` and ``on_zlp`` are called with
+    the model and matched cubes before they are overwritten (to reduce them to
+    statistics).
+    """
+    model, fwhm = model_replicas(est, data)
+    spectra, energy = data.spectra, data.energy
+    de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
+    de0 = matching_start(de1, fwhm, est.match_width)
+    if on_model is not None:
+        on_model(model)
+    zlp = match_zlp(
+        model,
+        spectra,
+        energy,
+        de0,
+        de1,
+        mirror=est.gain_side == "model",
+        out=None if "zlp_model" in keep else model,
+    )
+    if on_zlp is not None:
+        on_zlp(zlp)
+    if est.data_noise:
+        noisy = add_noise_draws(
+            est._noise_seed_, spectra, data.acquisition, est.read_noise_, zlp.shape[0]
+        )
+        subtracted = np.subtract(noisy, zlp, out=noisy)
+    else:
+        out = None if "zlp" in keep else zlp
+        subtracted = np.subtract(spectra[None], zlp, out=out)
+    return BatchReplicas(
+        model if "zlp_model" in keep else None,
+        zlp if "zlp" in keep else None,
+        subtracted,
+        de0,
+        de1,
+        de2,
+    )
