@@ -72,6 +72,14 @@ def validate_input(X, covariates, energy_axis=None, n_features_in=None, fitted_a
         )
     spectra, acquisition = X[:, : X.shape[1] - n_acq], X[:, X.shape[1] - n_acq :]
     if fitted_axis is None:
+        if n_acq and energy_axis is not None and np.size(energy_axis) == X.shape[1]:
+            raise ValueError(
+                f"covariates {tuple(covariates)} name {n_acq} acquisition parameter(s) "
+                f"read from the last {n_acq} column(s) of X, but X has exactly as many "
+                f"columns ({X.shape[1]}) as energy_axis has channels: the acquisition "
+                "parameters are missing. Append them with np.hstack([spectra, "
+                "parameters]), or drop them from covariates."
+            )
         energy = check_energy_axis(energy_axis, spectra.shape[1])
     else:
         energy = fitted_axis
