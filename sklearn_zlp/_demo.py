@@ -296,14 +296,14 @@ def _physics_report(folder, energy, sample, names, subtractor, *, say):
             read_noise=subtractor.read_noise_,
         )
         thickness = t_over_lambda(batch.spectra, batch.zlp)  # (n_replicas, batch)
-        t_median, t_low, t_high = summarize(thickness, axis=0)
+        t_median, (t_low, t_high) = summarize(thickness, axis=0)
         for j, name in enumerate(names[batch.rows]):
             rows.append(
                 {
                     "spectrum": name,
                     "E_bg_eV": round(float(gap.e_bg_median[j]), 3),
-                    "E_bg_p16_eV": round(float(gap.e_bg_interval[j, 0]), 3),
-                    "E_bg_p84_eV": round(float(gap.e_bg_interval[j, 1]), 3),
+                    "E_bg_p16_eV": round(float(gap.e_bg_band[0, j]), 3),
+                    "E_bg_p84_eV": round(float(gap.e_bg_band[1, j]), 3),
                     "b": round(float(gap.b_median[j]), 3),
                     "fraction_indirect": round(float(gap.fraction_indirect[j]), 3),
                     "t_over_lambda": round(float(t_median[j]), 4),

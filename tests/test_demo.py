@@ -85,4 +85,7 @@ def test_readme_snippets_run(monkeypatch):
     assert result.subtracted_median.shape == (6, 1981)
     assert result.subtracted_band.shape == (2, 6, 1981)
     assert namespace["gap"].e_bg_median.shape == (namespace["batch"].spectra.shape[0],)
-    assert len(namespace["thickness"]) == 3
+    n_batch = namespace["batch"].spectra.shape[0]
+    assert namespace["gap"].e_bg_band.shape == (2, n_batch)
+    assert namespace["median"].shape == (n_batch,)
+    assert namespace["band"].shape == (2, n_batch)

@@ -236,16 +236,14 @@ def test_interrupted_fit_keeps_previous_state(data, monkeypatch, first_fit):
     if not first_fit:
         sub.fit(X)
         state, before = _state(sub), sub.transform(X)
-    original = ZLPEnsembleRegressor.fit
+    from sklearn_zlp.ensemble._net import ReplicaLookBack
 
-    def interrupted(self, *args, **kwargs):
-        # Ctrl-C inside the ensemble's training, after the region mask, read noise
-        # and point table are done
-        self.set_params(max_epochs=1)
-        original(self, *args, **kwargs)
+    def interrupted(self, net, **kwargs):
+        # Ctrl-C inside the ensemble's training (after its first epoch), after the
+        # region mask, read noise and point table are done
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ZLPEnsembleRegressor, "fit", interrupted)
+    monkeypatch.setattr(ReplicaLookBack, "on_epoch_end", interrupted)
     with pytest.raises(KeyboardInterrupt):
         sub.fit(X[::-1] / 40.0)
     monkeypatch.undo()

@@ -447,6 +447,15 @@ def zlp_fwhm(spectra, energy_axis):
             "flatten navigation axes with spectra.reshape(-1, spectra.shape[-1])."
         )
     energy_axis = check_energy_axis(energy_axis, spectra.shape[1])
+    return fwhm_of_validated(spectra, energy_axis)
+
+
+def fwhm_of_validated(spectra, energy_axis):
+    """:func:`zlp_fwhm` of spectra (n_spectra, n_channels) and an axis already validated.
+
+    For callers that validated their input once at their public entry point;
+    each width depends on its own spectrum only.
+    """
     widths = np.empty(spectra.shape[0])
     for i, y in enumerate(spectra):
         peak = int(np.argmax(y))

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..preprocessing import zlp_fwhm
+from ..preprocessing._align import fwhm_of_validated
 from ._inputs import LOG_TOTAL, covariate_table, normalisation
 from ._regions import fit_regions
 from ._uncertainty import choose_read_noise, training_variance
@@ -144,7 +144,7 @@ def training_table(est, data):
     """
     spectra, energy = data.spectra, data.energy
     covariates = covariate_table(data, est.covariates)
-    fwhm = zlp_fwhm(spectra, energy)
+    fwhm = fwhm_of_validated(spectra, energy)
     read_noise = choose_read_noise(est.read_noise, spectra, energy, fwhm)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
     variance = training_variance(

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..preprocessing import zlp_fwhm
+from ..preprocessing._align import fwhm_of_validated
 from ._inputs import covariate_table, normalisation
 from ._matching import match_zlp
 from ._point_table import energy_feature
@@ -49,7 +49,7 @@ def model_replicas(est, data):
     """
     spectra, energy = data.spectra, data.energy
     n_spectra, n_channels = spectra.shape
-    fwhm = zlp_fwhm(spectra, energy)
+    fwhm = fwhm_of_validated(spectra, energy)
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
     points = np.column_stack(
