@@ -49,6 +49,16 @@ def _io_where(case):
     return "io.read_spectra"
 
 
+def _sorted_sets(message):
+    """Set literals printed in sorted order (sklearn prints sets in hash order)."""
+
+    def sort(match):
+        items = sorted(match.group(1).split(", "))
+        return "{" + ", ".join(items) + "}"
+
+    return re.sub(r"\{('[^'{}]*'(?:, '[^'{}]*')*)\}", sort, message)
+
+
 def _run(case, argument):
     """(error type name, message) of one case, or None if it does not apply here."""
     try:
@@ -59,7 +69,7 @@ def _run(case, argument):
     except pytest.skip.Exception:
         return None
     except Exception as exc:  # the case's error, whatever it is
-        return type(exc).__name__, str(exc)
+        return type(exc).__name__, _sorted_sets(str(exc))
     return "no error", ""
 
 
