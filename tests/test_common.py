@@ -67,13 +67,6 @@ EXPECTED_FAILED_CHECKS = {
             "of sigma/sqrt(2), two copies get two independent draws of sigma, and the "
             "random validation split sees different points, so the fits differ."
         ),
-        "check_regressors_train": (
-            "The default uncertainties are counting statistics (sigma^2 = y): the "
-            "check's targets, shifted positive to 1 to ~13, are then counts with "
-            "30-100% relative noise, and the replicas fit them only to that precision. "
-            "Measured R^2 -0.01 after these 30 epochs and 0.2-0.3 after 150 to 1000 "
-            "(0.75 when sample_weight gives sigma = 0.01), below the check's 0.5."
-        ),
         # sklearn's transformer checks fit on make_blobs labels (0, 1, 2) as y and,
         # unlike its regressor checks, ignore target_tags.positive_only; ln y of
         # y <= 0 does not exist, so log_target=True rejects it with a clear error.
