@@ -323,6 +323,22 @@ def engine_info():
         None without a usable library; ``cpu_isa``: the best variant this CPU
         runs; ``compiled_available``: whether the library loaded; ``variants``:
         the variants built into it; ``machine``; ``library``: its file.
+
+    Notes
+    -----
+    The default is a static rule per (machine, variant), from measurements of
+    whole fits with the kernel and with the torch path side by side
+    (benchmarks/README.md): the kernel where it was measured faster, the torch
+    path elsewhere. ``SKLEARN_ZLP_KERNEL`` and ``SKLEARN_ZLP_ISA`` override it
+    (module notes of ``sklearn_zlp.nn._kernel``); they are read at every call, and
+    joblib worker processes see them as they were when the workers started.
+
+    Examples
+    --------
+    >>> from sklearn_zlp.nn import engine_info
+    >>> info = engine_info()
+    >>> info["path"] in ("compiled", "torch")
+    True
     """
     lib, isa, path, reason = _decide()
     loaded = _LIB or None
@@ -561,12 +577,19 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, scalars, cache=None):
     engine = _engine()
     if engine is None:
         return False
-    tensors = (*params, *grads, *exp_avgs, *exp_avg_sqs)
-    if not _cpu_float32(tensors) or not all(t.is_contiguous() for t in tensors):
-        return False
     n = len(params)
     key = tuple(t.data_ptr() for t in (*params, *exp_avgs, *exp_avg_sqs))
+    key += tuple(p.numel() for p in params)
     if cache is None or cache.get("key") != key:
+        # parameters and moments are checked once, when they (re)appear
+        tensors = (*params, *exp_avgs, *exp_avg_sqs)
+        if not _cpu_float32(tensors) or not all(t.is_contiguous() for t in tensors):
+            return False
+        if any(
+            m.shape != p.shape or v.shape != p.shape
+            for p, m, v in zip(params, exp_avgs, exp_avg_sqs, strict=True)
+        ):
+            return False
         arrays = (
             (ctypes.c_int64 * n)(*(p.numel() for p in params)),
             (ctypes.c_void_p * n)(*(p.data_ptr() for p in params)),
@@ -578,6 +601,14 @@ def adam(params, grads, exp_avgs, exp_avg_sqs, scalars, cache=None):
             cache.update(key=key, arrays=arrays)
     else:
         arrays = cache["arrays"]
+    if not all(
+        g.dtype == torch.float32
+        and g.device.type == "cpu"
+        and g.is_contiguous()
+        and g.shape == p.shape
+        for g, p in zip(grads, params, strict=True)
+    ):
+        return False
     sizes, p_arr, m_arr, v_arr = arrays
     g_arr = (ctypes.c_void_p * n)(*(g.data_ptr() for g in grads))
     engine[0].adam(n, sizes, p_arr, g_arr, m_arr, v_arr, *scalars)
