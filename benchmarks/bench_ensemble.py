@@ -195,25 +195,34 @@ def engines_part(args, per_chunk):
     if not runnable:
         print("  compiled kernel not available here: only the torch path runs")
     walls = {name: [] for name in configs}
+    cpus = {name: [] for name in configs}
     ran = {}
     for _ in range(args.repeats):
         for name, env in configs.items():
             wall, result = time_in_subprocess(args, per_chunk, env)
             walls[name].append(wall)
+            cpus[name].append(result["cpu"])
             ran[name] = result
     median = {name: float(np.median(w)) for name, w in walls.items()}
+    cpu = {name: float(np.median(c)) for name, c in cpus.items()}
     machine = info["machine"]
+    # With n_jobs=1 all the work runs in the timed process, whose CPU time does not
+    # grow when other processes share the cores (wall time does).
+    show_cpu = args.n_jobs == 1
     print(
-        "  variant   compiled   torch, same ISA   torch/compiled   default on a CPU "
-        "whose best is this"
+        "  variant   compiled   torch, same ISA   torch/compiled"
+        + ("   (CPU time: compiled, torch, ratio)" if show_cpu else "")
+        + "   default on a CPU whose best is this"
     )
     for isa in runnable:
         c, t = median[f"compiled {isa}"], median[f"torch {isa}"]
         rule = "compiled" if (machine, isa) in _MEASURED_FASTER else "torch"
         torch_isa = ran[f"torch {isa}"]["torch_isa"]
+        cc, ct = cpu[f"compiled {isa}"], cpu[f"torch {isa}"]
         print(
             f"  {isa:9s} {c:7.2f} s   {t:7.2f} s ({torch_isa:7s})   {t / c:6.2f}x"
-            f"         {rule}"
+            + (f"   ({cc:6.2f} s, {ct:6.2f} s, {ct / cc:4.2f}x)" if show_cpu else "")
+            + f"   {rule}"
         )
     d = ran["default"]
     print(
@@ -234,7 +243,11 @@ def engines_part(args, per_chunk):
         )
     for name, w in walls.items():
         if len(w) > 1:
-            print(f"    {name}: " + ", ".join(f"{v:.2f}" for v in w))
+            print(
+                f"    {name}: wall "
+                + ", ".join(f"{v:.2f}" for v in w)
+                + (" cpu " + ", ".join(f"{v:.2f}" for v in cpus[name]) if show_cpu else "")
+            )
 
 
 def warm_up(n_jobs):
@@ -473,6 +486,7 @@ def inference_part(args):
         for isa in runnable
     }
     engines["torch"] = dict(SKLEARN_ZLP_KERNEL="torch")
+    sub.transform(many[:6])  # warm up (first-call allocations) before timing
     walls = {}
     for engine, env in engines.items():
         # read at every call: set here, in this process, for predictions only
@@ -545,11 +559,19 @@ def main():
         with parallel_config(backend="loky"):
             warm_up(args.n_jobs)
             X, y = synthetic_points(args.points)
+            cpu = time.process_time()  # this process's threads (all work if n_jobs=1)
             wall = time_vectorised(
                 X, y, args.replicas, args.epochs, args.n_jobs, args.per_chunk[0], 1
             )
+            cpu = time.process_time() - cpu
         capability = torch.backends.cpu.get_cpu_capability().lower()
-        print(json.dumps({"wall": wall, "engine": engine_info(), "torch_isa": capability}))
+        result = {
+            "wall": wall,
+            "cpu": cpu,
+            "engine": engine_info(),
+            "torch_isa": capability,
+        }
+        print(json.dumps(result))
         return
     model, flags = cpu_flags()
     info = engine_info()

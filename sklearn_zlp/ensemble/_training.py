@@ -56,7 +56,9 @@ def fit_chunk(
     ``n_threads`` threads train the chunk: the compiled kernel takes them as an
     argument; only the torch twin needs torch's thread count, which is then set
     for the duration of this call and restored (in a joblib worker process that
-    touches nothing else). No other process-wide state changes.
+    touches nothing else; under a thread-based joblib backend the threads share
+    that setting, so prefer process-based backends such as loky, the default, for
+    the torch twin). No other process-wide state changes.
     """
     n_replicas = targets.shape[0]
     callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]

@@ -109,24 +109,55 @@ class ReplicaAdam(torch.optim.Optimizer):
         exp_avg_sqs = [self.state[p]["exp_avg_sq"] for p in params]
         if _kernel.adam(params, grads, exp_avgs, exp_avg_sqs, scalars, cache):
             return
-        _adam_twin(params, grads, exp_avgs, exp_avg_sqs, scalars)
+        exp_avg = _flat_state(self.state, params, "exp_avg")
+        exp_avg_sq = _flat_state(self.state, params, "exp_avg_sq")
+        _adam_twin(params, grads, exp_avg, exp_avg_sq, scalars)
 
 
-def _adam_twin(params, grads, exp_avgs, exp_avg_sqs, scalars):
-    """The torch twin of ``zlp_adam``: the same operations, in the same order."""
+def _flat_state(state, params, name):
+    """One flat tensor holding ``state[p][name]`` of every p, in order.
+
+    The entries are views of it (made so on first use, and again after a
+    ``load_state_dict`` or unpickling gave them storage of their own), so that
+    the torch twin runs each operation once on one tensor instead of once per
+    parameter: less overhead for these small tensors.
+    """
+    tensors = [state[p][name] for p in params]
+    base = tensors[0]._base
+    if (
+        base is not None
+        and base.dim() == 1
+        and base.numel() == sum(t.numel() for t in tensors)
+    ):
+        ptr, size = base.data_ptr(), base.element_size()
+        offset = 0
+        for t in tensors:
+            if t._base is not base or t.data_ptr() != ptr + offset * size:
+                break
+            offset += t.numel()
+        else:
+            return base
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    offset = 0
+    for p, t in zip(params, tensors, strict=True):
+        state[p][name] = flat[offset : offset + t.numel()].view_as(t)
+        offset += t.numel()
+    return flat
+
+
+def _adam_twin(params, grads, exp_avg, exp_avg_sq, scalars):
+    """The torch twin of ``zlp_adam``: the same operations, in the same order, on
+    the flat moments of :func:`_flat_state`."""
     b1, c1, b2, c2, s2, eps, lr1 = scalars
-    torch._foreach_mul_(exp_avgs, b1)
-    torch._foreach_add_(exp_avgs, torch._foreach_mul(grads, c1))
-    g2 = torch._foreach_mul(grads, grads)
-    torch._foreach_mul_(g2, c2)
-    torch._foreach_mul_(exp_avg_sqs, b2)
-    torch._foreach_add_(exp_avg_sqs, g2)
+    g = torch.cat([g.reshape(-1) for g in grads])
+    exp_avg.mul_(b1).add_(g * c1)
+    exp_avg_sq.mul_(b2).add_((g * g).mul_(c2))
     # sqrt in float64, rounded once to float32: the correctly rounded float32 square
     # root, as the kernel's sqrtf (torch's float32 sqrt is not: measured 1 ulp off
     # for 17% of values on an AVX-512 CPU)
-    denom = [torch.sqrt(v.double()).float() for v in exp_avg_sqs]
-    torch._foreach_mul_(denom, s2)
-    torch._foreach_add_(denom, eps)
-    update = torch._foreach_mul(exp_avgs, lr1)
-    torch._foreach_div_(update, denom)
-    torch._foreach_sub_(params, update)
+    denom = exp_avg_sq.double().sqrt_().float().mul_(s2).add_(eps)
+    update = (exp_avg * lr1).div_(denom)
+    sizes = [p.numel() for p in params]
+    torch._foreach_sub_(
+        params, [u.view_as(p) for u, p in zip(update.split(sizes), params, strict=True)]
+    )

@@ -234,7 +234,8 @@ class ReplicaMLP(nn.Module):
         args = (x, weights, biases, self.activations, y_true, weight, valid_weight)
         # the compiled step where it is the engine (float32 on the CPU, see
         # _kernel.py), else the same computation in torch operations
-        grads = _kernel.chi2_step(*args, pairs, penalty, n_threads=self.n_threads)
+        n_threads = getattr(self, "n_threads", 1)  # (modules pickled before it existed)
+        grads = _kernel.chi2_step(*args, pairs, penalty, n_threads=n_threads)
         if grads is None:
             grads = _chi2_step(*args, pairs, penalty)
         y_pred, chi2, valid_chi2, grad_w, grad_b = grads
@@ -340,9 +341,11 @@ _EXACT = {
     "identity": lambda h: h,
 }
 
-# Points per block of the torch forward: blocks of about 2^18 floats of the
-# widest layer stay in cache; the block size does not change any result.
+# Points per block of the torch forward: on the CPU blocks of about 2^18 floats of
+# the widest layer stay in cache; on a GPU larger blocks mean fewer kernel launches
+# (64 MB per intermediate). The block size does not change any result.
 _FORWARD_BLOCK_FLOATS = 1 << 18
+_FORWARD_BLOCK_FLOATS_GPU = 1 << 24
 
 
 def _forward(x, weights, biases, activations):
@@ -355,7 +358,8 @@ def _forward(x, weights, biases, activations):
     n_replicas = weights[0].shape[0]
     n_points = x.shape[-1]
     widest = max(w.shape[1] for w in weights)
-    block = max(64, _FORWARD_BLOCK_FLOATS // max(1, n_replicas * widest) // 64 * 64)
+    floats = _FORWARD_BLOCK_FLOATS if x.device.type == "cpu" else _FORWARD_BLOCK_FLOATS_GPU
+    block = max(64, floats // max(1, n_replicas * widest) // 64 * 64)
     out = torch.empty(
         n_replicas, n_points, dtype=weights[0].dtype, device=weights[0].device
     )
