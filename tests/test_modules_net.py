@@ -279,3 +279,18 @@ def test_training_has_one_path_and_says_what_it_needs():
     )
     with pytest.raises(TypeError, match="without a chi2_step"):
         net.fit(data, target)
+
+    class OwnLoss(ReplicaNet):
+        def get_loss(self, y_pred, y_true, X=None, training=False):
+            return super().get_loss(y_pred, y_true, X, training) * 2
+
+    net = OwnLoss(
+        ReplicaMLP,
+        module__n_replicas=n,
+        module__n_inputs=1,
+        max_epochs=2,
+        batch_size=-1,
+        callbacks__print_log=None,
+    )
+    with pytest.raises(TypeError, match="overridden get_loss"):
+        net.fit(data, target)

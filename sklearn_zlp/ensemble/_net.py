@@ -174,6 +174,8 @@ class ReplicaNet(NeuralNet):
                 f"criterion {type(self.criterion_).__name__} (the step computes "
                 "ReplicaChi2Loss itself)"
             )
+        if type(self).get_loss is not ReplicaNet.get_loss:
+            problems.append("an overridden get_loss (the step computes the chi^2 itself)")
         if not callable(getattr(self.module_, "chi2_step", None)):
             problems.append(
                 f"module {type(self.module_).__name__} without a chi2_step method "
