@@ -14,11 +14,11 @@ $(VPY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -U pip setuptools wheel
 
-$(VENV)/.installed-demo: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel.c
+$(VENV)/.installed-demo: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel*.c sklearn_zlp/nn/_ckernel*.h
 	$(PIP) install -q -c constraints.txt -e ".[plot,io]"
 	touch $@
 
-$(VENV)/.installed-test: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel.c
+$(VENV)/.installed-test: $(VPY) setup.cfg setup.py pyproject.toml constraints.txt sklearn_zlp/nn/_ckernel*.c sklearn_zlp/nn/_ckernel*.h
 	$(PIP) install -q -c constraints.txt -e ".[test]"
 	touch $@ $(VENV)/.installed-demo
 

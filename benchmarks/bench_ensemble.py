@@ -5,12 +5,20 @@ Run from the repository root (a script, not a test)::
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_ensemble.py [--quick]
 
 (a) Throughput: wall time of 100 replicas x 2000 epochs on ~1000 points per
-    replica with the vectorised engine (``ZLPEnsembleRegressor``, ``n_jobs=2``),
-    with and without its compiled training step (the latter in a subprocess with
-    ``SKLEARN_ZLP_KERNEL=torch``), against one ordinary skorch
+    replica with the vectorised engine (``ZLPEnsembleRegressor``, ``n_jobs=2``)
+    as installed (the default engine), against one ordinary skorch
     ``NeuralNetRegressor`` per replica (timed on a few replicas and epochs and
     extrapolated linearly), and against the arithmetic lower bound (FLOPs of the
     architecture at this machine's measured single-core matmul speed).
+(e) Engines, side by side in one run (``--skip e`` to leave out): every variant of
+    the compiled kernel this CPU runs (forced with ``SKLEARN_ZLP_ISA``) against the
+    torch path (``SKLEARN_ZLP_KERNEL=torch``) restricted to the same instruction
+    set (``ATEN_CPU_CAPABILITY``, ``MKL_ENABLE_INSTRUCTIONS``,
+    ``DNNL_MAX_CPU_ISA``: the stand-in for a CPU that has no more than that), and
+    the unrestricted torch path; each in a fresh subprocess (the variables must be
+    set before the workers start), interleaved, ``--repeats`` times, medians. It
+    prints which engine the default picks here and on a CPU of each instruction set
+    (``sklearn_zlp.nn.engine_info``).
 (b) Time to quality on the real WS2 spectra: wall time and epochs until the
     ensemble's median ZLP is within 10% of every specimen spectrum over 0-1 eV,
     every replica's chi^2 is within a few times the median and no replica is
@@ -22,9 +30,11 @@ Run from the repository root (a script, not a test)::
     its ms per replica-epoch, its time extrapolated to 100 replicas, and its
     0-1 eV quality (same metric as (b)), with ratios to (a) and (b) of this run.
 (d) Inference: ``ZLPSubtractor.transform`` of ~1000 spectra with 100 replicas, with
-    the compiled forward pass and with the torch path.
+    the compiled forward pass (each variant this CPU runs) and with the torch path.
 
-Everything is measured in one run, side by side: the machine may be shared.
+Everything is measured in one run, side by side: the machine may be shared. The
+header prints the CPU, its instruction sets, the load average, and the engine the
+default picked.
 """
 
 import argparse
@@ -44,7 +54,8 @@ from torch import nn
 
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor, ZLPSubtractor
 from sklearn_zlp.datasets import load_ws2
-from sklearn_zlp.nn._kernel import available as kernel_available
+from sklearn_zlp.nn import engine_info
+from sklearn_zlp.nn._kernel import _MEASURED_FASTER, ISAS
 from sklearn_zlp.subtraction import default_regressor
 
 HIDDEN = (10, 15, 5)
@@ -107,21 +118,136 @@ def time_vectorised(X, y, n_replicas, epochs, n_jobs, per_chunk, threads):
     return time.perf_counter() - t
 
 
-def time_torch_path(args, per_chunk):
-    """Part (a) with the compiled step switched off (``SKLEARN_ZLP_KERNEL=torch``).
+# The torch path restricted to each variant's instruction set: ATen's own kernels
+# (ATEN_CPU_CAPABILITY), MKL's GEMMs and oneDNN. "baseline" is SSE4.2 for torch
+# (its lowest setting) but SSE2 for the kernel, a slight advantage to torch.
+TORCH_ISA_ENV = {
+    "avx512": {},
+    "avx2": {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "DNNL_MAX_CPU_ISA": "AVX2",
+    },
+    "baseline": {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+        "DNNL_MAX_CPU_ISA": "SSE41",
+    },
+}
 
-    A subprocess, because the variable must be set before the joblib workers
+
+def cpu_flags():
+    """(model name, the instruction-set flags that matter here) from /proc/cpuinfo."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine(), []
+    model, flags = platform.machine(), set()
+    for line in text.splitlines():
+        if line.startswith("model name") and model == platform.machine():
+            model = line.split(":", 1)[1].strip()
+        if line.startswith(("flags", "Features")):
+            flags = set(line.split(":", 1)[1].split())
+    wanted = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "asimd"]
+    return model, [f for f in wanted if f in flags]
+
+
+def time_in_subprocess(args, per_chunk, env_updates):
+    """Part (a)'s fit in a fresh process with ``env_updates``; (wall, what ran).
+
+    A subprocess, because the variables must be set before the joblib workers
     start; it warms its own workers up, as this process does.
     """
     command = [sys.executable, __file__, "--time-vectorised-only"]
     command += [f"--replicas={args.replicas}", f"--epochs={args.epochs}"]
     command += [f"--points={args.points}", f"--n-jobs={args.n_jobs}"]
     command += ["--per-chunk", str(per_chunk)]
-    env = dict(os.environ, SKLEARN_ZLP_KERNEL="torch")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKLEARN_ZLP_")}
+    env.update(env_updates)
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"torch-path run failed:\n{done.stderr[-3000:]}")
-    return float(json.loads(done.stdout.strip().splitlines()[-1])["wall"])
+        raise RuntimeError(f"run with {env_updates} failed:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return result["wall"], result
+
+
+def engines_part(args, per_chunk):
+    """Part (e): every kernel variant vs the torch path at the same instruction set."""
+    info = engine_info()
+    runnable = [
+        isa
+        for isa in ISAS[::-1]
+        if info["cpu_isa"] and ISAS.index(isa) <= ISAS.index(info["cpu_isa"])
+    ]
+    configs = {}
+    for isa in runnable:
+        configs[f"compiled {isa}"] = {
+            "SKLEARN_ZLP_KERNEL": "compiled",
+            "SKLEARN_ZLP_ISA": isa,
+        }
+        configs[f"torch {isa}"] = {"SKLEARN_ZLP_KERNEL": "torch", **TORCH_ISA_ENV[isa]}
+    configs["default"] = {}
+    print(
+        f"\n(e) engines: {args.replicas} replicas x {args.epochs} epochs x {args.points} "
+        f"points, n_jobs={args.n_jobs}, replicas_per_chunk={per_chunk}; each run a fresh "
+        f"process, {args.repeats} interleaved repeat(s), medians"
+    )
+    if not runnable:
+        print("  compiled kernel not available here: only the torch path runs")
+    walls = {name: [] for name in configs}
+    cpus = {name: [] for name in configs}
+    ran = {}
+    for _ in range(args.repeats):
+        for name, env in configs.items():
+            wall, result = time_in_subprocess(args, per_chunk, env)
+            walls[name].append(wall)
+            cpus[name].append(result["cpu"])
+            ran[name] = result
+    median = {name: float(np.median(w)) for name, w in walls.items()}
+    cpu = {name: float(np.median(c)) for name, c in cpus.items()}
+    machine = info["machine"]
+    # With n_jobs=1 all the work runs in the timed process, whose CPU time does not
+    # grow when other processes share the cores (wall time does).
+    show_cpu = args.n_jobs == 1
+    print(
+        "  variant   compiled   torch, same ISA   torch/compiled"
+        + ("   (CPU time: compiled, torch, ratio)" if show_cpu else "")
+        + "   default on a CPU whose best is this"
+    )
+    for isa in runnable:
+        c, t = median[f"compiled {isa}"], median[f"torch {isa}"]
+        rule = "compiled" if (machine, isa) in _MEASURED_FASTER else "torch"
+        torch_isa = ran[f"torch {isa}"]["torch_isa"]
+        cc, ct = cpu[f"compiled {isa}"], cpu[f"torch {isa}"]
+        print(
+            f"  {isa:9s} {c:7.2f} s   {t:7.2f} s ({torch_isa:7s})   {t / c:6.2f}x"
+            + (f"   ({cc:6.2f} s, {ct:6.2f} s, {ct / cc:4.2f}x)" if show_cpu else "")
+            + f"   {rule}"
+        )
+    d = ran["default"]
+    print(
+        f"  default here: {median['default']:.2f} s, {d['engine']['path']}"
+        + (f" {d['engine']['isa']}" if d["engine"]["path"] == "compiled" else "")
+        + f" ({d['engine']['reason']})"
+    )
+    if runnable:
+        best = runnable[0]
+        verdict = (
+            "at least as fast as"
+            if median["default"] <= 1.02 * median[f"torch {best}"]
+            else "SLOWER than"
+        )
+        print(
+            f"  -> the default is {verdict} the torch path on this CPU "
+            f"({median['default']:.2f} s vs {median[f'torch {best}']:.2f} s)"
+        )
+    for name, w in walls.items():
+        if len(w) > 1:
+            print(
+                f"    {name}: wall "
+                + ", ".join(f"{v:.2f}" for v in w)
+                + (" cpu " + ", ".join(f"{v:.2f}" for v in cpus[name]) if show_cpu else "")
+            )
 
 
 def warm_up(n_jobs):
@@ -349,25 +475,43 @@ def inference_part(args):
         f"{many.shape[1]} channels (the 6 WS2 spectra repeated), {sub.regressor_.n_replicas_}"
         f" replicas, batch_size={sub.batch_size}, one process"
     )
+    info = engine_info()
+    runnable = [
+        isa
+        for isa in ISAS[::-1]
+        if info["cpu_isa"] and ISAS.index(isa) <= ISAS.index(info["cpu_isa"])
+    ]
+    engines = {
+        f"compiled {isa}": dict(SKLEARN_ZLP_KERNEL="compiled", SKLEARN_ZLP_ISA=isa)
+        for isa in runnable
+    }
+    engines["torch"] = dict(SKLEARN_ZLP_KERNEL="torch")
+    # warm up before timing: the first batch-sized call pays for its allocations
+    sub.transform(many[: sub.batch_size])
     walls = {}
-    for engine in ("compiled", "torch"):
-        previous = os.environ.get("SKLEARN_ZLP_KERNEL")
-        if engine == "torch":
-            os.environ["SKLEARN_ZLP_KERNEL"] = "torch"
+    for engine, env in engines.items():
+        # read at every call: set here, in this process, for predictions only
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             t = time.perf_counter()
             sub.transform(many)
             walls[engine] = time.perf_counter() - t
         finally:
-            if previous is None:
-                os.environ.pop("SKLEARN_ZLP_KERNEL", None)
-            else:
-                os.environ["SKLEARN_ZLP_KERNEL"] = previous
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         print(
-            f"  {engine:8s} forward: {walls[engine]:6.2f} s "
+            f"  {engine:16s} forward: {walls[engine]:6.2f} s "
             f"({walls[engine] / many.shape[0] * 1e3:.1f} ms per spectrum)"
         )
-    print(f"  -> compiled forward {walls['torch'] / walls['compiled']:.2f}x faster")
+    for engine in walls:
+        if engine != "torch":
+            print(
+                f"  -> {engine} {walls['torch'] / walls[engine]:.2f}x the torch path's speed"
+            )
 
 
 def main():
@@ -396,7 +540,8 @@ def main():
     parser.add_argument(
         "--reject", type=float, default=0.0, help="reject_outliers for (b); 0 keeps all"
     )
-    parser.add_argument("--skip", choices=["a", "b", "c", "d"], nargs="*", default=[])
+    parser.add_argument("--skip", choices=["a", "b", "c", "d", "e"], nargs="*", default=[])
+    parser.add_argument("--repeats", type=int, default=1, help="(e): runs per engine")
     parser.add_argument("--spectra", type=int, default=1020, help="(d) spectra")
     parser.add_argument("--ef-replicas", type=int, default=2, help="(c), >= 2")
     parser.add_argument("--ef-epochs", type=int, default=1000, help="(c)")
@@ -411,17 +556,37 @@ def main():
         args.budgets = [500, 1000, 2000]
         args.spectra = 102
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
-    if args.time_vectorised_only:  # the torch-path run of part (a), as a subprocess
+    if args.time_vectorised_only:  # one run of part (e), as a subprocess
         with parallel_config(backend="loky"):
             warm_up(args.n_jobs)
             X, y = synthetic_points(args.points)
+            cpu = time.process_time()  # this process's threads (all work if n_jobs=1)
             wall = time_vectorised(
                 X, y, args.replicas, args.epochs, args.n_jobs, args.per_chunk[0], 1
             )
-        print(json.dumps({"wall": wall}))
+            cpu = time.process_time() - cpu
+        capability = torch.backends.cpu.get_cpu_capability().lower()
+        result = {
+            "wall": wall,
+            "cpu": cpu,
+            "engine": engine_info(),
+            "torch_isa": capability,
+        }
+        print(json.dumps(result))
         return
+    model, flags = cpu_flags()
+    info = engine_info()
+    print(f"machine: {model}, {platform.machine()}, {os.cpu_count()} cores")
+    print(f"instruction sets: {' '.join(flags) or 'unknown'}")
+    print(f"load average now: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"torch {torch.__version__}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    print(
+        f"default engine: {info['path']}"
+        + (f" ({info['isa']} variant)" if info["path"] == "compiled" else "")
+        + f": {info['reason']}; kernel variants built: "
+        + (", ".join(info["variants"]) or "none")
+        + f"; best for this CPU: {info['cpu_isa']}"
+    )
     with parallel_config(backend="loky"):
         warm_up(args.n_jobs)
 
@@ -446,20 +611,13 @@ def main():
                 wall = time_vectorised(X, y, n_rep, n_ep, args.n_jobs, per_chunk, 1)
                 results[per_chunk] = wall
                 print(
-                    f"  vectorised skorch engine, n_jobs={args.n_jobs}, "
+                    f"  vectorised skorch engine (default engine), n_jobs={args.n_jobs}, "
                     f"replicas_per_chunk={per_chunk}, 1 thread/worker: {wall:.2f} s "
                     f"({wall / n_ep * 1e3:.2f} ms/epoch for all replicas; "
                     f"{wall / bound1:.1f}x the 1-core bound, "
                     f"{wall / (bound1 / args.n_jobs):.1f}x the {args.n_jobs}-core bound)"
                 )
             best_chunk = min(results, key=results.get)
-            torch_wall = time_torch_path(args, best_chunk)
-            print(
-                f"  the same without the compiled step (SKLEARN_ZLP_KERNEL=torch, "
-                f"replicas_per_chunk={best_chunk}): {torch_wall:.2f} s -> compiled "
-                f"step {torch_wall / results[best_chunk]:.2f}x faster"
-                + ("" if kernel_available() else " (NOT BUILT HERE: both runs are torch)")
-            )
             wall = time_vectorised(X, y, n_rep, n_ep, 1, n_rep, args.n_jobs)
             print(
                 f"  vectorised, one process, {args.n_jobs} torch threads, one chunk: "
@@ -485,6 +643,9 @@ def main():
                 f"plain skorch on one core, {extrapolated / args.n_jobs / best:.0f}x vs "
                 f"plain skorch on {args.n_jobs} cores"
             )
+
+        if "e" not in args.skip:
+            engines_part(args, best_chunk if "a" not in args.skip else args.per_chunk[0])
 
         if "b" not in args.skip:
             X, y, w, spectrum = ws2_points()

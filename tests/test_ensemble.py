@@ -203,18 +203,18 @@ def test_interrupt_leaves_the_fitted_estimator_untouched(points, fitted, monkeyp
     reg = pickle.loads(pickle.dumps(fitted))
     before = reg.transform(X)
     calls = {"n": 0}
-    original = ReplicaMLP.forward
+    original = ReplicaMLP.chi2_step  # the one training step
 
-    def interrupted(self, x, **kw):
+    def interrupted(self, *args, **kw):
         calls["n"] += 1
         if calls["n"] > 5:
             raise KeyboardInterrupt
-        return original(self, x, **kw)
+        return original(self, *args, **kw)
 
-    monkeypatch.setattr(ReplicaMLP, "forward", interrupted)
+    monkeypatch.setattr(ReplicaMLP, "chi2_step", interrupted)
     with pytest.raises(KeyboardInterrupt):
         reg.set_params(max_epochs=500).fit(X * 2, y)  # new input ranges too
-    monkeypatch.setattr(ReplicaMLP, "forward", original)
+    monkeypatch.setattr(ReplicaMLP, "chi2_step", original)
     np.testing.assert_array_equal(reg.transform(X), before)
 
 

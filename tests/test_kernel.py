@@ -1,11 +1,17 @@
-"""The compiled training step (_ckernel.c) against float64 autograd and the torch path."""
+"""The compiled kernel (_ckernel*.c): every variant against float64 autograd, the
+choice of variant and engine, and loading a damaged library."""
 
-import platform
+import ctypes
+import json
+import os
 import shlex
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
+import textwrap
+import types
 import warnings
 from pathlib import Path
 
@@ -16,12 +22,7 @@ import torch
 import sklearn_zlp.nn._kernel as kernel
 import sklearn_zlp.nn._modules as modules
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp.nn._modules import (
-    ReplicaMLP,
-    _reference_forward,
-    monotonic_penalty,
-    replica_chi2,
-)
+from sklearn_zlp.nn import ReplicaMLP, engine_info, monotonic_penalty, replica_chi2
 
 
 def _has_c_compiler():
@@ -29,17 +30,51 @@ def _has_c_compiler():
     return shutil.which(shlex.split(cc)[0]) is not None
 
 
+def _runnable_isas():
+    lib = kernel._load() if kernel.available() else None
+    if not lib:
+        return ()
+    return tuple(
+        i for i in lib.variants if kernel.ISAS.index(i) <= kernel.ISAS.index(lib.isa)
+    )
+
+
 needs_kernel = pytest.mark.skipif(
-    not kernel.available(), reason="compiled training step not built (no C compiler)"
+    not kernel.available(), reason="compiled kernel not built (no C compiler)"
 )
 
 
+def _isa_params():
+    """Every variant the kernel has, skipped (with the reason) where this CPU lacks it."""
+    runnable = _runnable_isas()
+    return [
+        pytest.param(
+            isa,
+            marks=pytest.mark.skipif(
+                isa not in runnable,
+                reason=f"this CPU (or build) cannot run the {isa} variant",
+            ),
+        )
+        for isa in kernel.ISAS
+    ]
+
+
+@pytest.fixture
+def default_engine(monkeypatch):
+    """The kernel's default engine, whatever the environment running the tests."""
+    monkeypatch.delenv("SKLEARN_ZLP_KERNEL", raising=False)
+    monkeypatch.delenv("SKLEARN_ZLP_ISA", raising=False)
+
+
 @pytest.mark.skipif(not _has_c_compiler(), reason="no C compiler to build the kernel")
-def test_kernel_is_built_where_a_compiler_exists(monkeypatch):
+def test_kernel_is_built_where_a_compiler_exists(default_engine):
     """`pip install -e .` (make test) builds the extension; a silent build failure
     would leave every user on the slower torch path."""
-    monkeypatch.delenv("SKLEARN_ZLP_KERNEL", raising=False)
     assert kernel.available()
+    info = engine_info()
+    assert info["compiled_available"] and "baseline" in info["variants"]
+    if info["machine"] == "x86_64":
+        assert info["variants"] == ("baseline", "avx2", "avx512")
 
 
 @pytest.fixture
@@ -66,11 +101,22 @@ def _problem(n_inputs, hidden, activations, n_points, n_replicas=4, shared=True,
     return module, x, y, w, wv
 
 
+def autograd_forward(x, weights, biases, activations):
+    """The test's reference: layer-by-layer torch operations under autograd."""
+    n_replicas = weights[0].shape[0]
+    h = x.expand(n_replicas, *x.shape) if x.dim() == 2 else x
+    for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        h = torch.baddbmm(b, w, h)
+        if layer < len(weights) - 1:
+            h = modules.ACTIVATIONS[activations[layer]](h)
+    return h[:, 0, :]
+
+
 def _reference(module, x, y, w, wv, pairs=None, penalty=None):
     """Float64 autograd: predictions, losses and gradients of the summed loss."""
     weights = [p.detach().double().requires_grad_() for p in module.weights]
     biases = [p.detach().double().requires_grad_() for p in module.biases]
-    pred = _reference_forward(x.double(), weights, biases, module.activations)
+    pred = autograd_forward(x.double(), weights, biases, module.activations)
     loss = replica_chi2(pred, y.double(), w.double())
     if pairs is not None:
         loss = loss + penalty.double() * monotonic_penalty(pred, pairs)
@@ -80,7 +126,7 @@ def _reference(module, x, y, w, wv, pairs=None, penalty=None):
     return pred.detach(), loss.detach(), valid, grads
 
 
-def _compiled(module, x, y, w, wv, pairs=None, penalty=None):
+def _compiled(module, x, y, w, wv, pairs=None, penalty=None, isa=None, n_threads=1):
     out = kernel.chi2_step(
         x,
         tuple(module.weights),
@@ -91,6 +137,8 @@ def _compiled(module, x, y, w, wv, pairs=None, penalty=None):
         wv,
         pairs,
         penalty,
+        n_threads=n_threads,
+        isa=isa,
     )
     assert out is not None, "the compiled step declined a problem it supports"
     return out
@@ -116,8 +164,8 @@ def _record_calls(monkeypatch, name):
     calls = []
     original = getattr(kernel, name)
 
-    def recording(*args):
-        out = original(*args)
+    def recording(*args, **kwargs):
+        out = original(*args, **kwargs)
         calls.append(out is not None)
         return out
 
@@ -125,54 +173,56 @@ def _record_calls(monkeypatch, name):
     return calls
 
 
+PROBLEMS = [
+    (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1000),  # the paper's network
+    (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 37),  # padding inside a chunk
+    (3, (20, 17), ("tanh", "relu"), 300),  # wider than one vector, odd widths
+    (2, (3,), ("identity",), 64),
+    (1, (4, 4, 4, 4, 4), ("sigmoid", "tanh", "relu", "identity", "sigmoid"), 513),
+    (2, (), (), 10),  # a linear model
+    (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1),
+]
+
+
 @needs_kernel
-@pytest.mark.parametrize(
-    "n_inputs, hidden, activations, n_points",
-    [
-        (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1000),  # the paper's network
-        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 37),  # padding inside a chunk
-        (3, (20, 17), ("tanh", "relu"), 300),  # wider than one vector, odd widths
-        (2, (3,), ("identity",), 64),
-        (1, (4, 4, 4, 4, 4), ("sigmoid", "tanh", "relu", "identity", "sigmoid"), 513),
-        (2, (), (), 10),  # a linear model
-        (1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 1),
-    ],
-)
+@pytest.mark.parametrize("isa", _isa_params())
+@pytest.mark.parametrize("n_inputs, hidden, activations, n_points", PROBLEMS)
 @pytest.mark.parametrize("shared", [True, False])
-def test_compiled_step_matches_float64_autograd(
-    n_inputs, hidden, activations, n_points, shared, threads
+def test_every_variant_matches_float64_autograd(
+    isa, n_inputs, hidden, activations, n_points, shared
 ):
-    threads(1)
     module, x, y, w, wv = _problem(n_inputs, hidden, activations, n_points, shared=shared)
-    _assert_matches(_compiled(module, x, y, w, wv), _reference(module, x, y, w, wv))
+    _assert_matches(
+        _compiled(module, x, y, w, wv, isa=isa), _reference(module, x, y, w, wv)
+    )
     # and without validation weights
-    pred, chi2, valid, *_ = _compiled(module, x, y, w, None)
+    pred, chi2, valid, *_ = _compiled(module, x, y, w, None, isa=isa)
     assert valid is None
 
 
 @needs_kernel
-def test_compiled_step_with_monotonic_penalty(threads):
-    threads(1)
+@pytest.mark.parametrize("isa", _isa_params())
+def test_every_variant_with_monotonic_penalty(isa):
     module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 200)
     pairs = torch.stack([torch.arange(0, 150), torch.arange(1, 151)])
     penalty = torch.tensor([0.0, 1.0, 10.0, 1e3])
     ref = _reference(module, x, y, w, wv, pairs, penalty)
     assert (monotonic_penalty(ref[0], pairs) > 0).all()  # the penalty is active
-    _assert_matches(_compiled(module, x, y, w, wv, pairs, penalty), ref)
+    _assert_matches(_compiled(module, x, y, w, wv, pairs, penalty, isa=isa), ref)
 
 
 @needs_kernel
-def test_compiled_step_saturated_units(threads, monkeypatch):
+@pytest.mark.parametrize("isa", _isa_params())
+def test_every_variant_on_saturated_units(isa, threads):
     """Inputs far outside the box (|z| ~ 1e3): the clamped exp stays finite, and
-    the step is as accurate as torch's float32 path (saturated sigmoids lose
+    the step is as accurate as the torch twin's float32 (saturated sigmoids lose
     their derivative to float32 rounding in both)."""
     threads(1)
     module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 100)
     x = x * 200.0 - 100.0
-    out = _compiled(module, x, y, w, wv)
+    out = _compiled(module, x, y, w, wv, isa=isa)
     assert all(torch.isfinite(t).all() for t in (out[0], out[1], *out[3], *out[4]))
     ref = _reference(module, x, y, w, wv)
-    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
     with torch.no_grad():
         grads = modules._chi2_step(
             x, tuple(module.weights), tuple(module.biases), module.activations, y, w, wv
@@ -187,35 +237,261 @@ def test_compiled_step_saturated_units(threads, monkeypatch):
 
 
 @needs_kernel
-def test_compiled_step_propagates_nan(threads):
+@pytest.mark.parametrize("isa", _isa_params())
+def test_every_variant_propagates_nan(isa):
     """A diverged replica must show up as NaN (the look-back and restarts rely on it)."""
-    threads(1)
     module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 100)
     with torch.no_grad():
         module.weights[1][2, 0, 0] = float("nan")
-    pred, chi2, valid, *_ = _compiled(module, x, y, w, wv)
+    pred, chi2, valid, *_ = _compiled(module, x, y, w, wv, isa=isa)
     assert torch.isnan(chi2[2]) and torch.isnan(valid[2])
     assert torch.isfinite(chi2[[0, 1, 3]]).all()
+    out = kernel.forward(
+        x, tuple(module.weights), tuple(module.biases), module.activations, isa=isa
+    )
+    assert torch.isnan(out[2]).all() and torch.isfinite(out[[0, 1, 3]]).all()
 
 
 @needs_kernel
-def test_compiled_step_identical_for_any_thread_count(threads):
+@pytest.mark.parametrize("isa", _isa_params())
+def test_every_variant_identical_for_any_thread_count_and_replica_group(isa):
+    """Each replica is computed on its own: same bits on 1-3 threads, and alone or
+    with others (what makes training independent of replicas_per_chunk)."""
     module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 300, 7)
-    results = []
-    for n in (1, 2, 3):
-        threads(n)
-        results.append(_compiled(module, x, y, w, wv))
+    results = [_compiled(module, x, y, w, wv, isa=isa, n_threads=n) for n in (1, 2, 3)]
     for other in results[1:]:
         for a, b in zip(results[0][:3], other[:3], strict=True):
             assert torch.equal(a, b)
         first, now = (*results[0][3], *results[0][4]), (*other[3], *other[4])
         for a, b in zip(first, now, strict=True):
             assert torch.equal(a, b)
+    # replicas 2..4 as a group of their own
+    part = slice(2, 5)
+    sub = types.SimpleNamespace(
+        weights=[p[part] for p in module.weights],
+        biases=[p[part] for p in module.biases],
+        activations=module.activations,
+    )
+    alone = _compiled(sub, x, y[part], w[part], wv[part], isa=isa)
+    for a, b in zip(alone[:3], results[0][:3], strict=True):
+        assert torch.equal(a, b[part])
+    for a, b in zip((*alone[3], *alone[4]), (*results[0][3], *results[0][4]), strict=True):
+        assert torch.equal(a, b[part])
 
 
 @needs_kernel
-def test_module_step_uses_the_kernel_and_matches_the_torch_path(monkeypatch, threads):
-    threads(1)
+@pytest.mark.parametrize("isa", _isa_params())
+@pytest.mark.parametrize(
+    "n_inputs, hidden, activations",
+    [
+        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu")),
+        (3, (20, 17), ("tanh", "relu")),
+        (1, (3,), ("identity",)),
+    ],
+)
+def test_every_variant_forward_matches_float64_and_ignores_the_batch(
+    isa, n_inputs, hidden, activations
+):
+    module, x, *_ = _problem(n_inputs, hidden, activations, 1000, n_replicas=5)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    out = kernel.forward(x, *params, n_threads=1, isa=isa)
+    reference = autograd_forward(
+        x.double(),
+        [w.detach().double() for w in module.weights],
+        [b.detach().double() for b in module.biases],
+        activations,
+    )
+    torch.testing.assert_close(
+        out.double(), reference, rtol=0, atol=2e-6 * reference.abs().max()
+    )
+    # a point's prediction is the same whatever else is in the batch, on any
+    # number of threads
+    for part in (slice(0, 1), slice(5, 300), slice(999, 1000), slice(300, 1000)):
+        again = kernel.forward(x[:, part].contiguous(), *params, n_threads=3, isa=isa)
+        assert torch.equal(again, out[:, part])
+
+
+@needs_kernel
+def test_a_variant_the_cpu_lacks_is_refused_not_run():
+    """The C side refuses an instruction set above what the CPU runs (status 3)
+    rather than executing instructions the CPU lacks."""
+    lib = kernel._load()
+    sizes = (ctypes.c_int64 * 2)(1, 1)
+    acts = (ctypes.c_int32 * 1)(0)
+    x = torch.ones(1, 4)
+    w, b = torch.ones(1, 1, 1), torch.zeros(1, 1, 1)
+    out = torch.empty(1, 4)
+    ptrs = ctypes.c_void_p * 1
+    args = (1, sizes, acts, 1, 4, x.data_ptr(), ptrs(w.data_ptr()), ptrs(b.data_ptr()))
+    best = kernel.ISAS.index(lib.isa)
+    assert lib.forward(best, *args, out.data_ptr(), 1) == 0
+    assert lib.forward(best + 1, *args, out.data_ptr(), 1) == 3
+    assert lib.forward(-1, *args, out.data_ptr(), 1) == 3
+
+
+# -- which variant and which engine run -----------------------------------------------
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    monkeypatch.setattr(kernel, "_WARNED", set())
+
+
+def _fake_cpu(monkeypatch, best):
+    """The real library, reporting ``best`` as the best variant of this CPU."""
+    lib = kernel._load()
+    monkeypatch.setattr(kernel, "_LIB", types.SimpleNamespace(**{**vars(lib), "isa": best}))
+
+
+@needs_kernel
+@pytest.mark.parametrize("isa", _isa_params())
+def test_isa_environment_variable_forces_that_variant(
+    isa, monkeypatch, default_engine, fresh_warnings
+):
+    monkeypatch.setenv("SKLEARN_ZLP_ISA", isa)
+    calls = []
+    lib = kernel._load()
+    real = lib.chi2_step
+
+    def recording(variant, *args):
+        calls.append(kernel.ISAS[variant])
+        return real(variant, *args)
+
+    monkeypatch.setattr(
+        kernel, "_LIB", types.SimpleNamespace(**{**vars(lib), "chi2_step": recording})
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = engine_info()
+        module, x, y, w, wv = _problem(1, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 100)
+        forced = module.chi2_step(x, y, w, wv)
+    assert info["isa"] == isa and info["path"] == "compiled"
+    assert calls == [isa]
+    explicit = _compiled(module, x, y, w, wv, isa=isa)
+    for a, b in zip(forced, explicit[:3], strict=True):
+        assert torch.equal(a, b)
+
+
+@needs_kernel
+@pytest.mark.parametrize("value", ["avx512", "sse9", "AVX-512"])
+def test_isa_the_cpu_lacks_or_unknown_warns_once_and_is_ignored(
+    value, monkeypatch, default_engine, fresh_warnings
+):
+    _fake_cpu(monkeypatch, "avx2")  # as on an AVX2-only CPU
+    monkeypatch.setenv("SKLEARN_ZLP_ISA", value)
+    with pytest.warns(RuntimeWarning, match="SKLEARN_ZLP_ISA") as record:
+        info = engine_info()
+        engine_info()
+    assert len(record) == 1
+    assert info["isa"] == "avx2" and info["path"] == "compiled"
+
+
+@needs_kernel
+@pytest.mark.parametrize("best", ["avx512", "avx2", "baseline"])
+def test_default_is_the_kernel_on_every_measured_x86_instruction_set(
+    best, monkeypatch, default_engine, fresh_warnings
+):
+    """A static rule (benchmarks/README.md): on x86-64 each variant beat the torch
+    path at its own instruction set, so the default uses it."""
+    _fake_cpu(monkeypatch, best)
+    monkeypatch.setattr(kernel, "_machine", lambda: "x86_64")
+    info = engine_info()
+    assert info["path"] == "compiled" and info["isa"] == best
+    assert "faster than the torch path" in info["reason"]
+    assert kernel.uses_kernel(("sigmoid", "relu"))
+    assert not kernel.uses_kernel(("softplus",))  # not in the kernel
+    assert not kernel.uses_kernel(("sigmoid",), device="meta")  # not on the CPU
+
+
+@needs_kernel
+def test_default_is_torch_where_the_kernel_is_not_measured(
+    monkeypatch, default_engine, fresh_warnings
+):
+    monkeypatch.setattr(kernel, "_machine", lambda: "aarch64")
+    _fake_cpu(monkeypatch, "baseline")
+    info = engine_info()
+    assert info["path"] == "torch" and "not measured" in info["reason"]
+    module, x, y, w, wv = _problem(1, (4,), ("sigmoid",), 20)
+    assert (
+        kernel.chi2_step(
+            x,
+            tuple(module.weights),
+            tuple(module.biases),
+            module.activations,
+            y,
+            w,
+            wv,
+            None,
+            None,
+        )
+        is None
+    )
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "compiled")  # opting in
+    assert engine_info()["path"] == "compiled"
+    assert (
+        kernel.forward(x, tuple(module.weights), tuple(module.biases), module.activations)
+        is not None
+    )
+
+
+def test_torch_engine_by_environment_is_silent(monkeypatch, fresh_warnings):
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    monkeypatch.setattr(kernel, "_LIB", None)
+    monkeypatch.setattr(kernel, "_library_path", lambda: "/nonexistent/_ckernel.so")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = engine_info()
+        assert not kernel.available()
+    assert info["path"] == "torch" and info["reason"] == "SKLEARN_ZLP_KERNEL=torch"
+    assert kernel._LIB is None  # never even loaded
+
+
+def test_kernel_declines_what_it_does_not_support(monkeypatch):
+    module, x, y, w, wv = _problem(1, (4, 3), ("softplus", "relu"), 20)
+    args = (tuple(module.weights), tuple(module.biases))
+    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
+    module64, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
+    module64 = module64.double()
+    args = (tuple(module64.weights), tuple(module64.biases), module64.activations)
+    assert kernel.chi2_step(x.double(), *args, y, w, wv, None, None) is None
+    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+    assert not kernel.available()
+    module, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
+    args = (tuple(module.weights), tuple(module.biases))
+    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
+
+
+def test_compiled_forward_declines_what_it_does_not_support():
+    module, x, *_ = _problem(1, (4, 3), ("softplus", "relu"), 20)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x, *params) is None
+    module, x, *_ = _problem(1, (4, 3), ("sigmoid", "relu"), 20, shared=False)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x, *params) is None  # per-replica inputs: torch path
+    module = module.double()
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    assert kernel.forward(x[0].double(), *params) is None
+
+
+@needs_kernel
+def test_inconsistent_shapes_and_indices_go_to_the_torch_path(default_engine):
+    """The C code trusts shapes and indices: anything off must not reach it."""
+    module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 50)
+    params = (tuple(module.weights), tuple(module.biases), module.activations)
+    penalty = torch.ones(4)
+    bad_pairs = torch.tensor([[0, 1], [1, 50]])  # 50 is past the last point
+    assert kernel.chi2_step(x, *params, y, w, wv, bad_pairs, penalty) is None
+    assert kernel.chi2_step(x[:1], *params, y, w, wv, None, None) is None
+    assert kernel.chi2_step(x, *params, y[:, :10], w, wv, None, None) is None
+    assert kernel.forward(x[:1], *params) is None
+    with pytest.raises(IndexError):
+        module.chi2_step(x, y, w, wv, pairs=bad_pairs, penalty=penalty)
+
+
+@needs_kernel
+def test_module_step_uses_the_kernel_and_matches_the_torch_twin(
+    monkeypatch, default_engine
+):
     module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 500)
     calls = _record_calls(monkeypatch, "chi2_step")
     pred, chi2, valid = module.chi2_step(x, y, w, wv)
@@ -232,34 +508,9 @@ def test_module_step_uses_the_kernel_and_matches_the_torch_path(monkeypatch, thr
         torch.testing.assert_close(g, p.grad, rtol=1e-4, atol=1e-5 * p.grad.abs().max())
 
 
-def test_kernel_declines_what_it_does_not_support(monkeypatch, threads):
-    threads(1)
-    module, x, y, w, wv = _problem(1, (4, 3), ("softplus", "relu"), 20)
-    args = (tuple(module.weights), tuple(module.biases))
-    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
-    module64, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
-    module64 = module64.double()
-    args = (tuple(module64.weights), tuple(module64.biases), module64.activations)
-    assert kernel.chi2_step(x.double(), *args, y, w, wv, None, None) is None
-    monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
-    assert not kernel.available()
-    module, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
-    args = (tuple(module.weights), tuple(module.biases))
-    assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
-
-
-@needs_kernel
-def test_stale_build_warns_and_falls_back(monkeypatch):
-    monkeypatch.setattr(kernel, "_LIB", None)
-    monkeypatch.setattr(kernel, "_VERSION", kernel._VERSION + 1000)
-    with pytest.warns(RuntimeWarning, match="stale build"):
-        assert not kernel.available()
-    monkeypatch.setattr(kernel, "_LIB", None)  # reloaded with the right version after
-
-
 @needs_kernel
 @pytest.mark.parametrize("penalty", [0.0, 10.0])
-def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
+def test_ensemble_fit_same_with_kernel_and_torch_twin(monkeypatch, default_engine, penalty):
     """Whole fits agree: same seeds, same epochs, float32 rounding apart."""
     rng = np.random.default_rng(0)
     energy = np.linspace(-0.5, 2.0, 120)
@@ -271,8 +522,7 @@ def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
     monotonic = X[energy > 0.5] if penalty else None
     fits = {}
     for engine in ("compiled", "torch"):
-        if engine == "torch":
-            monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
+        monkeypatch.setenv("SKLEARN_ZLP_KERNEL", engine)
         reg = ZLPEnsembleRegressor(**kwargs, monotonic_X=monotonic)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -281,98 +531,9 @@ def test_ensemble_fit_same_with_kernel_and_torch_path(monkeypatch, penalty):
     np.testing.assert_allclose(fits["compiled"], fits["torch"], rtol=1e-3)
 
 
-def _cpu_flags():
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-_ISA_FLAGS = {
-    "x86-64": set(),
-    "x86-64-v3": {"avx2", "fma", "bmi2"},
-    "x86-64-v4": {"avx512f", "avx512bw", "avx512dq", "avx512vl"},
-}
-
-
-@pytest.mark.skipif(
-    not (sys.platform.startswith("linux") and platform.machine() == "x86_64")
-    or not _has_c_compiler(),
-    reason="builds x86-64 variants with the system C compiler",
-)
-@pytest.mark.parametrize("march", sorted(_ISA_FLAGS))
-def test_every_instruction_set_clone_is_correct(march, tmp_path, monkeypatch, threads):
-    """The installed library runs the clone for this CPU only; build each variant
-    (baseline SSE2, AVX2, AVX-512) alone and check it like the installed one."""
-    if not _ISA_FLAGS[march] <= _cpu_flags():
-        pytest.skip(f"this CPU cannot run {march}")
-    threads(1)
-    source = Path(kernel.__file__).with_name("_ckernel.c")
-    library = tmp_path / f"ckernel_{march}.so"
-    cc = shlex.split(sysconfig.get_config_var("CC") or "cc")
-    command = [*cc, "-O3", "-fopenmp-simd", "-fno-math-errno", "-fno-trapping-math"]
-    command += ["-Wno-psabi", "-shared", "-fPIC", "-pthread", "-DZLP_NO_CLONES"]
-    command += [f"-march={march}", f"-I{sysconfig.get_paths()['include']}"]
-    command += [str(source), "-o", str(library)]
-    subprocess.run(command, check=True, capture_output=True)
-    monkeypatch.setattr(kernel, "_LIB", kernel.load_library(library))
-    monkeypatch.delenv("SKLEARN_ZLP_KERNEL", raising=False)
-    for n_inputs, hidden, activations, n_points in [
-        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 130),
-        (3, (20, 17), ("tanh", "relu"), 64),
-    ]:
-        module, x, y, w, wv = _problem(n_inputs, hidden, activations, n_points)
-        pairs = torch.stack([torch.arange(0, 60), torch.arange(1, 61)])
-        penalty = torch.tensor([0.0, 1.0, 10.0, 1e3])
-        reference = _reference(module, x, y, w, wv, pairs, penalty)
-        _assert_matches(_compiled(module, x, y, w, wv, pairs, penalty), reference)
-        predictions = kernel.forward(
-            x, tuple(module.weights), tuple(module.biases), module.activations
-        )
-        torch.testing.assert_close(
-            predictions.double(), reference[0], rtol=0, atol=2e-6 * reference[0].abs().max()
-        )
-
-
 @needs_kernel
-@pytest.mark.parametrize(
-    "n_inputs, hidden, activations",
-    [
-        (2, (10, 15, 5), ("sigmoid", "sigmoid", "relu")),
-        (3, (20, 17), ("tanh", "relu")),
-        (1, (3,), ("identity",)),
-    ],
-)
-def test_compiled_forward_matches_float64_and_ignores_the_batch(
-    n_inputs, hidden, activations, threads
-):
-    module, x, *_ = _problem(n_inputs, hidden, activations, 1000, n_replicas=5)
-    params = (tuple(module.weights), tuple(module.biases), module.activations)
-    threads(1)
-    out = kernel.forward(x, *params)
-    reference = _reference_forward(
-        x.double(),
-        [w.detach().double() for w in module.weights],
-        [b.detach().double() for b in module.biases],
-        activations,
-    )
-    torch.testing.assert_close(
-        out.double(), reference, rtol=0, atol=2e-6 * reference.abs().max()
-    )
-    # a point's prediction is the same whatever else is in the batch, on any
-    # number of threads (the float64 torch fallback guarantees the same)
-    threads(3)
-    for part in (slice(0, 1), slice(5, 300), slice(999, 1000), slice(300, 1000)):
-        assert torch.equal(kernel.forward(x[:, part].contiguous(), *params), out[:, part])
-
-
-@needs_kernel
-def test_ensemble_predictions_use_the_compiled_forward(monkeypatch):
-    """Same fitted ensemble, both forward paths: equal to float32 rounding."""
+def test_ensemble_predictions_use_the_compiled_forward(monkeypatch, default_engine):
+    """Same fitted ensemble, both forward passes: equal to float32 rounding."""
     rng = np.random.default_rng(1)
     X = np.column_stack([np.linspace(-0.5, 2.0, 150), rng.normal(size=150)])
     y = 1e4 * np.exp(-0.5 * (X[:, 0] / 0.2) ** 2) + 20.0
@@ -381,34 +542,170 @@ def test_ensemble_predictions_use_the_compiled_forward(monkeypatch):
     compiled = reg.transform(X)
     assert calls and all(calls)
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
-    fallback = reg.transform(X)
+    twin = reg.transform(X)
     assert not calls[-1]
-    np.testing.assert_allclose(compiled, fallback, rtol=2e-5)
+    np.testing.assert_allclose(compiled, twin, rtol=2e-5)
 
 
-def test_compiled_forward_declines_what_it_does_not_support():
-    module, x, *_ = _problem(1, (4, 3), ("softplus", "relu"), 20)
-    params = (tuple(module.weights), tuple(module.biases), module.activations)
-    assert kernel.forward(x, *params) is None
-    module, x, *_ = _problem(1, (4, 3), ("sigmoid", "relu"), 20, shared=False)
-    params = (tuple(module.weights), tuple(module.biases), module.activations)
-    assert kernel.forward(x, *params) is None  # per-replica inputs: torch path
-    module = module.double()
-    params = (tuple(module.weights), tuple(module.biases), module.activations)
-    assert kernel.forward(x[0].double(), *params) is None
+# -- a damaged or missing library -----------------------------------------------------
+
+
+def _built_library():
+    path = kernel._library_path()
+    if path is None:
+        pytest.skip("compiled kernel not built (no C compiler)")
+    return Path(path)
+
+
+def _middle_of_largest_segment(data):
+    """Byte offset halfway through the largest PT_LOAD segment of an ELF64 file."""
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        pytest.skip("not a little-endian ELF64 library")
+    (phoff,) = struct.unpack_from("<Q", data, 32)
+    phentsize, phnum = struct.unpack_from("<HH", data, 54)
+    segments = []
+    for k in range(phnum):
+        p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
+            "<IIQQQQ", data, phoff + k * phentsize
+        )
+        if p_type == 1:
+            segments.append((p_filesz, p_offset))
+    size, offset = max(segments)
+    return offset + size // 2
+
+
+def _damage(source, target, how):
+    data = source.read_bytes()
+    if how == "missing":
+        return
+    if how == "truncated in code":
+        # cut in the middle of the largest loadable segment (the code): mapping
+        # it touches pages past the end of the file
+        target.write_bytes(data[: _middle_of_largest_segment(data)])
+    elif how == "truncated at the end":
+        target.write_bytes(data[:-100])
+    elif how == "garbage":
+        target.write_bytes(np.random.default_rng(0).bytes(len(data)))
+    elif how == "empty":
+        target.write_bytes(b"")
+    elif how == "intact":
+        target.write_bytes(data)
+
+
+_FIT_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, warnings
+    warnings.simplefilter("always")
+    import numpy as np
+    import sklearn_zlp.nn._kernel as kernel
+    if sys.argv[1] != "-":
+        kernel._library_path = lambda: sys.argv[1]
+    from sklearn_zlp import ZLPEnsembleRegressor
+    from sklearn_zlp.nn import engine_info
+    E = np.linspace(-1, 1, 80)[:, None]
+    y = 1e4 * np.exp(-0.5 * (E[:, 0] / 0.3) ** 2) + 10
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reg = ZLPEnsembleRegressor(n_replicas=3, max_epochs=20, random_state=0)
+        out = reg.fit(E, y).transform(E)
+        info = engine_info()
+    print(json.dumps(dict(
+        out=out.tolist(), info=info,
+        warnings=[(w.category.__name__, str(w.message)) for w in caught],
+    )))
+    """
+)
+
+
+def _run_fit(library, env_engine=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKLEARN_ZLP_")}
+    if env_engine:
+        env["SKLEARN_ZLP_KERNEL"] = env_engine
+    done = subprocess.run(
+        [sys.executable, "-c", _FIT_SCRIPT, str(library)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, (
+        f"the process died ({done.returncode}):\n{done.stderr[-2000:]}"
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def torch_twin_fit():
+    """The same fit on the torch twin, chosen by the environment (no warning)."""
+    return _run_fit("-", env_engine="torch")
+
+
+def test_torch_twin_fit_is_silent(torch_twin_fit):
+    assert torch_twin_fit["warnings"] == []
+    assert torch_twin_fit["info"]["path"] == "torch"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "how", ["truncated in code", "truncated at the end", "garbage", "empty", "missing"]
+)
+def test_damaged_library_warns_once_and_falls_back(how, tmp_path, torch_twin_fit):
+    """No crash (SIGBUS from a truncated file), one warning naming the file and
+    the fix, the torch twin, and its results exactly."""
+    library = tmp_path / "_ckernel.so"
+    _damage(_built_library(), library, how)
+    result = _run_fit(library)
+    runtime = [m for c, m in result["warnings"] if c == "RuntimeWarning"]
+    assert len(runtime) == 1, result["warnings"]
+    if how == "missing":
+        assert "could not be loaded" in runtime[0] or "cannot be read" in runtime[0]
+    assert str(library) in runtime[0] and "einstall" in runtime[0]
+    assert result["info"]["path"] == "torch" and not result["info"]["compiled_available"]
+    assert result["out"] == torch_twin_fit["out"]
 
 
 @needs_kernel
-def test_inconsistent_shapes_and_indices_go_to_the_torch_path(threads):
-    """The C code trusts shapes and indices: anything off must not reach it."""
-    threads(1)
-    module, x, y, w, wv = _problem(2, (10, 15, 5), ("sigmoid", "sigmoid", "relu"), 50)
-    params = (tuple(module.weights), tuple(module.biases), module.activations)
-    penalty = torch.ones(4)
-    bad_pairs = torch.tensor([[0, 1], [1, 50]])  # 50 is past the last point
-    assert kernel.chi2_step(x, *params, y, w, wv, bad_pairs, penalty) is None
-    assert kernel.chi2_step(x[:1], *params, y, w, wv, None, None) is None
-    assert kernel.chi2_step(x, *params, y[:, :10], w, wv, None, None) is None
-    assert kernel.forward(x[:1], *params) is None
-    with pytest.raises(IndexError):
-        module.chi2_step(x, y, w, wv, pairs=bad_pairs, penalty=penalty)
+@pytest.mark.slow
+def test_intact_copy_loads_and_a_truncated_one_would_crash_without_the_check(tmp_path):
+    """The check is what saves the process: an intact copy runs compiled, and
+    dlopen of the truncated copy without it dies of SIGBUS (or refuses it)."""
+    intact = tmp_path / "intact.so"
+    _damage(_built_library(), intact, "intact")
+    result = _run_fit(intact)
+    assert result["warnings"] == [] and result["info"]["path"] == "compiled"
+    truncated = tmp_path / "truncated.so"
+    _damage(_built_library(), truncated, "truncated in code")
+    code = f"import ctypes; ctypes.CDLL({str(truncated)!r}).zlp_kernel_isa()"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode != 0
+
+
+@pytest.mark.parametrize(
+    "how, reason",
+    [
+        ("truncated in code", "truncated"),
+        ("truncated at the end", "beyond the end of the file"),
+        ("garbage", "not an ELF"),
+        ("empty", "not an ELF"),
+        ("missing", "cannot be read"),
+    ],
+)
+def test_check_library_file_names_the_problem(how, reason, tmp_path):
+    library = tmp_path / "lib.so"
+    source = _built_library()
+    if sys.platform in ("darwin", "win32"):
+        pytest.skip("ELF checks")
+    _damage(source, library, how)
+    assert reason in kernel.check_library_file(library)
+    assert kernel.check_library_file(source) is None
+
+
+@needs_kernel
+def test_stale_build_warns_once_and_falls_back(monkeypatch, default_engine, fresh_warnings):
+    monkeypatch.setattr(kernel, "_LIB", None)
+    monkeypatch.setattr(kernel, "_VERSION", kernel._VERSION + 1000)
+    with pytest.warns(RuntimeWarning, match="stale build") as record:
+        assert not kernel.available()
+        assert engine_info()["path"] == "torch"
+    assert len(record) == 1
+    monkeypatch.setattr(kernel, "_LIB", None)  # reloaded with the right version after

@@ -6,10 +6,6 @@ the sum over replicas of each replica's chi^2, and :class:`ReplicaLookBack` keep
 each replica's weights at its own minimum validation chi^2.
 """
 
-import ctypes
-import ctypes.util
-import sys
-
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -19,7 +15,7 @@ from skorch.history import History
 from skorch.utils import TeeGenerator
 from torch import nn
 
-from ..nn import monotonic_penalty, replica_chi2
+from ..nn import ReplicaAdam, monotonic_penalty, replica_chi2
 
 __all__ = [
     "ReplicaChi2Loss",
@@ -28,44 +24,6 @@ __all__ = [
     "ReplicaNet",
     "ReplicaProgressBar",
 ]
-
-# glibc mallopt parameters (malloc.h)
-_M_TRIM_THRESHOLD = -1
-_M_MMAP_THRESHOLD = -3
-_MMAP_THRESHOLD = 32 * 1024 * 1024  # glibc's maximum on 64-bit systems
-_TRIM_THRESHOLD = 256 * 1024 * 1024
-_malloc_tuned = False
-
-
-def keep_activation_buffers_mapped():
-    """Stop glibc from unmapping and re-faulting multi-MB tensors every epoch.
-
-    Activation buffers of a batched ensemble are a few MB; by default glibc
-    serves each from a fresh ``mmap`` and returns it on free, so every epoch
-    page-faults them in again (DESIGN.md, performance notes). Raising the mmap
-    and trim thresholds keeps them on the heap. Called by training workers at fit
-    time, never at import; a no-op (returning False) where libc is not glibc.
-    Returns whether the thresholds are in effect.
-    """
-    global _malloc_tuned
-    if _malloc_tuned:
-        return True
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-        if not hasattr(libc, "gnu_get_libc_version"):
-            return False
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    _malloc_tuned = bool(
-        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-        and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
-    )
-    return _malloc_tuned
 
 
 class ReplicaChi2Loss(nn.Module):
@@ -146,10 +104,18 @@ class ReplicaNet(NeuralNet):
     ``on_replica_loss`` *before* the optimizer step, so that a look-back keeps
     exactly the weights that produced its validation chi^2. Skorch's separate
     validation pass is skipped.
+
+    Training goes through the module's fused step only (``ReplicaMLP.chi2_step``:
+    the compiled kernel or its torch twin; no autograd graph), so the criterion
+    must be :class:`ReplicaChi2Loss`; anything else raises a TypeError at the first
+    step. The default optimizer, :class:`~sklearn_zlp.nn.ReplicaAdam`, updates each
+    weight independently of how replicas are grouped.
     """
 
-    def __init__(self, module, *args, criterion=ReplicaChi2Loss, **kwargs):
-        super().__init__(module, *args, criterion=criterion, **kwargs)
+    def __init__(
+        self, module, *args, criterion=ReplicaChi2Loss, optimizer=ReplicaAdam, **kwargs
+    ):
+        super().__init__(module, *args, criterion=criterion, optimizer=optimizer, **kwargs)
 
     @property
     def _default_callbacks(self):
@@ -186,40 +152,49 @@ class ReplicaNet(NeuralNet):
         return [dataset]
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """Sum over replicas of each replica's chi^2 (and monotonic penalty).
+
+        Not used for training (:meth:`train_step_single` computes the same loss
+        and its gradient in the module's fused step), only where skorch asks for
+        a loss of given predictions.
+        """
         per_replica = self.criterion_(y_pred, y_true, X["w"])
         pairs = X.get("pairs")
         if pairs is not None:
             per_replica = per_replica + X["penalty"] * monotonic_penalty(y_pred, pairs[0])
-        if training:
-            self.train_replica_loss_ = per_replica.detach()
-            w_valid = X.get("w_valid")
-            if w_valid is not None:
-                with torch.no_grad():
-                    self.valid_replica_loss_ = replica_chi2(y_pred, y_true, w_valid)
-            else:
-                self.valid_replica_loss_ = None
-        else:
-            self.valid_replica_loss_ = per_replica.detach()
         return per_replica.sum()
 
+    def _check_trainable(self, fit_params):
+        """The one training path needs the module's fused step and the chi^2 loss."""
+        problems = []
+        if fit_params:
+            problems.append(f"fit parameters {sorted(fit_params)} (none are used)")
+        if type(self.criterion_) is not ReplicaChi2Loss:
+            problems.append(
+                f"criterion {type(self.criterion_).__name__} (the step computes "
+                "ReplicaChi2Loss itself)"
+            )
+        if type(self).get_loss is not ReplicaNet.get_loss:
+            problems.append("an overridden get_loss (the step computes the chi^2 itself)")
+        if not callable(getattr(self.module_, "chi2_step", None)):
+            problems.append(
+                f"module {type(self.module_).__name__} without a chi2_step method "
+                "(use sklearn_zlp.nn.ReplicaMLP or a subclass)"
+            )
+        if problems:
+            raise TypeError(
+                "ReplicaNet trains through its module's chi2_step (the compiled kernel "
+                "or its torch twin), which cannot honour " + "; ".join(problems) + "."
+            )
+
     def train_step_single(self, batch, **fit_params):
-        # The default module and criterion have a fused step: forward, chi^2 and
-        # backward a cache-sized block of replicas at a time (ReplicaMLP.chi2_step),
-        # with the same gradients, losses and predictions as the autograd path.
+        # Forward, chi^2 and backward of every replica in one fused step
+        # (ReplicaMLP.chi2_step), the only training path: no autograd graph.
+        self._check_trainable(fit_params)
         Xi, yi = unpack_data(batch)
-        module = self.module_
-        if (
-            fit_params
-            or type(self.criterion_) is not ReplicaChi2Loss
-            or type(self).get_loss is not ReplicaNet.get_loss
-            or type(self).infer is not NeuralNet.infer
-            or not hasattr(module, "chi2_step")
-            or not module.supports_fused_step(Xi["x"])
-        ):
-            return super().train_step_single(batch, **fit_params)
         self._set_training(True)
         pairs = Xi.get("pairs")
-        y_pred, train, valid = module.chi2_step(
+        y_pred, train, valid = self.module_.chi2_step(
             Xi["x"],
             yi,
             Xi["w"],
@@ -277,8 +252,11 @@ class ReplicaLookBack(Callback):
     Parameters
     ----------
     n_iter_no_change : int, default=None
-        Stop once no replica has improved its best validation chi^2 by more than
-        ``tol`` (relative) for this many epochs. None trains all epochs.
+        A replica stops once its best validation chi^2 has not improved by more
+        than ``tol`` (relative) for this many epochs: from then on its kept weights
+        no longer change. Training ends when every replica has stopped. Each
+        replica's result is therefore the same whichever replicas share its
+        chunk. None trains all epochs.
     tol : float, default=1e-4
         Relative improvement that counts for ``n_iter_no_change``.
     """
@@ -290,8 +268,9 @@ class ReplicaLookBack(Callback):
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         module = net.module_
         device = next(module.parameters()).device
-        self.best_loss_ = torch.full((module.n_replicas,), float("inf"), device=device)
-        self.best_epoch_ = torch.zeros(module.n_replicas, dtype=torch.long, device=device)
+        n = module.n_replicas
+        self.best_loss_ = torch.full((n,), float("inf"), device=device)
+        self.best_epoch_ = torch.zeros(n, dtype=torch.long, device=device)
         self.best_params_ = [p.detach().clone() for p in module.parameters()]
         # Raw (NaN kept) losses of the first and the latest evaluation, for the
         # estimator's no-progress and divergence diagnostics.
@@ -299,10 +278,17 @@ class ReplicaLookBack(Callback):
         self.last_loss_ = torch.full_like(self.best_loss_, float("nan"))
         self._params = [p.detach() for p in module.parameters()]  # copied from, each epoch
         self.epoch_ = 0
-        self.last_improvement_ = 0
+        # per replica: the epoch of its last significant improvement
+        self.last_improvement_ = torch.zeros(n, dtype=torch.long, device=device)
 
     def on_epoch_begin(self, net, **kwargs):
         self.epoch_ += 1
+
+    def _stopped(self):
+        """Replicas without a significant improvement for n_iter_no_change epochs."""
+        if self.n_iter_no_change is None:
+            return None
+        return self.epoch_ - self.last_improvement_ > self.n_iter_no_change
 
     @torch.no_grad()
     def on_replica_loss(self, net, train_loss=None, valid_loss=None, **kwargs):
@@ -312,6 +298,9 @@ class ReplicaLookBack(Callback):
         self.last_loss_.copy_(loss)
         loss = torch.nan_to_num(loss, nan=float("inf"))
         improved = loss < self.best_loss_
+        stopped = self._stopped()
+        if stopped is not None:
+            improved &= ~stopped
         if improved.any():
             params = self._params
             if improved.all():
@@ -321,16 +310,14 @@ class ReplicaLookBack(Callback):
                 for best, param in zip(self.best_params_, params, strict=True):
                     mask = improved.view(-1, *([1] * (param.dim() - 1)))
                     torch.where(mask, param, best, out=best)
-            significant = loss < self.best_loss_ * (1 - self.tol)
-            if significant.any():
-                self.last_improvement_ = self.epoch_
+            significant = improved & (loss < self.best_loss_ * (1 - self.tol))
+            self.last_improvement_.masked_fill_(significant, self.epoch_)
             self.best_loss_ = torch.where(improved, loss, self.best_loss_)
             self.best_epoch_.masked_fill_(improved, self.epoch_)
 
     def on_epoch_end(self, net, **kwargs):
-        if (
-            self.n_iter_no_change is not None
-            and self.epoch_ - self.last_improvement_ >= self.n_iter_no_change
+        if self.n_iter_no_change is not None and bool(
+            (self.epoch_ - self.last_improvement_ >= self.n_iter_no_change).all()
         ):
             raise _EarlyStop
 

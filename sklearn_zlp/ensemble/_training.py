@@ -3,7 +3,7 @@
 Module-level functions, so that they pickle for loky, dask and ray workers.
 """
 
-import copy
+import contextlib
 
 import numpy as np
 import torch
@@ -11,17 +11,13 @@ from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from .._noise import counting_variance
-from ..nn import ReplicaMLP
-from ._net import (
-    ReplicaLookBack,
-    ReplicaNet,
-    ReplicaProgressBar,
-    keep_activation_buffers_mapped,
-    replica_inputs,
-)
+from ..nn import ReplicaAdam, ReplicaMLP
+from ..nn._kernel import uses_kernel
+from ._net import ReplicaLookBack, ReplicaNet, ReplicaProgressBar, replica_inputs
 
 __all__ = [
     "append_monotonic_points",
+    "torch_threads",
     "copy_replica",
     "fit_chunk",
     "net_predict",
@@ -54,87 +50,104 @@ def fit_chunk(
     """Train one chunk of replicas as one batched skorch net (a joblib worker).
 
     Returns the fitted net (on the CPU), each replica's best epoch and its
-    validation chi^2 there.
+    validation chi^2 there, and the number of epochs run. Each replica's result
+    depends on that replica's data and seed alone, never on the other replicas of
+    the chunk (bitwise with the compiled kernel).
+
+    ``n_threads`` threads train the chunk: the compiled kernel takes them as an
+    argument; only the torch twin needs torch's thread count, which is then set
+    for the duration of this call and restored (in a joblib worker process that
+    touches nothing else; under a thread-based joblib backend the threads share
+    that setting, so prefer process-based backends such as loky, the default, for
+    the torch twin). No other process-wide state changes.
     """
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
-    keep_activation_buffers_mapped()
-    try:
-        n_replicas = targets.shape[0]
-        callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
-        if lr_schedule == "cosine":
-            # Large steps first, small ones at the end: fast progress off the
-            # initial plateau, and final weights not jittered by a large step.
-            callbacks.append(
-                (
-                    "lr_schedule",
-                    LRScheduler(
-                        policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2
-                    ),
-                )
+    n_replicas = targets.shape[0]
+    callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
+    if lr_schedule == "cosine":
+        # Large steps first, small ones at the end: fast progress off the
+        # initial plateau, and final weights not jittered by a large step.
+        callbacks.append(
+            (
+                "lr_schedule",
+                LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2),
             )
-        if verbose:
-            callbacks.append(("progress", ReplicaProgressBar(description)))
-        net = ReplicaNet(
-            ReplicaMLP,
-            module__n_replicas=n_replicas,
-            module__n_inputs=inputs.shape[0],
-            module__hidden_layer_sizes=tuple(hidden_layer_sizes),
-            module__activations=tuple(activations),
-            module__seeds=list(init_seeds),
-            module__init_inputs=replica_inputs(inputs, w_train, w_valid),
-            optimizer=torch.optim.Adam,
-            # One fused kernel for all parameters instead of a Python loop over them:
-            # the per-epoch overhead matters as much as the arithmetic here.
-            optimizer__fused=True,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=-1,
-            callbacks=callbacks,
-            callbacks__print_log=None,  # tabulates a row every epoch even when silent
-            verbose=0,
-            device=device,
         )
+    if verbose:
+        callbacks.append(("progress", ReplicaProgressBar(description)))
+    net = ReplicaNet(
+        ReplicaMLP,
+        module__n_replicas=n_replicas,
+        module__n_inputs=inputs.shape[0],
+        module__hidden_layer_sizes=tuple(hidden_layer_sizes),
+        module__activations=tuple(activations),
+        module__seeds=list(init_seeds),
+        module__init_inputs=replica_inputs(inputs, w_train, w_valid),
+        module__n_threads=n_threads,
+        # Adam whose update of a weight never depends on which replicas share the
+        # chunk (torch's fused Adam rounds tensor tails differently).
+        optimizer=ReplicaAdam,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=-1,
+        callbacks=callbacks,
+        callbacks__print_log=None,  # tabulates a row every epoch even when silent
+        verbose=0,
+        device=device,
+    )
 
-        def as_tensor(a):
-            return (
-                None
-                if a is None
-                else torch.as_tensor(a, dtype=torch.float32, device=device)
-            )
+    def as_tensor(a):
+        return None if a is None else torch.as_tensor(a, dtype=torch.float32, device=device)
 
-        # The replica axis is skorch's sample axis: every entry leads with it (the
-        # shared inputs as a stride-0 view, no copy).
-        X = {
-            "x": as_tensor(inputs).expand(n_replicas, *inputs.shape),
-            "w_train": as_tensor(w_train),
-            "w_valid": as_tensor(w_valid),
-        }
-        if pairs is not None and penalty > 0:
-            X["pairs"] = (
-                torch.as_tensor(pairs, dtype=torch.long, device=device)
-                .unsqueeze(0)
-                .expand(n_replicas, *pairs.shape)
-            )
-            X["penalty"] = torch.full(
-                (n_replicas,), float(penalty), dtype=torch.float32, device=device
-            )
+    # The replica axis is skorch's sample axis: every entry leads with it (the
+    # shared inputs as a stride-0 view, no copy).
+    X = {
+        "x": as_tensor(inputs).expand(n_replicas, *inputs.shape),
+        "w_train": as_tensor(w_train),
+        "w_valid": as_tensor(w_valid),
+    }
+    if pairs is not None and penalty > 0:
+        X["pairs"] = (
+            torch.as_tensor(pairs, dtype=torch.long, device=device)
+            .unsqueeze(0)
+            .expand(n_replicas, *pairs.shape)
+        )
+        X["penalty"] = torch.full(
+            (n_replicas,), float(penalty), dtype=torch.float32, device=device
+        )
+    threads = (
+        contextlib.nullcontext()
+        if uses_kernel(activations, device)
+        else torch_threads(n_threads)
+    )
+    with threads:
         net.fit(X, as_tensor(targets))
-        if net.interrupted_:
-            raise KeyboardInterrupt("training interrupted by the user")
-        lookback = dict(net.callbacks_)["lookback"]
-        best_epoch = lookback.best_epoch_.cpu().numpy()
-        best_loss = lookback.best_loss_.cpu().numpy()
-        # Read by the estimator's replica diagnostics (ensemble/_diagnostics.py).
-        net.replica_first_loss_ = lookback.first_loss_.cpu().numpy()
-        net.replica_last_loss_ = lookback.last_loss_.cpu().numpy()
-        net.set_params(device="cpu")
-        net.module_.to("cpu")
-        del net.callbacks_  # the look-back copies are no longer needed
-        net.initialize_callbacks()
-        return net, best_epoch, best_loss, len(net.history)
+    if net.interrupted_:
+        raise KeyboardInterrupt("training interrupted by the user")
+    lookback = dict(net.callbacks_)["lookback"]
+    best_epoch = lookback.best_epoch_.cpu().numpy()
+    best_loss = lookback.best_loss_.cpu().numpy()
+    # Read by the estimator's replica diagnostics (ensemble/_diagnostics.py).
+    net.replica_first_loss_ = lookback.first_loss_.cpu().numpy()
+    net.replica_last_loss_ = lookback.last_loss_.cpu().numpy()
+    net.set_params(device="cpu")
+    net.module_.to("cpu")
+    del net.callbacks_  # the look-back copies are no longer needed
+    net.initialize_callbacks()
+    return net, best_epoch, best_loss, len(net.history)
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """torch's intra-op thread count set to ``n_threads`` inside, restored after."""
+    previous = torch.get_num_threads()
+    if n_threads == previous:
+        yield
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
 
 def append_monotonic_points(X, y, sample_weight, monotonic_X, log_target):
@@ -186,18 +199,12 @@ def copy_replica(source, j, target, i):
 def net_predict(net, inputs):
     """Scaled predictions of one chunk's replicas, shape (n_replicas, n_points).
 
-    A point's prediction must not depend on which other points share the batch:
-    the compiled forward pass computes each point on its own (float32, the
-    trained precision); the torch fallback evaluates in float64 on a copy of the
-    trained float32 weights, where batched float32 products could differ.
+    Through the module's one forward pass (the compiled ``zlp_forward`` or its
+    torch twin), which computes each point on its own in float32, the trained
+    precision: a point's prediction does not depend on the batch it came in.
     """
     module = net.module_
-    compiled_forward = getattr(module, "compiled_forward", None)
-    if compiled_forward is not None:
-        compiled = compiled_forward(torch.as_tensor(inputs, dtype=torch.float32))
-        if compiled is not None:
-            return compiled.numpy()
-    module = copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
+    device = next(module.parameters()).device
     with torch.no_grad():
-        out = module(torch.as_tensor(inputs, dtype=torch.float64))
-    return out.numpy()
+        out = module(torch.as_tensor(inputs, dtype=torch.float32, device=device))
+    return out.cpu().numpy()

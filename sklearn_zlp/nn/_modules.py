@@ -1,7 +1,14 @@
 """Torch modules of sklearn-zlp: a whole ensemble of small MLPs as one module.
 
-Nothing here knows about scikit-learn; the estimators in ``_ensemble.py`` build
-these modules and hand them to skorch.
+Nothing here knows about scikit-learn; the estimators in ``sklearn_zlp.ensemble``
+build these modules and hand them to skorch.
+
+One training step and one forward pass, each with two implementations: the
+compiled kernel (``_ckernel*.c`` through :mod:`._kernel`, CPU float32, where
+:func:`~sklearn_zlp.nn.engine_info` says it is the engine) and its torch twin
+(GPUs, other CPUs, activations the kernel lacks, ``SKLEARN_ZLP_KERNEL=torch``).
+Training goes through :meth:`ReplicaMLP.chi2_step`, prediction through
+:meth:`ReplicaMLP.forward`; neither builds an autograd graph.
 """
 
 import math
@@ -30,10 +37,11 @@ class ReplicaMLP(nn.Module):
 
     Layer ``l`` of replica ``r`` has weights ``weights[l][r]`` of shape
     (out, in) and bias ``biases[l][r]`` of shape (out, 1). Activations are laid
-    out as (replicas, units, points) and each layer is one ``torch.baddbmm``, the
-    fastest layout for tiny layers on many points (DESIGN.md, performance notes).
-    Gradients of replica ``r`` depend only on replica ``r``'s loss, and Adam is
-    elementwise, so training the batch equals training each replica alone.
+    out as (replicas, units, points), points on the last axis. Gradients of
+    replica ``r`` depend only on replica ``r``'s loss, and :class:`ReplicaAdam` is
+    elementwise, so training the batch equals training each replica alone; with
+    the compiled kernel bitwise (each replica is computed on its own), with the
+    torch twin to float32 rounding.
 
     Parameters
     ----------
@@ -53,6 +61,10 @@ class ReplicaMLP(nn.Module):
         point, so units start where the data are (e.g. in the narrow zero-loss
         region rather than in the empty gap between training regions).
         None centres the first layer at random points of the [0.1, 0.9] input box.
+    n_threads : int, default=1
+        Threads of the compiled training step, each on its own share of the
+        replicas (results do not depend on it). The torch twin uses torch's
+        threads instead, which this module never changes.
     """
 
     def __init__(
@@ -63,6 +75,7 @@ class ReplicaMLP(nn.Module):
         activations=("sigmoid", "sigmoid", "relu"),
         seeds=None,
         init_inputs=None,
+        n_threads=1,
     ):
         super().__init__()
         if len(activations) != len(hidden_layer_sizes):
@@ -77,6 +90,7 @@ class ReplicaMLP(nn.Module):
             )
         self.n_replicas = int(n_replicas)
         self.activations = tuple(activations)
+        self.n_threads = int(n_threads)
         sizes = [int(n_inputs), *map(int, hidden_layer_sizes), 1]
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(self.n_replicas, n_out, n_in))
@@ -154,8 +168,14 @@ class ReplicaMLP(nn.Module):
                         # layer died on the WS2 fit (measured), wasting capacity.
                         b[r] += _RELU_BIAS
 
+    @torch.no_grad()
     def forward(self, x, **_):
-        """Evaluate every replica.
+        """Every replica's prediction: the one forward pass of predictions.
+
+        The compiled kernel's (``zlp_forward``) where it is the engine, else its
+        torch twin. Both compute each point on its own, in float32, so a point's
+        prediction does not depend on the other points in ``x`` (bitwise). Not
+        differentiable: training goes through :meth:`chi2_step`.
 
         Parameters
         ----------
@@ -168,46 +188,26 @@ class ReplicaMLP(nn.Module):
         out : Tensor of shape (n_replicas, n_points)
         """
         if x.dim() == 3 and (x.shape[0] == 1 or x.stride(0) == 0):
-            x = x[0]  # shared inputs: the first layer becomes one GEMM
-        params = (*self.weights, *self.biases)
-        if x.requires_grad or not all(a in _BACKWARD for a in self.activations):
-            return _reference_forward(x, self.weights, self.biases, self.activations)
-        return _FusedReplicaMLP.apply(x, self.activations, *params)
-
-    @torch.no_grad()
-    def compiled_forward(self, x):
-        """:meth:`forward` on shared inputs in the compiled kernel, or None.
-
-        Each point's prediction depends on that point alone (not on the batch);
-        None where the kernel does not apply (``_kernel.forward``) or ``forward``
-        is overridden.
-        """
-        if type(self).forward is not _PLAIN_FORWARD:
-            return None
-        return _kernel.forward(
-            x,
-            tuple(self.weights.parameters()),
-            tuple(self.biases.parameters()),
-            self.activations,
-        )
-
-    def supports_fused_step(self, x):
-        """Whether :meth:`chi2_step` can train on ``x`` (see ReplicaNet)."""
-        return (
-            type(self).forward is _PLAIN_FORWARD  # not overridden, nor patched
-            and not x.requires_grad
-            and all(a in _BACKWARD for a in self.activations)
-        )
+            x = x[0]
+        weights = tuple(self.weights.parameters())
+        biases = tuple(self.biases.parameters())
+        out = _kernel.forward(x, weights, biases, self.activations)
+        if out is None:
+            out = _forward(x, weights, biases, self.activations)
+        return out
 
     @torch.no_grad()
     def chi2_step(self, x, y_true, weight, valid_weight=None, pairs=None, penalty=None):
         """Predictions, per-replica chi^2 and its gradient in one pass.
 
-        Equivalent to ``replica_chi2(self(x), y_true, weight).sum().backward()``
-        (gradients are accumulated into ``.grad`` the same way), but evaluated a
-        block of replicas at a time, forward and backward together, so that every
-        intermediate stays in the CPU cache instead of streaming multi-MB
-        activations through memory once per operation.
+        The one training step: the compiled kernel's where it is the engine (CPU
+        float32, see :func:`~sklearn_zlp.nn.engine_info`), else its torch twin.
+        Equivalent to ``replica_chi2(f(x), y_true, weight).sum().backward()`` for
+        the networks ``f`` (gradients are accumulated into ``.grad`` the same
+        way), but evaluated a replica (compiled) or a block of replicas (torch) at
+        a time, forward and backward together, so that every intermediate stays in
+        the CPU cache instead of streaming multi-MB activations through memory once
+        per operation.
 
         Parameters
         ----------
@@ -232,9 +232,10 @@ class ReplicaMLP(nn.Module):
         weights = tuple(self.weights.parameters())
         biases = tuple(self.biases.parameters())
         args = (x, weights, biases, self.activations, y_true, weight, valid_weight)
-        # the compiled step where it applies (float32 on the CPU, see _kernel.py),
-        # else the same computation in torch operations
-        grads = _kernel.chi2_step(*args, pairs, penalty)
+        # the compiled step where it is the engine (float32 on the CPU, see
+        # _kernel.py), else the same computation in torch operations
+        n_threads = getattr(self, "n_threads", 1)  # (modules pickled before it existed)
+        grads = _kernel.chi2_step(*args, pairs, penalty, n_threads=n_threads)
         if grads is None:
             grads = _chi2_step(*args, pairs, penalty)
         y_pred, chi2, valid_chi2, grad_w, grad_b = grads
@@ -248,44 +249,139 @@ class ReplicaMLP(nn.Module):
         return y_pred, chi2, valid_chi2
 
 
-_PLAIN_FORWARD = ReplicaMLP.forward
+# -- the torch twin of the forward pass --------------------------------------------
+#
+# Built from correctly rounded elementwise operations only (mul, add, div, floor,
+# integer bit operations; no matrix product, no torch.sigmoid/exp/log): torch
+# rounds a tensor's vectorised body and its tail with different code (and splits
+# matrix products by shape), so with those a point's value could change with its
+# position in the batch. Here every value is a fixed sequence of IEEE operations
+# on that point's inputs, whatever the batch, the block or the thread count.
+
+_LOG2E = 1.44269504088896341
+_LN2_HI, _LN2_LO = 0.693359375, -2.12194440e-4
+_EXP_POLY = (
+    1.9875691500e-4,
+    1.3981999507e-3,
+    8.3334519073e-3,
+    4.1665795894e-2,
+    1.6666665459e-1,
+    5.0000001201e-1,
+)
+_LOG_POLY = (
+    7.0376836292e-2,
+    -1.1514610310e-1,
+    1.1676998740e-1,
+    -1.2420140846e-1,
+    1.4249322787e-1,
+    -1.6668057665e-1,
+    2.0000714765e-1,
+    -2.4999993993e-1,
+    3.3333331174e-1,
+)
+_SQRT_HALF = 0.707106781186547524
 
 
-def _reference_forward(x, weights, biases, activations):
-    """Plain autograd evaluation (inputs that need gradients, custom activations)."""
+def _exp(x):
+    """exp(x) in float32 (Cephes expf, relative error ~1e-7, x clamped to +-87)."""
+    x = torch.clamp(x, -87.0, 87.0)
+    n = torch.floor(x * _LOG2E + 0.5)
+    r = x - n * _LN2_HI
+    r = r - n * _LN2_LO
+    p = r * _EXP_POLY[0] + _EXP_POLY[1]
+    for c in _EXP_POLY[2:]:
+        p = p * r + c
+    e = p * r * r + r + 1.0
+    scale = ((n.to(torch.int32) + 127) << 23).view(torch.float32)  # 2^n
+    return e * scale
+
+
+def _log(x):
+    """ln(x) in float32 for positive normal x (Cephes logf, ~1e-7 relative)."""
+    bits = x.view(torch.int32)
+    e = ((bits >> 23) - 126).to(x.dtype)
+    m = ((bits & 0x007FFFFF) | 0x3F000000).view(torch.float32)  # in [0.5, 1)
+    small = m < _SQRT_HALF
+    e = torch.where(small, e - 1.0, e)
+    m = torch.where(small, m + m, m) - 1.0
+    z = m * m
+    y = m * _LOG_POLY[0] + _LOG_POLY[1]
+    for c in _LOG_POLY[2:]:
+        y = y * m + c
+    y = y * m * z + e * _LN2_LO - z * 0.5
+    return m + y + e * _LN2_HI
+
+
+def _sigmoid(z):
+    return torch.reciprocal(_exp(-z) + 1.0)
+
+
+def _tanh(z):
+    return _sigmoid(z * 2.0) * 2.0 - 1.0
+
+
+def _relu(z):
+    return torch.where(z < 0, 0.0, z)  # keeps NaN, as the kernel and torch.relu do
+
+
+def _softplus(z):
+    # max(z, 0) + log1p(exp(-|z|)), log1p(u) = ln(1 + u) u / ((1 + u) - 1)
+    u = _exp(-torch.abs(z))
+    w = u + 1.0
+    d = w - 1.0
+    log1p = torch.where(d == 0, u, _log(w) * u / torch.where(d == 0, 1.0, d))
+    return torch.clamp(z, min=0.0) + log1p
+
+
+_EXACT = {
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "relu": _relu,
+    "softplus": _softplus,
+    "identity": lambda h: h,
+}
+
+# Points per block of the torch forward: on the CPU blocks of about 2^18 floats of
+# the widest layer stay in cache; on a GPU larger blocks mean fewer kernel launches
+# (64 MB per intermediate). The block size does not change any result.
+_FORWARD_BLOCK_FLOATS = 1 << 18
+_FORWARD_BLOCK_FLOATS_GPU = 1 << 24
+
+
+def _forward(x, weights, biases, activations):
+    """The torch twin of ``zlp_forward``: every replica on every point of ``x``.
+
+    ``z[o] = b[o] + w[o, 0] h[0] + w[o, 1] h[1] + ...``, each product and sum
+    rounded on its own, then the activation from :data:`_EXACT`; a point's result
+    depends on that point alone (see the notes above), bitwise.
+    """
     n_replicas = weights[0].shape[0]
-    h = x.expand(n_replicas, *x.shape) if x.dim() == 2 else x
+    n_points = x.shape[-1]
+    widest = max(w.shape[1] for w in weights)
+    floats = _FORWARD_BLOCK_FLOATS if x.device.type == "cpu" else _FORWARD_BLOCK_FLOATS_GPU
+    block = max(64, floats // max(1, n_replicas * widest) // 64 * 64)
+    out = torch.empty(
+        n_replicas, n_points, dtype=weights[0].dtype, device=weights[0].device
+    )
     last = len(weights) - 1
-    for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        h = torch.baddbmm(b, w, h)
-        if layer < last:
-            h = ACTIVATIONS[activations[layer]](h)
-    return h[:, 0, :]
+    for p0 in range(0, n_points, block):
+        h = x[..., p0 : p0 + block]
+        if h.dim() == 2:
+            h = h.unsqueeze(0)  # (1, n_in, points), broadcast over the replicas
+        for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            z = w[:, :, :1] * h[:, :1, :] + b
+            for i in range(1, w.shape[2]):
+                z += w[:, :, i : i + 1] * h[:, i : i + 1, :]
+            h = z if layer == last else _EXACT[activations[layer]](z)
+        out[:, p0 : p0 + block] = h[:, 0, :]
+    return out
 
 
-def _sigmoid_backward(grad, out):
-    return torch.ops.aten.sigmoid_backward(grad, out)
-
-
-def _tanh_backward(grad, out):
-    return torch.ops.aten.tanh_backward(grad, out)
-
-
-def _relu_backward(grad, out):
-    return torch.ops.aten.threshold_backward(grad, out, 0.0)
-
-
-def _softplus_backward(grad, out):
-    # d softplus(z)/dz = sigmoid(z) = 1 - exp(-softplus(z))
-    return grad.mul_(torch.expm1(-out).neg_())
-
-
-def _identity_backward(grad, out):
-    return grad
-
+# -- the torch twin of the training step --------------------------------------------
 
 # In-place activations and their derivatives written in terms of the activation's
-# *output*, so the forward pass saves one tensor per layer and nothing else.
+# *output*, so the forward pass keeps one tensor per layer and nothing else; the
+# derivatives overwrite the incoming gradient.
 _FORWARD_INPLACE = {
     "sigmoid": torch.Tensor.sigmoid_,
     "tanh": torch.Tensor.tanh_,
@@ -293,15 +389,13 @@ _FORWARD_INPLACE = {
     "softplus": lambda h: nn.functional.softplus(h),
     "identity": lambda h: h,
 }
-_BACKWARD = {
-    "sigmoid": _sigmoid_backward,
-    "tanh": _tanh_backward,
-    "relu": _relu_backward,
-    "softplus": _softplus_backward,
-    "identity": _identity_backward,
-}
 
-# The same derivatives, overwriting the incoming gradient (fused training step).
+
+def _softplus_backward(grad, out):
+    # d softplus(z)/dz = sigmoid(z) = 1 - exp(-softplus(z))
+    return grad.mul_(torch.expm1(-out).neg_())
+
+
 _BACKWARD_INPLACE = {
     "sigmoid": lambda g, out: torch.ops.aten.sigmoid_backward.grad_input(
         g, out, grad_input=g
@@ -311,19 +405,8 @@ _BACKWARD_INPLACE = {
         g, out, 0.0, grad_input=g
     ),
     "softplus": _softplus_backward,
-    "identity": _identity_backward,
+    "identity": lambda g, out: g,
 }
-
-
-def _weight_grad(g, a):
-    """``g @ a^T`` per replica, a sum over points of tiny outer products.
-
-    MKL runs these long-K, tiny-M/N products faster with the larger of the two
-    small dimensions as rows, so pick the orientation (measured, up to ~1.7x).
-    """
-    if g.shape[1] >= a.shape[1]:
-        return torch.bmm(g, a.transpose(1, 2))
-    return torch.bmm(a, g.transpose(1, 2)).transpose(1, 2).contiguous()
 
 
 # Floats of the widest hidden layer per block of replicas in chi2_step: small
@@ -349,7 +432,7 @@ def _replica_blocks(n_replicas, floats_per_replica, device):
 def _chi2_step(
     x, weights, biases, activations, y_true, weight, valid_weight, pairs=None, penalty=None
 ):
-    """Forward, chi^2 and backward of :meth:`ReplicaMLP.chi2_step`, block by block.
+    """The torch twin of ``zlp_chi2_step`` (:meth:`ReplicaMLP.chi2_step`), block by block.
 
     Every block reuses the same activation and gradient buffers (still in cache
     from the previous block), and backward activations run in place.
@@ -428,75 +511,6 @@ def _chi2_step(
         torch.sum(g, dim=2, keepdim=True, out=grad_b[0][s])
     valid_chi2 = None if valid_weight is None else chi2[:, 1, 0]
     return y_pred[:, 0, :], chi2[:, 0, 0], valid_chi2, grad_w, grad_b
-
-
-class _FusedReplicaMLP(torch.autograd.Function):
-    """Forward and backward of the whole batched MLP in one autograd node.
-
-    Compared with layer-by-layer autograd this saves each hidden layer's output
-    once (activations are applied in place and their derivatives computed from
-    their outputs, e.g. sigmoid' = s (1 - s)), evaluates the first layer on
-    shared inputs as a single GEMM over all replicas and units, and never
-    materialises the inputs expanded over replicas in the backward pass.
-    """
-
-    @staticmethod
-    def forward(ctx, x, activations, *params):
-        n_layers = len(params) // 2
-        weights, biases = params[:n_layers], params[n_layers:]
-        n_replicas, n_out, n_in = weights[0].shape
-        shared = x.dim() == 2
-        if shared:
-            # (R, out, in) @ (in, P) over all replicas at once: (R * out, P).
-            h = torch.addmm(
-                biases[0].reshape(n_replicas * n_out, 1),
-                weights[0].reshape(n_replicas * n_out, n_in),
-                x,
-            ).view(n_replicas, n_out, x.shape[-1])
-        else:
-            h = torch.baddbmm(biases[0], weights[0], x)
-        saved = []
-        for layer in range(n_layers):
-            if layer > 0:
-                h = torch.baddbmm(biases[layer], weights[layer], h)
-            if layer < n_layers - 1:
-                h = _FORWARD_INPLACE[activations[layer]](h)
-                saved.append(h)
-        ctx.activations = activations
-        ctx.shared = shared
-        ctx.save_for_backward(x, *weights, *saved)
-        return h[:, 0, :]
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_out):
-        x, *rest = ctx.saved_tensors
-        n_layers = len(ctx.activations) + 1
-        weights, hidden = rest[:n_layers], rest[n_layers:]
-        grad_w = [None] * n_layers
-        grad_b = [None] * n_layers
-        g = grad_out.unsqueeze(1)  # (R, 1, P)
-        for layer in range(n_layers - 1, 0, -1):
-            a = hidden[layer - 1]
-            grad_w[layer] = _weight_grad(g, a)
-            grad_b[layer] = g.sum(dim=2, keepdim=True)
-            g = _BACKWARD[ctx.activations[layer - 1]](
-                torch.bmm(weights[layer].transpose(1, 2), g), a
-            )
-        n_replicas, n_out, n_in = weights[0].shape
-        if ctx.shared:
-            grad_w[0] = torch.mm(g.reshape(n_replicas * n_out, -1), x.t()).view(
-                n_replicas, n_out, n_in
-            )
-        else:
-            grad_w[0] = torch.bmm(g, x.transpose(1, 2))
-        grad_b[0] = g.sum(dim=2, keepdim=True)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.bmm(weights[0].transpose(1, 2), g)
-            if ctx.shared:
-                grad_x = grad_x.sum(dim=0)
-        return (grad_x, None, *grad_w, *grad_b)
 
 
 def replica_chi2(y_pred, y_true, weight):
