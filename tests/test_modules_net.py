@@ -160,10 +160,10 @@ def _fit_transform(monkeypatch, engine, **params):
     monkeypatch.delenv("SKLEARN_ZLP_ISA", raising=False)
     X, y = _chunking_problem()
     kwargs = dict(n_replicas=6, max_epochs=60, random_state=0, max_restarts=0)
-    reg = ZLPEnsembleRegressor(**{**kwargs, **params})
+    reg = ZLPEnsembleRegressor(**{**kwargs, **params}, monotonic_X=X[X[:, 0] > 0.5])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        reg.fit(X, y, monotonic_X=X[X[:, 0] > 0.5])
+        reg.fit(X, y)
     return reg.transform(X), reg
 
 

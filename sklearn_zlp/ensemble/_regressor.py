@@ -128,7 +128,9 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
         Replicas trained together as one batched network (the default makes the
         paper's 100 replicas two chunks, one per core of a 2-core machine with
         ``n_jobs=2``; fixed cost per chunk and epoch favours large chunks). Results
-        do not depend on it beyond float32 rounding, and not at all on ``n_jobs``.
+        do not depend on it, nor on ``n_jobs``: bitwise on the CPU, as every
+        replica trains with its own arithmetic in the compiled step and Adam
+        (tests/test_modules_net.py).
     n_jobs : int, default=None
         Chunks trained in parallel (joblib; None means 1 unless in a
         ``joblib.parallel_config`` context).
