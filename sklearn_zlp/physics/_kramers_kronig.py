@@ -172,7 +172,7 @@ def kramers_kronig(
         per eV; ``surface_intensity`` (..., n_loss): the surface-loss
         intensity (counts per channel) subtracted in the last pass, zero when
         ``surface_iterations=0``; ``surface_change`` (..., surface_iterations):
-        max |L_i - L_{i-1}| / max |L_i| for the loss function L = Im[-1/eps]
+        ``max |L_i - L_{i-1}| / max |L_i|`` for the loss function L = Im[-1/eps]
         after each correction i, a convergence check.
 
     Notes
