@@ -27,3 +27,4 @@ intersphinx_mapping = {
 }
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
+smartquotes = False  # messages in docs/bad_inputs.rst appear exactly as printed
