@@ -2,7 +2,7 @@
 
 The kernel (``sklearn_zlp/nn/_ckernel*.c``) is optional: where it cannot be built
 (no C compiler), installation goes on and the package trains with its torch path
-instead (``sklearn_zlp/nn/_kernel.py`` says which path runs and why). On x86-64 one
+instead (``sklearn_zlp/nn/_library.py`` says which path runs and why). On x86-64 one
 library holds a baseline, an AVX2 and an AVX-512 variant of the kernel, each compiled
 with vectors of its own register width; the best one the CPU runs is chosen when the
 library loads (``sklearn_zlp.nn.engine_info()``).

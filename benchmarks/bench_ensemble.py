@@ -55,7 +55,7 @@ from torch import nn
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor, ZLPSubtractor
 from sklearn_zlp.datasets import load_ws2
 from sklearn_zlp.nn import engine_info
-from sklearn_zlp.nn._kernel import _MEASURED_FASTER, ISAS
+from sklearn_zlp.nn._library import _MEASURED_FASTER, ISAS
 from sklearn_zlp.subtraction import default_regressor
 
 HIDDEN = (10, 15, 5)

@@ -17,9 +17,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp.ensemble import _regressor, _training
+from sklearn_zlp.ensemble import _prediction, _regressor, _training
 from sklearn_zlp.ensemble._net import ReplicaLookBack
-from sklearn_zlp.nn._modules import ReplicaMLP
+from sklearn_zlp.nn import ReplicaMLP
 
 FAST = {
     "n_replicas": 4,
@@ -644,7 +644,9 @@ def test_each_public_call_validates_its_input_once(points, fitted, monkeypatch):
         calls.append(1)
         return original(*args, **kwargs)
 
+    # fit validates in _regressor, the prediction methods in _prediction
     monkeypatch.setattr(_regressor, "validate_data", counting)
+    monkeypatch.setattr(_prediction, "validate_data", counting)
     for name, call in [
         ("predict", lambda: fitted.predict(X, return_std=True)),
         ("transform", lambda: fitted.transform(X)),

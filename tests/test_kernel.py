@@ -20,9 +20,16 @@ import pytest
 import torch
 
 import sklearn_zlp.nn._kernel as kernel
-import sklearn_zlp.nn._modules as modules
+import sklearn_zlp.nn._library as library
+import sklearn_zlp.nn._twins as twins
 from sklearn_zlp import ZLPEnsembleRegressor
-from sklearn_zlp.nn import ReplicaMLP, engine_info, monotonic_penalty, replica_chi2
+from sklearn_zlp.nn import (
+    ACTIVATIONS,
+    ReplicaMLP,
+    engine_info,
+    monotonic_penalty,
+    replica_chi2,
+)
 
 
 def _has_c_compiler():
@@ -31,16 +38,16 @@ def _has_c_compiler():
 
 
 def _runnable_isas():
-    lib = kernel._load() if kernel.available() else None
+    lib = library._load() if library.available() else None
     if not lib:
         return ()
     return tuple(
-        i for i in lib.variants if kernel.ISAS.index(i) <= kernel.ISAS.index(lib.isa)
+        i for i in lib.variants if library.ISAS.index(i) <= library.ISAS.index(lib.isa)
     )
 
 
 needs_kernel = pytest.mark.skipif(
-    not kernel.available(), reason="compiled kernel not built (no C compiler)"
+    not library.available(), reason="compiled kernel not built (no C compiler)"
 )
 
 
@@ -55,7 +62,7 @@ def _isa_params():
                 reason=f"this CPU (or build) cannot run the {isa} variant",
             ),
         )
-        for isa in kernel.ISAS
+        for isa in library.ISAS
     ]
 
 
@@ -70,7 +77,7 @@ def default_engine(monkeypatch):
 def test_kernel_is_built_where_a_compiler_exists(default_engine):
     """`pip install -e .` (make test) builds the extension; a silent build failure
     would leave every user on the slower torch path."""
-    assert kernel.available()
+    assert library.available()
     info = engine_info()
     assert info["compiled_available"] and "baseline" in info["variants"]
     if info["machine"] == "x86_64":
@@ -108,7 +115,7 @@ def autograd_forward(x, weights, biases, activations):
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
         h = torch.baddbmm(b, w, h)
         if layer < len(weights) - 1:
-            h = modules.ACTIVATIONS[activations[layer]](h)
+            h = ACTIVATIONS[activations[layer]](h)
     return h[:, 0, :]
 
 
@@ -224,7 +231,7 @@ def test_every_variant_on_saturated_units(isa, threads):
     assert all(torch.isfinite(t).all() for t in (out[0], out[1], *out[3], *out[4]))
     ref = _reference(module, x, y, w, wv)
     with torch.no_grad():
-        grads = modules._chi2_step(
+        grads = twins.chi2_step(
             x, tuple(module.weights), tuple(module.biases), module.activations, y, w, wv
         )[3:]
     torch_grads = (*grads[0], *grads[1])
@@ -315,7 +322,7 @@ def test_every_variant_forward_matches_float64_and_ignores_the_batch(
 def test_a_variant_the_cpu_lacks_is_refused_not_run():
     """The C side refuses an instruction set above what the CPU runs (status 3)
     rather than executing instructions the CPU lacks."""
-    lib = kernel._load()
+    lib = library._load()
     sizes = (ctypes.c_int64 * 2)(1, 1)
     acts = (ctypes.c_int32 * 1)(0)
     x = torch.ones(1, 4)
@@ -323,7 +330,7 @@ def test_a_variant_the_cpu_lacks_is_refused_not_run():
     out = torch.empty(1, 4)
     ptrs = ctypes.c_void_p * 1
     args = (1, sizes, acts, 1, 4, x.data_ptr(), ptrs(w.data_ptr()), ptrs(b.data_ptr()))
-    best = kernel.ISAS.index(lib.isa)
+    best = library.ISAS.index(lib.isa)
     assert lib.forward(best, *args, out.data_ptr(), 1) == 0
     assert lib.forward(best + 1, *args, out.data_ptr(), 1) == 3
     assert lib.forward(-1, *args, out.data_ptr(), 1) == 3
@@ -334,13 +341,15 @@ def test_a_variant_the_cpu_lacks_is_refused_not_run():
 
 @pytest.fixture
 def fresh_warnings(monkeypatch):
-    monkeypatch.setattr(kernel, "_WARNED", set())
+    monkeypatch.setattr(library, "_WARNED", set())
 
 
 def _fake_cpu(monkeypatch, best):
     """The real library, reporting ``best`` as the best variant of this CPU."""
-    lib = kernel._load()
-    monkeypatch.setattr(kernel, "_LIB", types.SimpleNamespace(**{**vars(lib), "isa": best}))
+    lib = library._load()
+    monkeypatch.setattr(
+        library, "_LIB", types.SimpleNamespace(**{**vars(lib), "isa": best})
+    )
 
 
 @needs_kernel
@@ -350,15 +359,15 @@ def test_isa_environment_variable_forces_that_variant(
 ):
     monkeypatch.setenv("SKLEARN_ZLP_ISA", isa)
     calls = []
-    lib = kernel._load()
+    lib = library._load()
     real = lib.chi2_step
 
     def recording(variant, *args):
-        calls.append(kernel.ISAS[variant])
+        calls.append(library.ISAS[variant])
         return real(variant, *args)
 
     monkeypatch.setattr(
-        kernel, "_LIB", types.SimpleNamespace(**{**vars(lib), "chi2_step": recording})
+        library, "_LIB", types.SimpleNamespace(**{**vars(lib), "chi2_step": recording})
     )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -394,7 +403,7 @@ def test_default_is_the_kernel_on_every_measured_x86_instruction_set(
     """A static rule (benchmarks/README.md): on x86-64 each variant beat the torch
     path at its own instruction set, so the default uses it."""
     _fake_cpu(monkeypatch, best)
-    monkeypatch.setattr(kernel, "_machine", lambda: "x86_64")
+    monkeypatch.setattr(library, "_machine", lambda: "x86_64")
     info = engine_info()
     assert info["path"] == "compiled" and info["isa"] == best
     assert "faster than the torch path" in info["reason"]
@@ -407,7 +416,7 @@ def test_default_is_the_kernel_on_every_measured_x86_instruction_set(
 def test_default_is_torch_where_the_kernel_is_not_measured(
     monkeypatch, default_engine, fresh_warnings
 ):
-    monkeypatch.setattr(kernel, "_machine", lambda: "aarch64")
+    monkeypatch.setattr(library, "_machine", lambda: "aarch64")
     _fake_cpu(monkeypatch, "baseline")
     info = engine_info()
     assert info["path"] == "torch" and "not measured" in info["reason"]
@@ -436,14 +445,14 @@ def test_default_is_torch_where_the_kernel_is_not_measured(
 
 def test_torch_engine_by_environment_is_silent(monkeypatch, fresh_warnings):
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
-    monkeypatch.setattr(kernel, "_LIB", None)
-    monkeypatch.setattr(kernel, "_library_path", lambda: "/nonexistent/_ckernel.so")
+    monkeypatch.setattr(library, "_LIB", None)
+    monkeypatch.setattr(library, "_library_path", lambda: "/nonexistent/_ckernel.so")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         info = engine_info()
-        assert not kernel.available()
+        assert not library.available()
     assert info["path"] == "torch" and info["reason"] == "SKLEARN_ZLP_KERNEL=torch"
-    assert kernel._LIB is None  # never even loaded
+    assert library._LIB is None  # never even loaded
 
 
 def test_kernel_declines_what_it_does_not_support(monkeypatch):
@@ -455,7 +464,7 @@ def test_kernel_declines_what_it_does_not_support(monkeypatch):
     args = (tuple(module64.weights), tuple(module64.biases), module64.activations)
     assert kernel.chi2_step(x.double(), *args, y, w, wv, None, None) is None
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
-    assert not kernel.available()
+    assert not library.available()
     module, x, y, w, wv = _problem(1, (4, 3), ("sigmoid", "relu"), 20)
     args = (tuple(module.weights), tuple(module.biases))
     assert kernel.chi2_step(x, *args, module.activations, y, w, wv, None, None) is None
@@ -551,7 +560,7 @@ def test_ensemble_predictions_use_the_compiled_forward(monkeypatch, default_engi
 
 
 def _built_library():
-    path = kernel._library_path()
+    path = library._library_path()
     if path is None:
         pytest.skip("compiled kernel not built (no C compiler)")
     return Path(path)
@@ -597,9 +606,9 @@ _FIT_SCRIPT = textwrap.dedent(
     import json, sys, warnings
     warnings.simplefilter("always")
     import numpy as np
-    import sklearn_zlp.nn._kernel as kernel
+    import sklearn_zlp.nn._library as library
     if sys.argv[1] != "-":
-        kernel._library_path = lambda: sys.argv[1]
+        library._library_path = lambda: sys.argv[1]
     from sklearn_zlp import ZLPEnsembleRegressor
     from sklearn_zlp.nn import engine_info
     E = np.linspace(-1, 1, 80)[:, None]
@@ -617,12 +626,12 @@ _FIT_SCRIPT = textwrap.dedent(
 )
 
 
-def _run_fit(library, env_engine=None):
+def _run_fit(library_file, env_engine=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKLEARN_ZLP_")}
     if env_engine:
         env["SKLEARN_ZLP_KERNEL"] = env_engine
     done = subprocess.run(
-        [sys.executable, "-c", _FIT_SCRIPT, str(library)],
+        [sys.executable, "-c", _FIT_SCRIPT, str(library_file)],
         capture_output=True,
         text=True,
         env=env,
@@ -652,14 +661,14 @@ def test_torch_twin_fit_is_silent(torch_twin_fit):
 def test_damaged_library_warns_once_and_falls_back(how, tmp_path, torch_twin_fit):
     """No crash (SIGBUS from a truncated file), one warning naming the file and
     the fix, the torch twin, and its results exactly."""
-    library = tmp_path / "_ckernel.so"
-    _damage(_built_library(), library, how)
-    result = _run_fit(library)
+    damaged = tmp_path / "_ckernel.so"
+    _damage(_built_library(), damaged, how)
+    result = _run_fit(damaged)
     runtime = [m for c, m in result["warnings"] if c == "RuntimeWarning"]
     assert len(runtime) == 1, result["warnings"]
     if how == "missing":
         assert "could not be loaded" in runtime[0] or "cannot be read" in runtime[0]
-    assert str(library) in runtime[0] and "einstall" in runtime[0]
+    assert str(damaged) in runtime[0] and "einstall" in runtime[0]
     assert result["info"]["path"] == "torch" and not result["info"]["compiled_available"]
     assert result["out"] == torch_twin_fit["out"]
 
@@ -691,21 +700,21 @@ def test_intact_copy_loads_and_a_truncated_one_would_crash_without_the_check(tmp
     ],
 )
 def test_check_library_file_names_the_problem(how, reason, tmp_path):
-    library = tmp_path / "lib.so"
+    damaged = tmp_path / "lib.so"
     source = _built_library()
     if sys.platform in ("darwin", "win32"):
         pytest.skip("ELF checks")
-    _damage(source, library, how)
-    assert reason in kernel.check_library_file(library)
-    assert kernel.check_library_file(source) is None
+    _damage(source, damaged, how)
+    assert reason in library.check_library_file(damaged)
+    assert library.check_library_file(source) is None
 
 
 @needs_kernel
 def test_stale_build_warns_once_and_falls_back(monkeypatch, default_engine, fresh_warnings):
-    monkeypatch.setattr(kernel, "_LIB", None)
-    monkeypatch.setattr(kernel, "_VERSION", kernel._VERSION + 1000)
+    monkeypatch.setattr(library, "_LIB", None)
+    monkeypatch.setattr(library, "_VERSION", library._VERSION + 1000)
     with pytest.warns(RuntimeWarning, match="stale build") as record:
-        assert not kernel.available()
+        assert not library.available()
         assert engine_info()["path"] == "torch"
     assert len(record) == 1
-    monkeypatch.setattr(kernel, "_LIB", None)  # reloaded with the right version after
+    monkeypatch.setattr(library, "_LIB", None)  # reloaded with the right version after

@@ -6,8 +6,15 @@ import torch
 
 import sklearn_zlp.nn._adam as adam
 import sklearn_zlp.nn._kernel as kernel
-import sklearn_zlp.nn._modules as modules
-from sklearn_zlp.nn import ReplicaAdam, ReplicaMLP, replica_chi2
+import sklearn_zlp.nn._library as library
+import sklearn_zlp.nn._twins as twins
+from sklearn_zlp.nn import (
+    ACTIVATIONS,
+    ReplicaAdam,
+    ReplicaMLP,
+    monotonic_penalty,
+    replica_chi2,
+)
 
 
 def _reference_forward(x, weights, biases, activations):
@@ -17,7 +24,7 @@ def _reference_forward(x, weights, biases, activations):
     for layer, (w, b) in enumerate(zip(weights, biases, strict=True)):
         h = torch.baddbmm(b, w, h)
         if layer < len(weights) - 1:
-            h = modules.ACTIVATIONS[activations[layer]](h)
+            h = ACTIVATIONS[activations[layer]](h)
     return h[:, 0, :]
 
 
@@ -59,12 +66,12 @@ def one_thread():
 
 def test_replica_blocks(one_thread, monkeypatch):
     cpu = torch.device("cpu")
-    monkeypatch.setattr(modules, "_BLOCK_FLOATS", 1000)
-    assert modules._replica_blocks(10, 300, cpu) == [(0, 3), (3, 6), (6, 9), (9, 10)]
-    assert modules._replica_blocks(10, 5000, cpu) == [(r, r + 1) for r in range(10)]
-    assert modules._replica_blocks(3, 300, cpu) == [(0, 3)]
+    monkeypatch.setattr(twins, "_BLOCK_FLOATS", 1000)
+    assert twins._replica_blocks(10, 300, cpu) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+    assert twins._replica_blocks(10, 5000, cpu) == [(r, r + 1) for r in range(10)]
+    assert twins._replica_blocks(3, 300, cpu) == [(0, 3)]
     torch.set_num_threads(2)  # several threads: one block, large ops
-    assert modules._replica_blocks(10, 300, cpu) == [(0, 10)]
+    assert twins._replica_blocks(10, 300, cpu) == [(0, 10)]
 
 
 @pytest.mark.parametrize("block_floats", [1 << 17, 100, 1])
@@ -73,7 +80,7 @@ def test_replica_blocks(one_thread, monkeypatch):
 def test_torch_twin_step_matches_autograd(
     shared, activations, block_floats, monkeypatch, one_thread
 ):
-    monkeypatch.setattr(modules, "_BLOCK_FLOATS", block_floats)
+    monkeypatch.setattr(twins, "_BLOCK_FLOATS", block_floats)
     module, x, y, w, wv = _problem(shared, activations)
     pred_ref, chi2_ref, grads_ref = _autograd(module, x, y, w)
     pred, chi2, valid_chi2 = module.chi2_step(x, y, w, wv)
@@ -112,13 +119,13 @@ def test_torch_twin_step_gradient_check():
 def test_torch_twin_step_with_monotonic_penalty_matches_autograd(
     one_thread, monkeypatch, block_floats
 ):
-    monkeypatch.setattr(modules, "_BLOCK_FLOATS", block_floats)
+    monkeypatch.setattr(twins, "_BLOCK_FLOATS", block_floats)
     module, x, y, w, wv = _problem(True, ("sigmoid", "sigmoid", "relu"))
     pairs = torch.tensor([[3, 4, 5, 10, 11], [4, 5, 6, 11, 12]])
     penalty = torch.tensor([0.0, 1.0, 10.0, 100.0, 1e3], dtype=torch.float64)
     module.zero_grad(set_to_none=True)
     pred = _reference_forward(x, module.weights, module.biases, module.activations)
-    loss = replica_chi2(pred, y, w) + penalty * modules.monotonic_penalty(pred, pairs)
+    loss = replica_chi2(pred, y, w) + penalty * monotonic_penalty(pred, pairs)
     loss.sum().backward()
     grads_ref = [p.grad.clone() for p in module.parameters()]
     module.zero_grad(set_to_none=True)
@@ -128,7 +135,7 @@ def test_torch_twin_step_with_monotonic_penalty_matches_autograd(
     for p, ref in zip(module.parameters(), grads_ref, strict=True):
         torch.testing.assert_close(p.grad, ref, rtol=1e-9, atol=1e-12)
     # the penalty is active for this problem (some rises), so the test can fail
-    assert (modules.monotonic_penalty(pred, pairs) > 0).any()
+    assert (monotonic_penalty(pred, pairs) > 0).any()
 
 
 # -- the torch twin of the forward pass -----------------------------------------------
@@ -140,7 +147,7 @@ def test_torch_twin_forward_matches_float64(activations, shared):
     module, x, *_ = _problem(shared, activations, n_points=500)
     reference = _reference_forward(x, module.weights, module.biases, activations).detach()
     module = module.float()
-    out = modules._forward(
+    out = twins.forward(
         x.float(), tuple(module.weights), tuple(module.biases), module.activations
     )
     assert out.dtype == torch.float32
@@ -161,16 +168,16 @@ def test_torch_twin_forward_ignores_the_batch_bitwise(activations, monkeypatch):
     previous = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        out = modules._forward(x, *params)
+        out = twins.forward(x, *params)
         torch.set_num_threads(3)
         for part in (slice(0, 1), slice(5, 300), slice(999, 1000), slice(1, 1000)):
             assert torch.equal(
-                modules._forward(x[:, part].contiguous(), *params), out[:, part]
+                twins.forward(x[:, part].contiguous(), *params), out[:, part]
             )
-        monkeypatch.setattr(modules, "_FORWARD_BLOCK_FLOATS", 1000)
-        assert torch.equal(modules._forward(x, *params), out)
+        monkeypatch.setattr(twins, "_FORWARD_BLOCK_FLOATS", 1000)
+        assert torch.equal(twins.forward(x, *params), out)
         # and each replica alone
-        alone = modules._forward(
+        alone = twins.forward(
             x, [w[3:4] for w in params[0]], [b[3:4] for b in params[1]], params[2]
         )
         assert torch.equal(alone, out[3:4])
@@ -183,15 +190,13 @@ def test_module_forward_is_the_one_prediction_path(monkeypatch):
     without an autograd graph."""
     module = ReplicaMLP(3, 2, seeds=[0, 1, 2])
     x = torch.rand(2, 50)
-    twin = modules._forward(
-        x, tuple(module.weights), tuple(module.biases), module.activations
-    )
+    twin = twins.forward(x, tuple(module.weights), tuple(module.biases), module.activations)
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "torch")
     out = module(x)
     assert torch.equal(out, twin) and not out.requires_grad
     # a stride-0 expansion over replicas counts as shared inputs
     assert torch.equal(module(x.expand(3, 2, 50)), twin)
-    if kernel.available():
+    if library.available():
         monkeypatch.setenv("SKLEARN_ZLP_KERNEL", "compiled")
         compiled = module(x)
         assert not torch.equal(compiled, twin)  # another implementation ...
@@ -200,16 +205,16 @@ def test_module_forward_is_the_one_prediction_path(monkeypatch):
 
 def test_exact_activations_match_torch():
     z = torch.cat([torch.linspace(-100, 100, 20001), torch.tensor([0.0, -0.0, 1e-30])])
-    for name, fn in modules._EXACT.items():
+    for name, fn in twins._EXACT.items():
         torch.testing.assert_close(
-            fn(z), modules.ACTIVATIONS[name](z), rtol=3e-7, atol=1e-7, msg=name
+            fn(z), ACTIVATIONS[name](z), rtol=3e-7, atol=1e-7, msg=name
         )
     e = torch.linspace(-87, 87, 10001)
-    torch.testing.assert_close(modules._exp(e), torch.exp(e), rtol=3e-7, atol=0)
+    torch.testing.assert_close(twins._exp(e), torch.exp(e), rtol=3e-7, atol=0)
     u = torch.cat([torch.logspace(-37, 37, 10001), torch.tensor([1.0, 2.0, 0.5])])
-    torch.testing.assert_close(modules._log(u), torch.log(u), rtol=0, atol=3e-7 * 86)
-    assert torch.isnan(modules._sigmoid(torch.tensor([float("nan")]))).all()
-    assert torch.isnan(modules._relu(torch.tensor([float("nan")]))).all()
+    torch.testing.assert_close(twins._log(u), torch.log(u), rtol=0, atol=3e-7 * 86)
+    assert torch.isnan(twins._sigmoid(torch.tensor([float("nan")]))).all()
+    assert torch.isnan(twins._relu(torch.tensor([float("nan")]))).all()
 
 
 # -- ReplicaAdam ----------------------------------------------------------------------
@@ -249,7 +254,7 @@ def test_replica_adam_follows_torch_adam():
 def test_replica_adam_update_does_not_depend_on_the_elements_place(engine, monkeypatch):
     """The values of one tensor, split into pieces of other sizes (or padded in
     front), get the same bits: what torch's fused Adam does not guarantee."""
-    if engine == "compiled" and not kernel.available():
+    if engine == "compiled" and not library.available():
         pytest.skip("compiled kernel not built")
     monkeypatch.setenv("SKLEARN_ZLP_KERNEL", engine)
     gen = torch.Generator().manual_seed(1)
@@ -266,7 +271,7 @@ def test_replica_adam_update_does_not_depend_on_the_elements_place(engine, monke
 
 
 def test_replica_adam_kernel_and_twin_give_the_same_bits(monkeypatch):
-    if not kernel.available():
+    if not library.available():
         pytest.skip("compiled kernel not built")
     params, grads = _adam_problem(2)
     calls = []

@@ -13,7 +13,7 @@ from skorch.history import History
 from sklearn_zlp import ZLPEnsembleRegressor
 from sklearn_zlp.ensemble._net import ReplicaHistory, ReplicaLookBack, ReplicaNet
 from sklearn_zlp.nn import ReplicaMLP
-from sklearn_zlp.nn._kernel import available
+from sklearn_zlp.nn._library import available
 
 needs_kernel = pytest.mark.skipif(not available(), reason="compiled kernel not built")
 

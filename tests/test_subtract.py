@@ -402,7 +402,7 @@ def test_ws2_subtracted_zero_below_1ev_onset_above_1p5ev(ws2_fit):
 def test_monotonic_penalty_value():
     import torch
 
-    from sklearn_zlp.nn._modules import monotonic_penalty
+    from sklearn_zlp.nn import monotonic_penalty
 
     y = torch.tensor([[3.0, 2.0, 2.5, 1.0], [1.0, 2.0, 3.0, 4.0]])
     pairs = torch.tensor([[0, 1, 2], [1, 2, 3]])

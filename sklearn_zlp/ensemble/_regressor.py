@@ -8,11 +8,9 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
-from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
-from .._replicas import replica_quantiles
 from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -20,13 +18,16 @@ from ..utils._transaction import transactional_fit
 from ._diagnostics import FAILED, failure_message, final_statuses, status_summary
 from ._draws import MAX_SEED, draw_replica
 from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
+from ._prediction import EnsemblePredictionMethods
 from ._trainer import EnsembleTraining
-from ._training import append_monotonic_points, net_predict, scale_inputs
+from ._training import append_monotonic_points, scale_inputs
 
 __all__ = ["ZLPEnsembleRegressor"]
 
 
-class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
+class ZLPEnsembleRegressor(
+    TransformerMixin, EnsemblePredictionMethods, RegressorMixin, BaseEstimator
+):
     """Monte Carlo replica ensemble of neural networks for the zero-loss peak.
 
     The NNPDF method of Roest et al. (2021): ``n_replicas`` pseudo-data sets are
@@ -508,144 +509,6 @@ class ZLPEnsembleRegressor(TransformerMixin, RegressorMixin, BaseEstimator):
                 f"n_replicas={self.n_replicas}; lower it or train more replicas."
             )
         return required
-
-    # -- prediction --------------------------------------------------------------
-
-    def _replica_predictions(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, real_input(X, "X"), dtype=np.float64, reset=False)
-        inputs = scale_inputs(X, self._input_low_, self._input_width_)
-        # kept replicas only, filled chunk by chunk and transformed in place: at
-        # (replicas x points) floats each, temporaries cost more than the networks
-        out = np.empty((self.n_replicas_, X.shape[0]))
-        row = 0
-        first = 0
-        for net in self.estimators_:
-            chunk = net_predict(net, inputs)
-            kept = chunk[self.kept_[first : first + chunk.shape[0]]]
-            first += chunk.shape[0]
-            out[row : row + kept.shape[0]] = kept
-            row += kept.shape[0]
-        out *= self._target_scale_
-        out += self._target_mean_
-        return np.exp(out, out=out) if self.log_target else out
-
-    def transform(self, X):
-        """Every kept replica's prediction.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_points, n_features)
-            Points to predict.
-
-        Returns
-        -------
-        replicas : ndarray of shape (n_points, n_replicas_)
-            One column per replica, in intensity units.
-        """
-        return self._replica_predictions(X).T
-
-    def predict(self, X, return_std=False):
-        """Central prediction over replicas (median by default), optionally its std.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_points, n_features)
-            Points to predict.
-        return_std : bool, default=False
-            Also return the standard deviation over replicas.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_points,)
-            Median (or mean) over replicas, in intensity units.
-        y_std : ndarray of shape (n_points,)
-            Standard deviation over replicas; only if ``return_std``.
-        """
-        replicas = self._replica_predictions(X)
-        centre = np.median if self.point_estimate == "median" else np.mean
-        y_pred = centre(replicas, axis=0)
-        if return_std:
-            return y_pred, replicas.std(axis=0, ddof=1) if replicas.shape[
-                0
-            ] > 1 else np.zeros_like(y_pred)
-        return y_pred
-
-    def predict_quantiles(self, X, quantiles=(0.16, 0.5, 0.84)):
-        """Quantiles of the replica predictions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_points, n_features)
-            Points to predict.
-        quantiles : array-like of float in [0, 1], default=(0.16, 0.5, 0.84)
-            Quantiles to return.
-
-        Returns
-        -------
-        y_quantiles : ndarray of shape (n_points, n_quantiles)
-        """
-        q = np.atleast_1d(as_real_array(quantiles, name="quantiles"))
-        if q.ndim != 1 or np.any(~(q >= 0) | ~(q <= 1)):
-            raise ValueError(
-                f"quantiles must be a number or a 1-D list of numbers in [0, 1], got "
-                f"{quantiles!r}; e.g. quantiles=(0.16, 0.5, 0.84)."
-            )
-        return replica_quantiles(self._replica_predictions(X), q).T
-
-    def predict_interval(self, X, confidence_level=0.68):
-        """Central prediction and replica intervals at the given confidence levels.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_points, n_features)
-            Points to predict.
-        confidence_level : float or array-like of float in (0, 1), default=0.68
-            0.68 gives the 16th to 84th percentile band of the paper.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_points,)
-            As :meth:`predict`.
-        y_intervals : ndarray of shape (n_points, 2, n_levels)
-            Lower and upper bounds per level (the MAPIE layout).
-        """
-        levels = np.atleast_1d(as_real_array(confidence_level, name="confidence_level"))
-        if levels.ndim != 1 or np.any(~(levels > 0) | ~(levels < 1)):
-            raise ValueError(
-                f"confidence_level must lie in (0, 1), got {confidence_level!r}."
-            )
-        replicas = self._replica_predictions(X)
-        centre = np.median if self.point_estimate == "median" else np.mean
-        lower = replica_quantiles(replicas, (1 - levels) / 2).T
-        upper = replica_quantiles(replicas, (1 + levels) / 2).T
-        return centre(replicas, axis=0), np.stack([lower, upper], axis=1)
-
-    def score(self, X, y, sample_weight=None):
-        """Coefficient of determination R^2 of :meth:`predict` on ``(X, y)``.
-
-        As :meth:`sklearn.base.RegressorMixin.score`, with ``y`` and
-        ``sample_weight`` checked as in :meth:`fit` (any real array-like).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_points, n_features)
-            Points to predict.
-        y : array-like of shape (n_points,)
-            True intensities.
-        sample_weight : array-like of shape (n_points,), default=None
-            Weights of the points in R^2.
-
-        Returns
-        -------
-        score : float
-            R^2 of ``self.predict(X)`` against ``y``.
-        """
-        y_pred = self.predict(X)
-        y = as_real_array(y, name="y")
-        if sample_weight is not None:
-            sample_weight = as_sample_weight(sample_weight, y_pred.size)
-        return float(r2_score(y, y_pred, sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

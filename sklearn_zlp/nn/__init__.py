@@ -7,8 +7,9 @@ compiled kernel (``_ckernel*.c``, through :mod:`._kernel`) where
 """
 
 from ._adam import ReplicaAdam
-from ._kernel import engine_info
-from ._modules import ACTIVATIONS, ReplicaMLP, monotonic_penalty, replica_chi2
+from ._library import engine_info
+from ._losses import monotonic_penalty, replica_chi2
+from ._modules import ACTIVATIONS, ReplicaMLP
 
 __all__ = [
     "ACTIVATIONS",

@@ -29,7 +29,7 @@
 #define ZLP_PTHREADS 1
 #endif
 
-/* Bumped whenever an exported function or its signature changes: _kernel.py refuses a
+/* Bumped whenever an exported function or its signature changes: _library.py refuses a
  * stale build instead of calling it with the wrong arguments. */
 #define ZLP_KERNEL_VERSION 3
 

@@ -23,7 +23,10 @@ array-like (float32/64, integers, lists, pandas); complex and boolean input is
 refused with a ValueError.
 """
 
-from ._bandgap import BandGapFitter, BandGapResult, check_cherenkov, fit_band_gap
+from ._bandgap import fit_band_gap
+from ._bandgap_fitter import BandGapFitter
+from ._bandgap_result import BandGapResult
+from ._cherenkov import check_cherenkov
 from ._deconvolution import fourier_log_deconvolution
 from ._kramers_kronig import kramers_kronig
 from ._thickness import (

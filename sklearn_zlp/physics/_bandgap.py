@@ -8,156 +8,17 @@ carries the ZLP uncertainty into the band gap without error propagation
 (Roest et al. 2021, section 4).
 """
 
-import warnings
-from dataclasses import dataclass, field
-from numbers import Real
-
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.optimize import least_squares
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
 from .._replicas import replica_band, replica_median
-from .._validation import (
-    as_real_array,
-    as_real_scalar,
-    check_energy_axis,
-    energy_axis_or_channels,
-    validate_spectra_data,
-)
-from ..utils._sklearn_compat import Interval, StrOptions
-from ..utils._transaction import transactional_fit
+from .._validation import as_real_array, as_real_scalar, check_energy_axis
+from ._bandgap_result import BandGapResult
+from ._cherenkov import check_cherenkov
+from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT, fit_onsets
 
-__all__ = ["BandGapResult", "BandGapFitter", "fit_band_gap", "check_cherenkov"]
-
-_ELECTRON_REST_ENERGY_KEV = 510.99895
-_B_DIRECT = 0.5
-_B_INDIRECT = 1.5
-_B_BOUNDS = (0.1, 4.0)
-
-
-@dataclass
-class BandGapResult:
-    """Band-gap fit of every replica and spectrum, with replica statistics.
-
-    Per-fit arrays have shape (n_replicas, n_spectra); medians have shape
-    (n_spectra,) and bands, like every band of the package, stack
-    ``(lower, upper)`` on the first axis: shape (2, n_spectra). The input
-    ``spectra`` of :func:`fit_band_gap` set n_replicas and n_spectra: a single
-    spectrum counts as n_spectra=1, spectra without a replica axis as
-    n_replicas=1. Statistics leave out replicas whose value is NaN (a failed
-    fit); a spectrum whose every replica failed gets NaN.
-
-    Attributes
-    ----------
-    e_bg, b, amplitude : ndarray of shape (n_replicas, n_spectra)
-        Fitted gap (eV), exponent and amplitude ``A`` (counts per channel at
-        1 eV above the gap) of ``A (E - E_bg)^b``; ``b`` is constant when fixed.
-    chi2 : ndarray of shape (n_replicas, n_spectra)
-        Weighted residual sum of squares of that fit.
-    dof : ndarray of shape (n_spectra,)
-        Channels in the window minus fitted parameters.
-    chi2_direct, chi2_indirect : ndarray of shape (n_replicas, n_spectra)
-        chi^2 of the fits with b fixed at 0.5 and at 1.5.
-    e_bg_median, b_median : ndarray of shape (n_spectra,)
-        Medians over the replicas.
-    e_bg_band, b_band : ndarray of shape (2, n_spectra)
-        68% band over the replicas: ``band[0]`` the 16th, ``band[1]`` the 84th
-        percentile (:func:`~sklearn_zlp.physics.summarize`'s quantiles).
-    e_bg_pooled_median : float
-        Median over all replicas and spectra.
-    e_bg_pooled_band : ndarray of shape (2,)
-        68% band over all replicas and spectra, (lower, upper).
-    fraction_indirect : ndarray of shape (n_spectra,)
-        Fraction of replicas whose b=1.5 fit has the lower chi^2 (the rest
-        prefer b=0.5), among those where both fits have a chi^2.
-    preferred : list of str
-        "indirect" where ``fraction_indirect > 0.5``, "direct" where it is at
-        most 0.5, "undetermined" where it is NaN.
-    window : ndarray of shape (n_spectra, 2)
-        Fitted energy range (e_min, e_max) in eV of each spectrum.
-    b_fixed : float or None
-        The fixed exponent, or None when b was fitted.
-    """
-
-    e_bg: np.ndarray
-    b: np.ndarray
-    amplitude: np.ndarray
-    chi2: np.ndarray
-    dof: np.ndarray
-    chi2_direct: np.ndarray
-    chi2_indirect: np.ndarray
-    window: np.ndarray
-    b_fixed: float | None = None
-    e_bg_median: np.ndarray = field(init=False)
-    e_bg_band: np.ndarray = field(init=False)
-    b_median: np.ndarray = field(init=False)
-    b_band: np.ndarray = field(init=False)
-    e_bg_pooled_median: float = field(init=False)
-    e_bg_pooled_band: np.ndarray = field(init=False)
-    fraction_indirect: np.ndarray = field(init=False)
-    preferred: list = field(init=False)
-
-    def __post_init__(self):
-        self.e_bg_median = replica_median(self.e_bg, nan_policy="omit")
-        self.e_bg_band = replica_band(self.e_bg, nan_policy="omit")
-        self.b_median = replica_median(self.b, nan_policy="omit")
-        self.b_band = replica_band(self.b, nan_policy="omit")
-        pooled = np.reshape(self.e_bg, -1)
-        self.e_bg_pooled_median = float(replica_median(pooled, nan_policy="omit"))
-        self.e_bg_pooled_band = replica_band(pooled, nan_policy="omit")
-        both = np.isfinite(self.chi2_direct) & np.isfinite(self.chi2_indirect)
-        indirect = both & (self.chi2_indirect < self.chi2_direct)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.fraction_indirect = indirect.sum(axis=0) / both.sum(axis=0)
-        self.preferred = [
-            "undetermined" if not np.isfinite(f) else "indirect" if f > 0.5 else "direct"
-            for f in self.fraction_indirect
-        ]
-
-
-def check_cherenkov(beam_energy, refractive_index):
-    """Warn when the beam is faster than light in the specimen.
-
-    Parameters
-    ----------
-    beam_energy : float
-        Beam energy in keV.
-    refractive_index : float
-        Refractive index n of the specimen near the gap energy.
-
-    Returns
-    -------
-    above : bool
-        True when ``beta^2 n^2 > 1`` (Cherenkov condition ``v > c/n``).
-    """
-    beam_energy = as_real_scalar(beam_energy, name="beam_energy")
-    n = as_real_scalar(refractive_index, name="refractive_index")
-    if not (beam_energy > 0 and n > 0):
-        raise ValueError(
-            f"beam_energy (keV) and refractive_index must be positive, got "
-            f"{beam_energy} and {refractive_index}."
-        )
-    gamma = 1.0 + beam_energy / _ELECTRON_REST_ENERGY_KEV
-    beta2 = 1.0 - 1.0 / gamma**2
-    above = beta2 * n**2 > 1.0
-    if above:
-        threshold = _ELECTRON_REST_ENERGY_KEV * (1.0 / np.sqrt(1.0 - 1.0 / n**2) - 1.0)
-        warnings.warn(
-            f"Cherenkov condition holds: a {beam_energy:g} keV beam (v/c = "
-            f"{np.sqrt(beta2):.3f}) is faster than light in a medium of n = {n:g} "
-            f"(c/n = {1 / n:.3f} c). Cherenkov and guided-mode losses then appear "
-            "below and around the band gap and can shift or mimic the onset, so the "
-            "fitted E_bg may be biased low. Use a thin specimen, a small collection "
-            f"angle or an off-axis (dark-field) aperture, or a beam below "
-            f"{threshold:.1f} keV, and compare with a fit window starting well above "
-            "the onset.",
-            UserWarning,
-            stacklevel=3,
-        )
-    return bool(above)
+__all__ = ["fit_band_gap"]
 
 
 def _as_replica_array(spectra):
@@ -222,58 +83,6 @@ def _auto_window(energy, median, sigma, spread, n_sigma, smooth, search_start):
     return 0.75 * e_on, 1.6 * e_on
 
 
-def _model(e, e_bg, b, amp):
-    d = np.clip(e - e_bg, 0.0, None)
-    return amp * d**b
-
-
-def _grid_start(e, y, w, b_values, e_lo, e_hi):
-    """Vectorised grid search over (E_bg, b) with the linear A profiled out."""
-    e_grid = np.linspace(e_lo, e_hi, 60)
-    d = np.clip(e[None, :] - e_grid[:, None], 0.0, None)  # (G_e, n)
-    f = np.concatenate([d**bb for bb in b_values], axis=0)  # (G, n)
-    w2 = w**2
-    num = (y * w2) @ f.T  # (m, G)
-    den = w2 @ (f**2).T
-    den = np.where(den > 0, den, np.inf)
-    gain = np.where(num > 0, num**2 / den, 0.0)
-    best = np.argmax(gain, axis=1)
-    amp = np.maximum(num[np.arange(len(y)), best] / den[np.arange(len(y)), best], 0.0)
-    eb = e_grid[best % e_grid.size]
-    bb = np.asarray(b_values)[best // e_grid.size]
-    return eb, bb, amp
-
-
-def _broadened_model(e, resolution=None, kernel=None):
-    """Return model(e_bg, b, amp) convolved with the instrument response.
-
-    ``kernel`` is a pair (k_energy, k_weight) of a uniform, increasing energy
-    axis with the window's spacing and the (unit-sum) response at those
-    energies, e.g. the matched ZLP: model(e_i) = sum_k w_k f(e_i - E_k).
-    Otherwise ``resolution`` is the FWHM of a Gaussian response.
-    """
-    de = e[1] - e[0] if e.size > 1 else 1.0
-    if kernel is not None:
-        k_e, k_w = kernel
-    elif resolution:
-        s = resolution / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-        half = max(1, int(np.ceil(4.0 * s / de)))
-        k_e = de * np.arange(-half, half + 1)
-        k_w = np.exp(-0.5 * (k_e / s) ** 2)
-        k_w /= k_w.sum()
-    else:
-        return lambda e_bg, b, amp: _model(e, e_bg, b, amp)
-    n_k = k_e.size
-    # model(e_i) = sum_k w_k f(e_0 - k_e[0] + (i - k) de): a 'valid'
-    # convolution of f on a grid padded by n_k - 1 channels below.
-    e_pad = e[0] - k_e[-1] + de * np.arange(e.size + n_k - 1)
-
-    def model(e_bg, b, amp):
-        return np.convolve(_model(e_pad, e_bg, b, amp), k_w, mode="valid")
-
-    return model
-
-
 def _unit_zlp(energy, zlp, shape):
     """Matched ZLPs as unit-area responses of shape ``shape``, validated once."""
     z = as_real_array(zlp, name="zlp")
@@ -310,46 +119,6 @@ def _zlp_kernels(energy, unit_zlp, e_min, e_max):
     span = e_max - e_min
     keep = (energy >= -span) & (energy <= 1.5 * span)
     return energy[keep], unit_zlp[..., keep]
-
-
-def _fit_many(e, y, w, b_fixed, e_lo, e_hi, resolution=None, kernels=None):
-    """Least-squares fits of A (E - E_bg)^b, one per row of y.
-
-    ``kernels``: None or (k_energy, weights of shape (len(y), n_k)), one
-    instrument response per row.
-    """
-    shared = _broadened_model(e, resolution) if kernels is None else None
-    b_values = np.arange(0.3, 3.01, 0.1) if b_fixed is None else [b_fixed]
-    eb0, b0, a0 = _grid_start(e, y, w, b_values, e_lo, e_hi)
-    m = y.shape[0]
-    out = np.empty((m, 4))
-    for i in range(m):
-        yi, wi = y[i], w[i]
-        model = shared or _broadened_model(e, kernel=(kernels[0], kernels[1][i]))
-        a_scale = max(a0[i], np.max(np.abs(yi)) * 1e-3, 1e-12)
-        if b_fixed is None:
-
-            def resid(p, yi=yi, wi=wi, a_scale=a_scale, model=model):
-                return (model(p[0], p[1], p[2] * a_scale) - yi) * wi
-
-            x0 = [eb0[i], b0[i], max(a0[i] / a_scale, 1e-6)]
-            lb, ub = [e_lo, _B_BOUNDS[0], 0.0], [e_hi, _B_BOUNDS[1], np.inf]
-        else:
-
-            def resid(p, yi=yi, wi=wi, a_scale=a_scale, model=model):
-                return (model(p[0], b_fixed, p[1] * a_scale) - yi) * wi
-
-            x0 = [eb0[i], max(a0[i] / a_scale, 1e-6)]
-            lb, ub = [e_lo, 0.0], [e_hi, np.inf]
-        x0 = np.clip(x0, lb, ub)
-        sol = least_squares(resid, x0, bounds=(lb, ub), method="trf", max_nfev=200)
-        p = sol.x
-        chi2 = float(np.sum(sol.fun**2))
-        if b_fixed is None:
-            out[i] = p[0], p[1], p[2] * a_scale, chi2
-        else:
-            out[i] = p[0], b_fixed, p[1] * a_scale, chi2
-    return out
 
 
 def fit_band_gap(
@@ -518,12 +287,12 @@ def _check_b(b):
             raise ValueError(
                 f"b must be a number, 'direct', 'indirect' or None, got {b!r}."
             )
-        return _B_DIRECT if b == "direct" else _B_INDIRECT
+        return B_DIRECT if b == "direct" else B_INDIRECT
     if b is None:
         return None
     b = as_real_scalar(b, name="b")
-    if not _B_BOUNDS[0] <= b <= _B_BOUNDS[1]:
-        raise ValueError(f"b must lie in {_B_BOUNDS}, got {b}.")
+    if not B_BOUNDS[0] <= b <= B_BOUNDS[1]:
+        raise ValueError(f"b must lie in {B_BOUNDS}, got {b}.")
     return b
 
 
@@ -589,10 +358,10 @@ def _fit_validated(
             k_e, k_w = _zlp_kernels(energy, unit_zlp, lo, hi)
             kernels = (k_e, k_w[:, j])
         fit = {"resolution": resolution, "kernels": kernels}
-        res = _fit_many(e, y, w, b, e_lo, e_hi, **fit)
+        res = fit_onsets(e, y, w, b, e_lo, e_hi, **fit)
         e_bg[:, j], bs[:, j], amp[:, j], chi2[:, j] = res.T
-        chi2_dir[:, j] = _fit_many(e, y, w, _B_DIRECT, e_lo, e_hi, **fit)[:, 3]
-        chi2_ind[:, j] = _fit_many(e, y, w, _B_INDIRECT, e_lo, e_hi, **fit)[:, 3]
+        chi2_dir[:, j] = fit_onsets(e, y, w, B_DIRECT, e_lo, e_hi, **fit)[:, 3]
+        chi2_ind[:, j] = fit_onsets(e, y, w, B_INDIRECT, e_lo, e_hi, **fit)[:, 3]
     return BandGapResult(
         e_bg=e_bg,
         b=bs,
@@ -604,153 +373,3 @@ def _fit_validated(
         window=windows,
         b_fixed=b,
     )
-
-
-class BandGapFitter(TransformerMixin, BaseEstimator):
-    """Turn spectra into band-gap features [E_bg, b, A, chi2] for a Pipeline.
-
-    ``fit`` learns the fit window from the median of the training spectra
-    (the rule of :func:`fit_band_gap`, with the spread of the training spectra
-    in place of the replica spread) unless one is given; ``transform`` fits
-    ``A (E - E_bg)^b`` to each spectrum in that window. Each row of ``X`` is
-    one spectrum (no replica axis): to fit replicas, call :func:`fit_band_gap`.
-
-    Parameters
-    ----------
-    energy_axis : array-like of shape (n_channels,), default=None
-        Energy of every channel in eV, strictly increasing; None numbers the
-        channels 0, 1, ... (the window is then in channels).
-    window : tuple (e_min, e_max), default=None
-        Fit range in eV; None learns it in ``fit``.
-    b : float, "direct", "indirect" or None, default=None
-        Fixed exponent, or None to fit it.
-    resolution : float, default=None
-        Gaussian FWHM in eV the model is convolved with (needs a uniform axis).
-
-    Attributes
-    ----------
-    window_ : ndarray of shape (2,)
-        The fit range used by ``transform``.
-    energy_axis_ : ndarray of shape (n_channels,)
-        The axis used (channel numbers when ``energy_axis`` is None).
-    n_features_in_ : int
-        Number of channels.
-
-    See Also
-    --------
-    fit_band_gap : the replica-aware function behind this transformer.
-
-    References
-    ----------
-    B. Rafferty and L. M. Brown, Phys. Rev. B 58 (1998) 10326.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_zlp.physics import BandGapFitter
-    >>> e = np.linspace(0.0, 4.0, 161)
-    >>> X = np.vstack([500.0 * np.clip(e - g, 0, None) ** 1.5 for g in (1.4, 1.6)])
-    >>> BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit_transform(X)[:, 0].round(2)
-    array([1.4, 1.6])
-    """
-
-    _parameter_constraints: dict = {
-        "energy_axis": ["array-like", None],
-        "window": [tuple, list, None],
-        "b": [
-            StrOptions({"direct", "indirect"}),
-            Interval(Real, *_B_BOUNDS, closed="both"),
-            None,
-        ],
-        "resolution": [Interval(Real, 0, None, closed="neither"), None],
-    }
-
-    def __init__(self, energy_axis=None, window=None, b=None, resolution=None):
-        self.energy_axis = energy_axis
-        self.window = window
-        self.b = b
-        self.resolution = resolution
-
-    @transactional_fit
-    def fit(self, X, y=None):
-        """Learn the fit window from the median training spectrum.
-
-        A fit that fails or is interrupted leaves the fitter as it was.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels)
-            ZLP-subtracted spectra in counts, one per row; any real dtype,
-            nested lists and DataFrames work.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        self : BandGapFitter
-            Fitted transformer.
-        """
-        self._validate_params()
-        X = validate_spectra_data(self, X, reset=True, min_channels=2)
-        e = energy_axis_or_channels(
-            self.energy_axis, X.shape[1], uniform=self.resolution is not None
-        )
-        if self.window is not None:
-            window = np.asarray(_check_window(self.window, e))
-        else:
-            # The training spectra stand in for replicas: their median and the
-            # half-width of their 68% band set the detection threshold.
-            med = replica_median(X)
-            lower, upper = replica_band(X)
-            sig = np.sqrt(counting_variance(med, 0.0))
-            start = 0.8 if self.energy_axis is not None else e[0]
-            lo, hi = _auto_window(e, med, sig, 0.5 * (upper - lower), 2.0, 0.2, start)
-            window = np.array([max(lo, e[0]), min(hi, e[-1])])
-            if np.sum((e >= window[0]) & (e <= window[1])) < 2:
-                window = np.array([e[0], e[-1]])
-        self.energy_axis_ = e
-        self.window_ = window
-        return self
-
-    def transform(self, X):
-        """Return [E_bg, b, A, chi2] per spectrum.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_spectra, n_channels)
-            ZLP-subtracted spectra on ``energy_axis``.
-
-        Returns
-        -------
-        features : ndarray of shape (n_spectra, 4)
-            Fitted E_bg (eV), b, amplitude A and chi^2 of each spectrum.
-        """
-        check_is_fitted(self)
-        X = validate_spectra_data(self, X, reset=False)
-        arr = X[None]
-        median = X
-        sig = np.broadcast_to(np.sqrt(counting_variance(median, 0.0)), arr.shape)
-        res = _fit_validated(
-            self.energy_axis_,
-            arr,
-            median,
-            sig,
-            tuple(self.window_),
-            _check_b(self.b),
-            2.0,
-            0.2,
-            0.8,
-            self.resolution,
-            None,
-        )
-        return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the output columns."""
-        check_is_fitted(self)
-        return np.array(["e_bg", "b", "amplitude", "chi2"], dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags

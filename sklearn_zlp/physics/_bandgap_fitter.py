@@ -1,0 +1,169 @@
+"""Band-gap features for a scikit-learn Pipeline: the transformer face of fit_band_gap."""
+
+from numbers import Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._noise import counting_variance
+from .._replicas import replica_band, replica_median
+from .._validation import energy_axis_or_channels, validate_spectra_data
+from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._transaction import transactional_fit
+from . import _bandgap  # fit_band_gap's window rule and fit, looked up at call time
+from ._onset_fit import B_BOUNDS
+
+__all__ = ["BandGapFitter"]
+
+
+class BandGapFitter(TransformerMixin, BaseEstimator):
+    """Turn spectra into band-gap features [E_bg, b, A, chi2] for a Pipeline.
+
+    ``fit`` learns the fit window from the median of the training spectra
+    (the rule of :func:`fit_band_gap`, with the spread of the training spectra
+    in place of the replica spread) unless one is given; ``transform`` fits
+    ``A (E - E_bg)^b`` to each spectrum in that window. Each row of ``X`` is
+    one spectrum (no replica axis): to fit replicas, call :func:`fit_band_gap`.
+
+    Parameters
+    ----------
+    energy_axis : array-like of shape (n_channels,), default=None
+        Energy of every channel in eV, strictly increasing; None numbers the
+        channels 0, 1, ... (the window is then in channels).
+    window : tuple (e_min, e_max), default=None
+        Fit range in eV; None learns it in ``fit``.
+    b : float, "direct", "indirect" or None, default=None
+        Fixed exponent, or None to fit it.
+    resolution : float, default=None
+        Gaussian FWHM in eV the model is convolved with (needs a uniform axis).
+
+    Attributes
+    ----------
+    window_ : ndarray of shape (2,)
+        The fit range used by ``transform``.
+    energy_axis_ : ndarray of shape (n_channels,)
+        The axis used (channel numbers when ``energy_axis`` is None).
+    n_features_in_ : int
+        Number of channels.
+
+    See Also
+    --------
+    fit_band_gap : the replica-aware function behind this transformer.
+
+    References
+    ----------
+    B. Rafferty and L. M. Brown, Phys. Rev. B 58 (1998) 10326.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_zlp.physics import BandGapFitter
+    >>> e = np.linspace(0.0, 4.0, 161)
+    >>> X = np.vstack([500.0 * np.clip(e - g, 0, None) ** 1.5 for g in (1.4, 1.6)])
+    >>> BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit_transform(X)[:, 0].round(2)
+    array([1.4, 1.6])
+    """
+
+    _parameter_constraints: dict = {
+        "energy_axis": ["array-like", None],
+        "window": [tuple, list, None],
+        "b": [
+            StrOptions({"direct", "indirect"}),
+            Interval(Real, *B_BOUNDS, closed="both"),
+            None,
+        ],
+        "resolution": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def __init__(self, energy_axis=None, window=None, b=None, resolution=None):
+        self.energy_axis = energy_axis
+        self.window = window
+        self.b = b
+        self.resolution = resolution
+
+    @transactional_fit
+    def fit(self, X, y=None):
+        """Learn the fit window from the median training spectrum.
+
+        A fit that fails or is interrupted leaves the fitter as it was.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            ZLP-subtracted spectra in counts, one per row; any real dtype,
+            nested lists and DataFrames work.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BandGapFitter
+            Fitted transformer.
+        """
+        self._validate_params()
+        X = validate_spectra_data(self, X, reset=True, min_channels=2)
+        e = energy_axis_or_channels(
+            self.energy_axis, X.shape[1], uniform=self.resolution is not None
+        )
+        if self.window is not None:
+            window = np.asarray(_bandgap._check_window(self.window, e))
+        else:
+            # The training spectra stand in for replicas: their median and the
+            # half-width of their 68% band set the detection threshold.
+            med = replica_median(X)
+            lower, upper = replica_band(X)
+            sig = np.sqrt(counting_variance(med, 0.0))
+            start = 0.8 if self.energy_axis is not None else e[0]
+            lo, hi = _bandgap._auto_window(
+                e, med, sig, 0.5 * (upper - lower), 2.0, 0.2, start
+            )
+            window = np.array([max(lo, e[0]), min(hi, e[-1])])
+            if np.sum((e >= window[0]) & (e <= window[1])) < 2:
+                window = np.array([e[0], e[-1]])
+        self.energy_axis_ = e
+        self.window_ = window
+        return self
+
+    def transform(self, X):
+        """Return [E_bg, b, A, chi2] per spectrum.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            ZLP-subtracted spectra on ``energy_axis``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_spectra, 4)
+            Fitted E_bg (eV), b, amplitude A and chi^2 of each spectrum.
+        """
+        check_is_fitted(self)
+        X = validate_spectra_data(self, X, reset=False)
+        arr = X[None]
+        median = X
+        sig = np.broadcast_to(np.sqrt(counting_variance(median, 0.0)), arr.shape)
+        res = _bandgap._fit_validated(
+            self.energy_axis_,
+            arr,
+            median,
+            sig,
+            tuple(self.window_),
+            _bandgap._check_b(self.b),
+            2.0,
+            0.2,
+            0.8,
+            self.resolution,
+            None,
+        )
+        return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns."""
+        check_is_fitted(self)
+        return np.array(["e_bg", "b", "amplitude", "chi2"], dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
