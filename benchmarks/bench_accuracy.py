@@ -555,29 +555,32 @@ def main(argv=None):
     results = {}
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
-        for name, case in zoo.items():
-            results[name] = []
-            for k in range(settings["seeds"] or case.n_seeds):
-                result = run_case(case, k, settings, folder)
-                results[name].append(result)
-                for index, expectation in enumerate(case.expectations):
-                    est = result["estimates"][index]
-                    print(row_text(case, expectation, result, est), flush=True)
-                    if args.per_spectrum and expectation.quantity in (
-                        "e_bg",
-                        "t_over_lambda",
-                    ):
-                        for t, v, lo, hi, s in zip(
-                            est["truth"],
-                            est["value"],
-                            est["low"],
-                            est["high"],
-                            est["status"],
-                            strict=True,
+        try:
+            for name, case in zoo.items():
+                for k in range(settings["seeds"] or case.n_seeds):
+                    result = run_case(case, k, settings, folder)
+                    results.setdefault(name, []).append(result)
+                    for index, expectation in enumerate(case.expectations):
+                        est = result["estimates"][index]
+                        print(row_text(case, expectation, result, est), flush=True)
+                        if args.per_spectrum and expectation.quantity in (
+                            "e_bg",
+                            "t_over_lambda",
                         ):
-                            print(
-                                f"    truth {t:.4f} estimate {v:.4f} [{lo:.4f}, {hi:.4f}] {s}"
-                            )
+                            for t, v, lo, hi, s in zip(
+                                est["truth"],
+                                est["value"],
+                                est["low"],
+                                est["high"],
+                                est["status"],
+                                strict=True,
+                            ):
+                                print(
+                                    f"    truth {t:.4f} estimate {v:.4f} [{lo:.4f}, {hi:.4f}] {s}"
+                                )
+        except KeyboardInterrupt:  # summarise the seeds that finished
+            print("\nInterrupted: the summary covers the seeds that finished.", flush=True)
+            zoo = {name: zoo[name] for name in results}
     lines = summarise(zoo, results)
     print_summary(lines, markdown=args.markdown)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (np.nan,) * 3
