@@ -230,3 +230,12 @@ def test_bench_accuracy_runs_the_other_pipelines(tmp_path, capsys):
     # the held-out ZLP is scored channel by channel, against its noise-free truth
     zlp = json.loads(out.read_text())["runs"]["vacuum_leave_one_out"][0]["estimates"]["0"]
     assert 49 <= len(zlp["truth"]) <= 51 and min(zlp["truth"]) > 0
+
+
+def test_docs_case_table_is_current():
+    from _zoo_table import replace_cases
+
+    page = (Path(__file__).parents[1] / "docs" / "zoo.rst").read_text()
+    assert page == replace_cases(page), (
+        "regenerate it: python tests/_zoo_table.py docs/zoo.rst"
+    )

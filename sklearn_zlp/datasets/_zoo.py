@@ -25,6 +25,7 @@ COVERAGE = (0.63, 0.73)
 SILENT = ("ok", "(none)")
 _OUTCOMES = ("recover", "diagnose", "recover_or_diagnose")
 _QUANTITIES = ("e_bg", "t_over_lambda", "zlp", "inelastic")
+_UNIT_WORDS = {"text_kev": "keV", "text_mev": "meV"}
 _STEPS = {
     "source": ("arrays", "text_kev", "text_mev"),
     "align": (True, False),
@@ -291,6 +292,61 @@ class ZooCase:
     def generate(self, k=0):
         """The spectra and their truth for replica ``k`` (same ``k``, same data)."""
         return make_synthetic_eels(**self.generator, random_state=self.random_state(k))
+
+    def describe(self):
+        """The generator settings in words: spectra, ZLP, axis, specimen, detector."""
+        g = dict(self.generator)
+        energy = np.asarray(g.pop("energy", np.linspace(-4.0, 46.0, 2001)), dtype=float)
+        shape = g.pop("image_shape", None)
+        count = g.pop("n_spectra", 8)
+        n = f"{shape[0]} x {shape[1]} image" if shape else f"{count} spectra"
+        if count == 1 and not shape:
+            n = "1 spectrum"
+        parts = [
+            n,
+            f"FWHM {g.pop('fwhm', 0.3):g} eV",
+            f"{(energy[1] - energy[0]) * 1e3:g} meV/ch, {energy[0]:g} to {energy[-1]:g} eV",
+        ]
+        t = g.pop("t_over_lambda", 0.5)
+        parts.append(
+            "t/lambda " + (f"{t[0]:g}-{t[1]:g}" if isinstance(t, tuple) else f"{t:g}")
+        )
+        gap = g.pop("e_bg", 1.6)
+        b = g.pop("b", 1.5)
+        parts.append("no gap" if gap is None else f"E_bg {gap:g} eV (b {b:g})")
+        counts = np.ravel(g.pop("total_counts", 1e7))
+        parts.append(
+            f"{counts.min():.0e} counts"
+            if counts.min() == counts.max()
+            else f"{counts.min():.0e}-{counts.max():.0e} counts"
+        )
+        parts.append(f"read noise {g.pop('read_noise', 5.0):g}")
+        n_vacuum = g.pop("n_vacuum", 0)
+        if n_vacuum:
+            parts.append(f"{n_vacuum} vacuum")
+        parts += [f"{k} {v}" for k, v in g.items()]
+        return ", ".join(parts)
+
+    def steps_text(self):
+        """The pipeline in words."""
+        s = self.steps
+        words = []
+        if s["source"] != "arrays":
+            words.append(f"{_UNIT_WORDS[s['source']]} text file without header")
+        words.append("ZeroLossAligner" if s["align"] else "no alignment")
+        if s["mode"] == "vacuum_loo":
+            words.append(
+                f"ZLPSubtractor(mode='vacuum') leave-one-out (spectrum {s['held_out']})"
+            )
+        else:
+            words.append(
+                "ZLPSubtractor, ZLPRegionMask(vacuum=...)"
+                if s["vacuum"]
+                else "ZLPSubtractor"
+            )
+        if s["band_gap_input"] == "image":
+            words.append("fit_band_gap on a (ny, nx, n) image")
+        return " -> ".join(words)
 
     def expectation_text(self):
         """Every expectation in words, joined by "; "."""
