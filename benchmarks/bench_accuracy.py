@@ -182,8 +182,8 @@ def run_specimen(case, data, settings, folder, seed):
         n_jobs=settings["jobs"],
         random_state=seed,
     ).fit(aligned)
-    wanted = {e.quantity for e in case.expectations}
     n = X.shape[0]
+    wanted = {e.quantity for e in case.expectations}
     found = {
         q: {
             "value": np.full(n, np.nan),
@@ -195,9 +195,11 @@ def run_specimen(case, data, settings, folder, seed):
     }
     channels = {}
     medians = np.empty_like(aligned) if steps["band_gap_input"] == "image" else None
+    # a per-spectrum status of the fit (the scored spectra are the training spectra)
+    fit_status = statuses_of(sub, n, names=("status_", "statuses_"))
     for batch in sub.subtract_batches(aligned):
         rows = batch.rows
-        batch_status = statuses_of(batch, batch.spectra.shape[0])
+        batch_status = combine(fit_status[rows], statuses_of(batch, batch.spectra.shape[0]))
         if "e_bg" in wanted and medians is None:
             gap = fit_band_gap(axis, batch.subtracted, read_noise=sub.read_noise_)
             _store(
