@@ -5,127 +5,18 @@ from scipy import stats
 from sklearn.utils import Bunch, check_random_state
 
 from .._validation import as_real_array, as_real_scalar, check_energy_axis
+from ._detector import (
+    ENERGY_UNITS,
+    check_detector,
+    check_energy_unit,
+    check_gain_peaks,
+    detect,
+    drift_offsets,
+)
+from ._scattering import _check_cherenkov, _cherenkov_shape, _single_scattering_shape
+from ._zlp_shape import zlp_shape
 
 __all__ = ["make_synthetic_eels", "zlp_shape"]
-
-# Shape of the instrument ZLP at unit core width (sigma of the gain-side Gaussian = 1);
-# every width scales together, so the FWHM is proportional to that sigma.
-_TAIL_SCALE = 1.5
-_ELECTRON_REST_ENERGY_KEV = 510.99895
-_ONSET_CUTOFF_EV = 3.0
-
-
-def zlp_shape(energy, *, fwhm=0.3, asymmetry=1.5, tail_fraction=0.15, tail_exponent=2.6):
-    """Peak-normalised instrument zero-loss peak centred at 0 eV.
-
-    A split Gaussian core (the loss side ``asymmetry`` times broader than the gain
-    side) plus split power-law tails ``1 / (1 + |E / gamma| ** tail_exponent)``,
-    the shape of a field-emission ZLP measured in vacuum: its defaults follow the
-    WS2 vacuum spectra shipped with the package (FWHM 0.43 eV there, intensity
-    relative to the maximum ~1e-2 at 1 eV, ~5e-4 at 3 eV, ~1e-4 at 5 eV).
-
-    Parameters
-    ----------
-    energy : array-like
-        Energies in eV, any shape and real dtype.
-    fwhm : float, default=0.3
-        Full width at half maximum in eV; the shape is scaled to match it exactly.
-    asymmetry : float, default=1.5
-        Loss-side over gain-side width of core and tails.
-    tail_fraction : float, default=0.15
-        Weight of the power-law tails at the peak (0 gives a pure split Gaussian).
-    tail_exponent : float, default=2.6
-        Power with which the tails fall (2 is Lorentzian).
-
-    Returns
-    -------
-    shape : ndarray
-        Values with maximum 1 at E = 0.
-    """
-    energy = as_real_array(energy, name="energy")
-    fwhm, asymmetry, tail_fraction, tail_exponent = (
-        as_real_scalar(v, name=k)
-        for k, v in (
-            ("fwhm", fwhm),
-            ("asymmetry", asymmetry),
-            ("tail_fraction", tail_fraction),
-            ("tail_exponent", tail_exponent),
-        )
-    )
-    if not fwhm > 0:
-        raise ValueError(f"fwhm must be positive (eV), got {fwhm}.")
-    unit_fwhm = _unit_fwhm(asymmetry, tail_fraction, tail_exponent)
-    return _unit_shape(energy * (unit_fwhm / fwhm), asymmetry, tail_fraction, tail_exponent)
-
-
-def _unit_shape(x, asymmetry, tail_fraction, tail_exponent):
-    width = np.where(x < 0, 1.0, asymmetry)
-    core = np.exp(-0.5 * (x / width) ** 2)
-    tails = 1.0 / (1.0 + np.abs(x / (_TAIL_SCALE * width)) ** tail_exponent)
-    return (1.0 - tail_fraction) * core + tail_fraction * tails
-
-
-def _unit_fwhm(asymmetry, tail_fraction, tail_exponent):
-    x = np.linspace(-20.0, 20.0 * asymmetry, 400001)
-    above = x[_unit_shape(x, asymmetry, tail_fraction, tail_exponent) >= 0.5]
-    return above[-1] - above[0]
-
-
-def _drude_loss(energy, plasmon_energy, plasmon_width):
-    """Drude energy-loss function Im[-1/eps(E)] (Egerton 2011, eq. 3.43)."""
-    return (
-        energy
-        * plasmon_width
-        * plasmon_energy**2
-        / ((energy**2 - plasmon_energy**2) ** 2 + (energy * plasmon_width) ** 2)
-    )
-
-
-def _characteristic_angle_mrad(energy, beam_energy_kev):
-    """theta_E = E / (gamma m0 v^2) in mrad (Egerton 2011, eq. 3.28)."""
-    gamma = 1.0 + beam_energy_kev / _ELECTRON_REST_ENERGY_KEV
-    beta2 = 1.0 - 1.0 / gamma**2
-    return energy / (gamma * _ELECTRON_REST_ENERGY_KEV * 1e3 * beta2) * 1e3
-
-
-def _single_scattering_shape(
-    energy,
-    *,
-    e_bg,
-    b,
-    onset_strength,
-    plasmon_energy,
-    plasmon_width,
-    beam_energy,
-    collection_angle,
-):
-    """Unnormalised single-scattering distribution P(E) (zero for E <= 0 or E <= E_bg).
-
-    The Drude plasmon integrated over the collection aperture (Egerton 2011,
-    eq. 4.26, ln(1 + (beta/theta_E)^2)), peak-normalised, gated smoothly to zero
-    at the gap; plus the interband onset ``onset_strength (E - E_bg)^b``,
-    rolled off far above the onset (by less than 1.3% within 1 eV of it).
-    """
-    energy = np.asarray(energy, dtype=np.float64)
-    positive = np.clip(energy, 1e-12, None)
-    theta_e = _characteristic_angle_mrad(positive, beam_energy)
-    plasmon = _drude_loss(positive, plasmon_energy, plasmon_width) * np.log1p(
-        (collection_angle / theta_e) ** 2
-    )
-    peak_energy = np.linspace(0.5 * plasmon_energy, 1.5 * plasmon_energy, 2001)
-    plasmon_peak = np.max(
-        _drude_loss(peak_energy, plasmon_energy, plasmon_width)
-        * np.log1p(
-            (collection_angle / _characteristic_angle_mrad(peak_energy, beam_energy)) ** 2
-        )
-    )
-    plasmon = plasmon / plasmon_peak
-    if e_bg is None:
-        return np.where(energy > 0, plasmon, 0.0)
-    above = np.clip(energy - e_bg, 0.0, None)
-    gate = -np.expm1(-(above**2))  # ~ (E - E_bg)^2 near the gap, 1 far above
-    onset = onset_strength * above**b / (1.0 + (above / _ONSET_CUTOFF_EV) ** 4)
-    return np.where(energy > e_bg, plasmon * gate + onset, 0.0)
 
 
 def _per_spectrum(value, n, name):
@@ -184,6 +75,14 @@ def make_synthetic_eels(
     read_noise=5.0,
     shift_std=0.0,
     n_vacuum=0,
+    detector_gain=1.0,
+    pedestal=0.0,
+    pedestal_slope=0.0,
+    gain_peaks=None,
+    cherenkov_strength=0.0,
+    cherenkov_energy=None,
+    residual_drift=0.0,
+    energy_unit="eV",
     random_state=None,
 ):
     """Generate realistic low-loss EEL spectra with every component known.
@@ -196,8 +95,16 @@ def make_synthetic_eels(
     law of independent scattering events (Egerton 2011, eq. 3.117), where P is the
     unit-area single-scattering distribution: an interband onset
     ``(E - E_bg)^b`` plus a Drude plasmon integrated over the collection angle.
-    Shot noise is Poisson on the counts, read noise Gaussian. All intensities
-    are counts per channel.
+    Shot noise is Poisson on the electrons, read noise Gaussian. All intensities
+    are counts per channel (electrons times ``detector_gain``).
+
+    Optional effects, each off by default (the defaults give bitwise the same
+    spectra as before they existed): Cherenkov-like losses below the gap, added
+    to single scattering; energy-gain peaks; a detector gain; a pedestal (dark
+    offset) added after the noise; residual ZLP offsets left by an imperfect
+    alignment; an energy axis returned in keV or meV. A thick specimen
+    (``t_over_lambda`` up to 2.5) with a narrow plasmon or a broad ZLP makes the
+    plasmon outgrow the ZLP (``plasmon_to_zlp`` above 1).
 
     Parameters
     ----------
@@ -211,9 +118,12 @@ def make_synthetic_eels(
         Generate a spectral image: spectra and components get shape
         (ny, nx, n_channels), thickness varies smoothly across pixels.
     fwhm : float, default=0.3
-        ZLP full width at half maximum in eV (realistic: 0.05 to 1).
+        ZLP full width at half maximum in eV (realistic: 0.02 monochromated to
+        2.5 for a thermionic gun at high dispersion).
     zlp_asymmetry, zlp_tail_fraction, zlp_tail_exponent : float
-        ZLP shape, see :func:`zlp_shape`.
+        ZLP shape, see :func:`zlp_shape`. A monochromated ZLP is nearly Gaussian
+        and asymmetric: e.g. ``fwhm=0.02, zlp_asymmetry=2.0,
+        zlp_tail_fraction=0.02``.
     t_over_lambda : float, tuple (low, high), list or ndarray, default=0.5
         Relative thickness. A float applies to every spectrum; a tuple spreads
         values evenly (or, for an image, as a smooth map) between low and high; a
@@ -240,22 +150,62 @@ def make_synthetic_eels(
         Standard deviation in eV of random ZLP shifts (drift, HT instability);
         the true shifts are returned.
     n_vacuum : int, default=0
-        Also generate this many vacuum spectra (ZLP only, t/lambda = 0).
+        Also generate this many vacuum spectra (ZLP only, t/lambda = 0, same
+        detector: gain, read noise and pedestal).
+    detector_gain : float, default=1.0
+        Counts per electron: every intensity is multiplied by it, so the
+        counting variance is ``detector_gain`` times the counts (a CCD or CMOS
+        camera records several counts per electron; 1 is a counting detector).
+    pedestal : float, default=0.0
+        Constant offset in counts per channel added to every spectrum after the
+        noise (a dark reference that did not match, a detector bias).
+    pedestal_slope : float, default=0.0
+        Linear part of the pedestal in counts per channel per eV: the offset is
+        ``pedestal + pedestal_slope * E`` (E in eV).
+    gain_peaks : sequence of (float, float), default=None
+        Energy-gain peaks (anti-Stokes phonon or optically excited gains):
+        ``(position, fraction)`` puts a copy of the ZLP at ``position`` eV
+        (below 0) holding ``fraction`` of the ZLP's electrons.
+    cherenkov_strength : float, default=0.0
+        Cherenkov-like losses below the gap: a square-root rise from
+        ``cherenkov_energy`` to a plateau of this fraction of the onset term
+        1 eV above the gap, reached at ``e_bg`` and decaying over 0.5 eV above
+        it; scattered and broadened like single scattering. Needs ``e_bg``.
+    cherenkov_energy : float, default=None
+        Where the Cherenkov-like losses start, in eV, between 0 and ``e_bg``;
+        None: ``e_bg / 2``.
+    residual_drift : float or array-like, default=0.0
+        ZLP offsets left after an imperfect alignment, in units of the ZLP
+        FWHM, on top of ``shift_std``: a number ``r`` spreads the offsets evenly
+        over ``[-r, r]`` FWHM in random order (a single spectrum gets ``+r``);
+        an array gives each spectrum's offset. Vacuum spectra are not offset.
+    energy_unit : {"eV", "keV", "meV"}, default="eV"
+        Unit of the returned axis ``energy`` (a file exported in keV or meV);
+        ``energy`` as a parameter and every other energy are in eV, and
+        ``energy_ev`` is the axis in eV.
     random_state : int, RandomState instance or None, default=None
         Seed of every random draw.
 
     Returns
     -------
     data : :class:`~sklearn.utils.Bunch`
-        ``spectra`` (noisy counts), ``energy``, ``zlp``, ``single_scattering``,
-        ``plural_scattering``, ``inelastic`` (their sum), ``noise_free``,
+        ``spectra`` (noisy counts), ``energy`` (in ``energy_unit``),
+        ``energy_ev``, ``energy_unit``, ``zlp``, ``single_scattering``,
+        ``plural_scattering``, ``cherenkov``, ``inelastic`` (single, plural and
+        Cherenkov-like scattering), ``gain_peaks``, ``pedestal`` (shape
+        (n_channels,), the same in every spectrum), ``noise_free`` (the
+        expected counts: ``zlp + inelastic + gain_peaks + pedestal``),
         ``ssd`` (the single-scattering distribution without instrument
         broadening, I0 exp(-t/lambda) (t/lambda) P(E - s), the target of
-        Fourier-log deconvolution), ``t_over_lambda``, ``shifts`` (eV),
-        ``e_bg``, ``b``, ``onset_amplitude`` (A of the ssd's onset
-        ``A (E - E_bg)^b``, counts per channel with E in eV), ``fwhm``, ``total_counts``; if ``n_vacuum``:
-        ``vacuum``, ``vacuum_zlp``, ``vacuum_shifts``; ``params`` (the
-        arguments) and ``DESCR``.
+        Fourier-log deconvolution), ``t_over_lambda``, ``shifts`` (eV, every
+        ZLP's centre), ``residual_shifts`` (eV, the part from
+        ``residual_drift``), ``e_bg``, ``b``, ``onset_amplitude`` (A of the
+        ssd's onset ``A (E - E_bg)^b``, counts per channel with E in eV),
+        ``fwhm``, ``total_counts`` (electrons), ``detector_gain``,
+        ``plasmon_to_zlp`` (highest inelastic over highest ZLP count of
+        each spectrum); if ``n_vacuum``: ``vacuum``, ``vacuum_zlp``,
+        ``vacuum_shifts``; ``params`` (the arguments) and ``DESCR``. The
+        optional components are zero when their effect is off.
 
     References
     ----------
@@ -272,6 +222,9 @@ def make_synthetic_eels(
     ((3, 2001), (2001,))
     >>> bool(np.allclose(data.zlp + data.inelastic, data.noise_free))
     True
+    >>> kev = make_synthetic_eels(1, energy_unit="keV", pedestal=20.0, random_state=0)
+    >>> float(kev.energy[-1]), kev.energy_unit, float(kev.pedestal[0])
+    (0.046, 'keV', 20.0)
     """
     params = {k: v for k, v in locals().items() if k != "random_state"}
     rng = check_random_state(random_state)
@@ -288,6 +241,7 @@ def make_synthetic_eels(
         "collection_angle": collection_angle,
         "read_noise": read_noise,
         "shift_std": shift_std,
+        "cherenkov_strength": cherenkov_strength,
     }
     (
         fwhm,
@@ -302,6 +256,7 @@ def make_synthetic_eels(
         collection_angle,
         read_noise,
         shift_std,
+        cherenkov_strength,
     ) = (as_real_scalar(v, name=k) for k, v in scalars.items())
     if e_bg is not None:
         e_bg = as_real_scalar(e_bg, name="e_bg")
@@ -325,6 +280,14 @@ def make_synthetic_eels(
         raise ValueError(
             f"e_bg={e_bg} must lie between 0 and the axis end {energy[-1]:.4g} eV, or be None for a metal."
         )
+    energy_unit = check_energy_unit(energy_unit)
+    detector_gain, pedestal, pedestal_slope = check_detector(
+        detector_gain, pedestal, pedestal_slope
+    )
+    peaks = check_gain_peaks(gain_peaks, energy)
+    cherenkov_kw = _check_cherenkov(
+        cherenkov_strength, cherenkov_energy, e_bg, onset_strength
+    )
     if image_shape is not None:
         image_shape = tuple(int(v) for v in image_shape)
         if len(image_shape) != 2 or min(image_shape) < 1:
@@ -341,6 +304,9 @@ def make_synthetic_eels(
     shifts = (
         rng.normal(0.0, shift_std, size=n_spectra) if shift_std > 0 else np.zeros(n_spectra)
     )
+    residual = drift_offsets(residual_drift, n_spectra, fwhm, rng)
+    if residual is not None:
+        shifts = shifts + residual
     shape_kw = {
         "fwhm": fwhm,
         "asymmetry": zlp_asymmetry,
@@ -379,6 +345,11 @@ def make_synthetic_eels(
         orders[n] = np.fft.rfft(current, n_fft)
         current = np.fft.irfft(orders[n] * p_hat, n_fft)[:n_channels] * dispersion
     factorials = np.cumprod(np.arange(1, n_orders + 1, dtype=np.float64))
+    # Cherenkov-like losses: first order only (they are weak), not part of P.
+    cherenkov_hat = None
+    if cherenkov_kw is not None:
+        c_window = _cherenkov_shape(long_grid[:n_channels], **cherenkov_kw) / p_area
+        cherenkov_hat = np.fft.rfft(c_window, n_fft)
 
     def zlp_rows(row_shifts, row_counts, row_t):
         shape = zlp_shape(energy[None, :] - row_shifts[:, None], **shape_kw)
@@ -388,6 +359,8 @@ def make_synthetic_eels(
     zlp = np.empty((n_spectra, n_channels))
     single = np.empty_like(zlp)
     plural = np.empty_like(zlp)
+    cherenkov = np.zeros_like(zlp)
+    gains = np.zeros_like(zlp)
     chunk = 256
     for start in range(0, n_spectra, chunk):
         sl = slice(start, start + chunk)
@@ -400,25 +373,48 @@ def make_synthetic_eels(
         ]
         plural_hat = r_hat * (weights[:, 1:] @ orders[1:])
         plural[sl] = np.fft.irfft(plural_hat, n_fft, axis=1)[:, :n_channels]
-    # Everything above is in counts per eV; spectra count electrons per channel.
+        if cherenkov_hat is not None:
+            c_hat = r_hat * (weights[:, :1] * cherenkov_hat)
+            cherenkov[sl] = np.fft.irfft(c_hat, n_fft, axis=1)[:, :n_channels]
+        for position, fraction in peaks:
+            row_counts = counts[sl] * fraction
+            gains[sl] += zlp_rows(shifts[sl] + position, row_counts, thickness[sl])[1]
+    # Everything above is in electrons per eV; spectra count electrons per channel.
     zlp *= dispersion
     single *= dispersion
     plural *= dispersion
     inelastic = single + plural
+    if cherenkov_hat is not None:
+        cherenkov *= dispersion
+        inelastic = inelastic + cherenkov
     noise_free = zlp + inelastic
-    spectra = rng.poisson(np.clip(noise_free, 0, None)).astype(np.float64)
-    if read_noise > 0:
-        spectra += rng.normal(0.0, read_noise, size=spectra.shape)
+    if peaks:
+        gains *= dispersion
+        noise_free = noise_free + gains
+    spectra = detect(noise_free, rng, detector_gain, read_noise)
 
     ssd_unit = (
         _single_scattering_shape(energy[None, :] - shifts[:, None], **ssd_kw) / p_area
     )
+    if cherenkov_kw is not None:
+        ssd_unit += (
+            _cherenkov_shape(energy[None, :] - shifts[:, None], **cherenkov_kw) / p_area
+        )
     ssd = ssd_unit * (counts * np.exp(-thickness) * thickness * dispersion)[:, None]
     onset_amplitude = (
         counts * np.exp(-thickness) * thickness * onset_strength * dispersion / p_area
         if e_bg is not None
         else np.zeros(n_spectra)
     )
+    if detector_gain != 1.0:  # from electrons to counts
+        for component in (zlp, single, plural, cherenkov, gains, noise_free, ssd):
+            component *= detector_gain
+        inelastic = inelastic * detector_gain
+        onset_amplitude = onset_amplitude * detector_gain
+    offset = pedestal + pedestal_slope * energy
+    if pedestal != 0 or pedestal_slope != 0:
+        spectra += offset
+        noise_free = noise_free + offset
     x = np.linspace(-10 * fwhm, 20 * fwhm, 300001)
     above = x[zlp_shape(x, **shape_kw) >= 0.5]
 
@@ -429,20 +425,28 @@ def make_synthetic_eels(
 
     data = Bunch(
         spectra=shaped(spectra),
-        energy=energy,
+        energy=energy * ENERGY_UNITS[energy_unit] if energy_unit != "eV" else energy,
+        energy_ev=energy,
+        energy_unit=energy_unit,
         zlp=shaped(zlp),
         single_scattering=shaped(single),
         plural_scattering=shaped(plural),
+        cherenkov=shaped(cherenkov),
         inelastic=shaped(inelastic),
+        gain_peaks=shaped(gains),
+        pedestal=offset,
         noise_free=shaped(noise_free),
         ssd=shaped(ssd),
         t_over_lambda=shaped(thickness),
         shifts=shaped(shifts),
+        residual_shifts=shaped(np.zeros(n_spectra) if residual is None else residual),
         e_bg=e_bg,
         b=b,
         onset_amplitude=shaped(onset_amplitude),
         fwhm=float(above[-1] - above[0]),
         total_counts=shaped(counts),
+        detector_gain=detector_gain,
+        plasmon_to_zlp=shaped(inelastic.max(axis=1) / zlp.max(axis=1)),
         params=params,
         DESCR=make_synthetic_eels.__doc__.split("\n\n")[0],
     )
@@ -455,8 +459,10 @@ def make_synthetic_eels(
         vac_counts = np.full(n_vacuum, counts.mean())
         _, vac_zlp = zlp_rows(vac_shifts, vac_counts, np.zeros(n_vacuum))
         vac_zlp *= dispersion
-        vacuum = rng.poisson(vac_zlp).astype(np.float64)
-        if read_noise > 0:
-            vacuum += rng.normal(0.0, read_noise, size=vacuum.shape)
+        vacuum = detect(vac_zlp, rng, detector_gain, read_noise)
+        if detector_gain != 1.0:
+            vac_zlp *= detector_gain
+        if pedestal != 0 or pedestal_slope != 0:
+            vacuum += offset
         data.update(vacuum=vacuum, vacuum_zlp=vac_zlp, vacuum_shifts=vac_shifts)
     return data
