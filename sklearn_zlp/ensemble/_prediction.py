@@ -27,10 +27,13 @@ class EnsemblePredictionMethods:
     def _replica_predictions(self, X):
         check_is_fitted(self)
         X = validate_data(self, real_input(X, "X"), dtype=np.float64, reset=False)
-        inputs = scale_inputs(X, self._input_low_, self._input_width_)
+        return self._predict_scaled(scale_inputs(X, self._input_low_, self._input_width_))
+
+    def _predict_scaled(self, inputs):
+        """Kept replicas' predictions (intensity units) on scaled inputs (features, points)."""
         # kept replicas only, filled chunk by chunk and transformed in place: at
         # (replicas x points) floats each, temporaries cost more than the networks
-        out = np.empty((self.n_replicas_, X.shape[0]))
+        out = np.empty((self.n_replicas_, inputs.shape[1]))
         row = 0
         first = 0
         for net in self.estimators_:

@@ -9,13 +9,20 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
-from ._diagnostics import FAILED, failure_message, final_statuses, status_summary
+from ._diagnostics import (
+    FAILED,
+    ensemble_summary,
+    failure_message,
+    final_statuses,
+    held_out_prediction,
+    status_summary,
+)
 from ._draws import MAX_SEED, draw_replica
 from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
 from ._prediction import EnsemblePredictionMethods
@@ -196,6 +203,13 @@ class ZLPEnsembleRegressor(
         retrained after diverging.
     kept_ : ndarray of shape (n_replicas,) of bool
         Which replicas predictions use.
+    oob_prediction_ : ndarray of shape (n_samples,)
+        Held-out ("out-of-bag") prediction of every training point: the median
+        over the kept replicas that held the point out of their training (their
+        validation points, about ``validation_fraction`` of the replicas), in
+        intensity units; NaN where no kept replica held it out (always with
+        ``validation_fraction=0``). Residuals against it are held-out residuals
+        (the precedent: ``BaggingRegressor.oob_prediction_``).
     n_checkpoint_loaded_ : int
         Replica trainings (first round and restarts) loaded from
         ``checkpoint_dir`` instead of run.
@@ -496,7 +510,29 @@ class ZLPEnsembleRegressor(
             n_rejected_=int((~kept).sum()),
             n_checkpoint_loaded_=training.n_loaded,
         )
+        self.oob_prediction_ = self._held_out(inputs[:, :n_data], draws)
         return self
+
+    def _held_out(self, inputs, draws):
+        """Out-of-bag prediction of every training point (NaN without a split)."""
+        if draws[0][2] is None:
+            return np.full(inputs.shape[1], np.nan)
+        held_out = np.stack([d[2][: inputs.shape[1]] > 0 for d in draws])[self.kept_]
+        return held_out_prediction(self._predict_scaled(inputs), held_out)
+
+    def summary(self):
+        """What was trained and how well, as text for a person to read.
+
+        The architecture and training budget, how many replicas were kept and
+        why the others were dropped, the replicas' training and validation
+        chi^2, and at which epoch their weights were kept.
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self)
+        return ensemble_summary(self)
 
     def _required_replicas(self):
         if isinstance(self.min_replicas, Integral):

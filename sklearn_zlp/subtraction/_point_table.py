@@ -25,6 +25,8 @@ __all__ = [
 
 # ln-space uncertainty of the "tail" pseudo-data (see ZLPSubtractor's pseudo_data)
 TAIL_SIGMA = 0.1
+# relative_sigma="auto" in vacuum mode (see ZLPSubtractor's relative_sigma)
+VACUUM_RELATIVE_SIGMA = 0.02
 
 
 def tail_extrapolation(spectrum, energy, de1, e3):
@@ -66,10 +68,15 @@ def build_point_table(
     """Training points, targets, weights and monotonic grid of all spectra.
 
     ``options`` is the subtractor (its mode, n_pseudo, n_monotonic and
-    pseudo_data). Returns ``(X, y, sample_weight, monotonic_X, n_points)``
-    with ``n_points`` the data rows (not pseudo-data or penalty points).
+    pseudo_data). Returns a namespace with ``points``, ``target``,
+    ``weight`` (the ``sample_weight``), ``monotonic`` (``monotonic_X``),
+    ``spectrum`` (the spectrum of each row), ``is_data`` (rows with data, not
+    pseudo-data), ``n_points`` (the data rows) and ``energy_range`` (the lowest
+    and highest energy in eV of a row with data or pseudo-data: the range the
+    networks are trained on).
     """
-    rows, targets, weights, grid = [], [], [], []
+    rows, targets, weights, grid, owner, kind = [], [], [], [], [], []
+    low, high = np.inf, -np.inf
     dispersion = energy[1] - energy[0]
     specimen = options.mode == "specimen"
     n_points = 0
@@ -86,9 +93,12 @@ def build_point_table(
                 "dE_I) or use a finer energy axis."
             )
         e = energy[chosen]
+        low, high = min(low, e[0]), max(high, e[-1])
         rows.append(_rows(e, width, cov))
         targets.append(s[chosen] / norm[i])
         weights.append(norm[i] ** 2 / variance[i, chosen])
+        owner.append(np.full(e.size, i))
+        kind.append(np.ones(e.size, dtype=bool))
         n_points += e.size
         if specimen and options.n_pseudo > 0:
             stop = min(1.5 * de2[i], energy[-1])
@@ -99,7 +109,10 @@ def build_point_table(
                     "a longer energy range."
                 )
             e3 = np.linspace(de2[i], stop, options.n_pseudo)
+            high = max(high, e3[-1])
             rows.append(_rows(e3, width, cov))
+            owner.append(np.full(e3.size, i))
+            kind.append(np.zeros(e3.size, dtype=bool))
             if options.pseudo_data == "tail":
                 level = tail_extrapolation(s, energy, de1[i], e3)
                 targets.append(level / norm[i])
@@ -109,9 +122,16 @@ def build_point_table(
                 weights.append(np.full(e3.size, (norm[i] / 0.5) ** 2))
         if specimen and options.n_monotonic > 1:
             grid.append(_rows(np.linspace(de1[i], de2[i], options.n_monotonic), width, cov))
-    X = np.vstack(rows)
-    monotonic = np.vstack(grid) if grid else None
-    return X, np.concatenate(targets), np.concatenate(weights), monotonic, n_points
+    return SimpleNamespace(
+        points=np.vstack(rows),
+        target=np.concatenate(targets),
+        weight=np.concatenate(weights),
+        monotonic=np.vstack(grid) if grid else None,
+        spectrum=np.concatenate(owner),
+        is_data=np.concatenate(kind),
+        n_points=n_points,
+        energy_range=np.array([low, high]),
+    )
 
 
 def robust_ranges(points, covariates, names):
@@ -137,23 +157,27 @@ def robust_ranges(points, covariates, names):
 def training_table(est, data):
     """Everything the ensemble of ``est`` (a ZLPSubtractor) trains on, from validated data.
 
-    Returns a namespace with the point table (``points``, ``target``,
-    ``weight``, ``monotonic``, ``n_points``), the ``covariates`` table, and
-    what the fit keeps: ``read_noise``, ``regions`` (fitted mask or None),
-    ``de1``, ``de2`` and ``width`` (of the asinh energy input, or None).
+    Returns the namespace of :func:`build_point_table` with, added, the
+    ``covariates`` table, the spectra's ``fwhm`` and what the fit keeps:
+    ``read_noise``, ``relative_sigma`` (resolved), ``regions`` (fitted mask
+    or None), ``de1``, ``de2`` and ``width`` (of the asinh energy input, or
+    None).
     """
     spectra, energy = data.spectra, data.energy
     covariates = covariate_table(data, est.covariates)
     fwhm = fwhm_of_validated(spectra, energy)
     read_noise = choose_read_noise(est.read_noise, spectra, energy, fwhm)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
+    relative = est.relative_sigma
+    if relative == "auto":
+        relative = VACUUM_RELATIVE_SIGMA if est.mode == "vacuum" else 0.0
     variance = training_variance(
         spectra,
         norm,
         energy,
         data.acquisition,
         read_noise=read_noise,
-        relative=est.relative_sigma,
+        relative=float(relative),
         sigma=est.sigma,
     )
     de1, de2, regions = fit_regions(est.regions, est.mode, spectra, energy, read_noise)
@@ -164,19 +188,17 @@ def training_table(est, data):
     if scale == "asinh":
         width = np.nanmedian(fwhm)
         width = float(width) if np.isfinite(width) else 1.0
-    points, target, weight, monotonic, n_points = build_point_table(
+    table = build_point_table(
         spectra, energy, covariates, norm, variance, de1, de2, width, options=est
     )
-    return SimpleNamespace(
-        points=points,
-        target=target,
-        weight=weight,
-        monotonic=monotonic,
-        n_points=n_points,
+    table.__dict__.update(
         covariates=covariates,
         read_noise=read_noise,
         regions=regions,
         de1=de1,
         de2=de2,
         width=width,
+        fwhm=fwhm,
+        relative_sigma=float(relative),
     )
+    return table
