@@ -15,6 +15,7 @@ from sklearn_zlp.ensemble._draws import draw_replica
 from sklearn_zlp.physics import summarize, t_over_lambda
 from sklearn_zlp.subtraction import _streaming
 from sklearn_zlp.subtraction._inputs import validate_input
+from sklearn_zlp.subtraction._matching import model_weight
 from sklearn_zlp.subtraction._point_table import training_table
 
 STATUSES = (
@@ -232,11 +233,19 @@ def test_spectrum_without_region_i_is_nan_with_its_status(fitted, data, monkeypa
 
 
 def test_result_t_over_lambda_is_the_log_ratio_of_the_replicas(fitted, data):
-    result = fitted.subtract(data.spectra, keep_replicas=True)
-    replicas = t_over_lambda(result.subtracted, result.zlp, zlp_subtracted=True)
-    median, band = summarize(replicas)
-    np.testing.assert_allclose(result.t_over_lambda, median, rtol=1e-12)
-    np.testing.assert_allclose(result.t_over_lambda_band, band, rtol=1e-12)
+    # Each replica: ln(its total counts, with its draw of the data's noise, over
+    # its matched ZLP, whose data part below dE_0 carries the same draw).
+    X = data.spectra
+    result = fitted.subtract(X, keep_replicas=True)
+    noisy = result.subtracted + result.zlp
+    data_part = 1.0 - model_weight(data.energy, result.de0, result.de1, mirror=False)
+    zlp = result.zlp.sum(axis=-1) + ((noisy - X[None]) * data_part[None]).sum(axis=-1)
+    median, band = summarize(np.log(noisy.sum(axis=-1) / zlp))
+    np.testing.assert_allclose(result.t_over_lambda, median, rtol=1e-9)
+    np.testing.assert_allclose(result.t_over_lambda_band, band, rtol=1e-9)
+    # the noise-free estimate (data as measured, ZLP replicas) lies within the band
+    plain = summarize(t_over_lambda(X, result.zlp))[0]
+    assert np.all((plain > band[0]) & (plain < band[1]))
 
 
 def test_model_beyond_the_trained_energies_falls_as_a_power_law(fitted, data):

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..preprocessing._align import fwhm_of_validated
+from ._extrapolation import MIN_TAIL_POWER
 from ._inputs import LOG_TOTAL, covariate_table, normalisation
 from ._regions import fit_regions
 from ._uncertainty import choose_read_noise, training_variance
@@ -20,6 +21,7 @@ __all__ = [
     "energy_feature",
     "robust_ranges",
     "tail_extrapolation",
+    "tail_law",
     "training_table",
 ]
 
@@ -29,22 +31,36 @@ TAIL_SIGMA = 0.1
 VACUUM_RELATIVE_SIGMA = 0.02
 
 
-def tail_extrapolation(spectrum, energy, de1, e3):
-    """Power-law extrapolation of a spectrum's ZLP tail from region I to ``e3``.
+def tail_law(spectrum, energy, de1):
+    """Power law ``(ln I at ln E = x0, x0, slope)`` of a spectrum's ZLP tail, or None.
 
     ln I is fitted linearly in ln E on the loss side over ``[dE_I / 2, dE_I)``
     (ZLP-dominated by the definition of dE_I); the slope is kept at or below -1
-    (a tail that falls at least as 1/E). Counts, >= 1.
+    (a tail that falls at least as 1/E). None with fewer than 3 positive
+    channels there.
     """
+    if not np.isfinite(de1):
+        return None
     use = (energy >= 0.5 * de1) & (energy < de1) & (spectrum > 0)
     if use.sum() < 3:
-        return np.ones_like(e3)
+        return None
     x, y = np.log(energy[use]), np.log(spectrum[use])
     w = spectrum[use]  # ln-space weights 1/sigma_ln^2 = I (Poisson)
     xm = np.average(x, weights=w)
     ym = np.average(y, weights=w)
     slope = np.sum(w * (x - xm) * (y - ym)) / max(np.sum(w * (x - xm) ** 2), 1e-300)
-    slope = min(slope, -1.0)
+    return ym, xm, min(slope, MIN_TAIL_POWER)
+
+
+def tail_extrapolation(spectrum, energy, de1, e3):
+    """Power-law extrapolation of a spectrum's ZLP tail from region I to ``e3``.
+
+    The law of :func:`tail_law`, in counts, at least 1 (all 1 without a law).
+    """
+    law = tail_law(spectrum, energy, de1)
+    if law is None:
+        return np.ones_like(e3)
+    ym, xm, slope = law
     return np.maximum(np.exp(ym + slope * (np.log(e3) - xm)), 1.0)
 
 

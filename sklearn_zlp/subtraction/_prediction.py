@@ -12,7 +12,7 @@ from .._noise import counting_variance
 from .._replicas import replica_band, replica_median, replica_quantiles
 from ._checks import spectrum_checks
 from ._inputs import validate_input
-from ._regions import matching_start, region_edges
+from ._regions import matching_start
 from ._result import ZLPSubtractionResult, empty_summary, summarise
 from ._streaming import batch_slices, model_replicas, subtract_batch
 
@@ -223,10 +223,7 @@ class SubtractionMethods:
         """Status of every spectrum of validated ``data``, from its model ZLP alone."""
         status = []
         for _, part in self._batches(data):
-            model, fwhm, covariates = model_replicas(self, part)
-            de1, de2 = region_edges(
-                self.regions_, self.mode, part.spectra, part.energy, self.read_noise_
-            )
+            model, fwhm, de1, de2, covariates = model_replicas(self, part)
             de0 = matching_start(de1, fwhm, self.match_width)
             band = replica_band(model)
             status.append(
@@ -334,10 +331,8 @@ class SubtractionMethods:
         count = np.empty(len(data.spectra), dtype=np.int64)
         for rows, part in self._batches(data):
             spectra = part.spectra
-            model = replica_median(model_replicas(self, part)[0])
-            de1, de2 = region_edges(
-                self.regions_, self.mode, spectra, energy, self.read_noise_
-            )
+            cube, _, de1, de2, _ = model_replicas(self, part)
+            model = replica_median(cube)
             if self.mode == "vacuum":
                 used = (energy[None] >= -de1[:, None]) & (energy[None] <= de2[:, None])
             else:

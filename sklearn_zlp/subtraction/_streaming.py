@@ -16,8 +16,8 @@ import numpy as np
 from ..preprocessing._align import fwhm_of_validated
 from ._extrapolation import anchor_energies, continue_tails
 from ._inputs import covariate_table, normalisation
-from ._matching import match_zlp
-from ._point_table import energy_feature
+from ._matching import match_zlp, model_weight
+from ._point_table import energy_feature, tail_law
 from ._regions import matching_start, region_edges
 from ._uncertainty import add_noise_draws
 
@@ -50,16 +50,23 @@ def batch_slices(n_spectra, batch_size):
 
 
 def model_replicas(est, data):
-    """Every replica's ZLP for every spectrum of ``data`` and the spectra's FWHM.
+    """Every replica's ZLP for every spectrum of ``data``, with what it rests on.
 
     Beyond the energies the networks were trained on (``trained_range_``) each
     replica's ZLP is continued as a power law (:mod:`._extrapolation`).
-    Returns ``(model, fwhm, covariates)`` with ``model`` of shape
-    (n_replicas, b, n_channels) in counts, a new array the caller may overwrite.
+
+    Returns
+    -------
+    model : ndarray of shape (n_replicas, b, n_channels)
+        In counts, a new array the caller may overwrite.
+    fwhm, de1, de2 : ndarray of shape (b,)
+        The spectra's ZLP widths and region edges.
+    covariates : ndarray of shape (b, n_covariates)
     """
     spectra, energy = data.spectra, data.energy
     n_spectra, n_channels = spectra.shape
     fwhm = fwhm_of_validated(spectra, energy)
+    de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
     anchors = anchor_energies(est.trained_range_)
@@ -75,9 +82,13 @@ def model_replicas(est, data):
     values = replicas.T.reshape(-1, n_spectra, n_grid)
     model = values[:, :, :n_channels].copy()
     if anchors is not None:
-        continue_tails(model, energy, anchors, values[:, :, n_channels:])
+        slope = None
+        if est.mode == "specimen":
+            laws = [tail_law(s, energy, d) for s, d in zip(spectra, de1, strict=True)]
+            slope = np.array([np.nan if law is None else law[2] for law in laws])
+        continue_tails(model, energy, anchors, values[:, :, n_channels:], slope)
     model *= norm[None, :, None]
-    return model, fwhm, covariates
+    return model, fwhm, de1, de2, covariates
 
 
 def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
@@ -88,9 +99,8 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
     the model and matched cubes before they are overwritten (to reduce them to
     statistics).
     """
-    model, fwhm, covariates = model_replicas(est, data)
+    model, fwhm, de1, de2, covariates = model_replicas(est, data)
     spectra, energy = data.spectra, data.energy
-    de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
     de0 = matching_start(de1, fwhm, est.match_width)
     if on_model is not None:
         on_model(model)
@@ -113,6 +123,12 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
             est._noise_seed_, spectra, data.acquisition, est.read_noise_, zlp.shape[0]
         )
         total = noisy.sum(axis=-1)
+        # The matched ZLP is the data below dE_0: each replica's draw of the
+        # data's noise is in its ZLP there as well as in its total, which
+        # t/lambda = ln(total / ZLP) must see (it is most of t/lambda's noise).
+        data_part = 1.0 - model_weight(energy, de0, de1, mirror=est.gain_side == "model")
+        zlp_total = zlp_total + np.einsum("rbc,bc->rb", noisy, data_part)
+        zlp_total -= np.einsum("bc,bc->b", spectra, data_part)[None, :]
         subtracted = np.subtract(noisy, zlp, out=noisy)
     else:
         total = np.broadcast_to(spectra.sum(axis=-1), zlp_total.shape)
