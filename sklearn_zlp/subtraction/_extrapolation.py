@@ -9,41 +9,59 @@ true ZLP holds 0.01%, which biased t/lambda by -0.012 to -0.017 with a band of
 +-0.003; on vacuum spectra of a sharp ZLP (FWHM 0.08 eV) the prediction beyond
 the trained range was 5 to 1000 times the true ZLP. A field-emission ZLP falls
 as a power law in its tails, so each replica is continued from the edge of the
-trained range as a power law falling at least as 1/E: in specimen mode with the
-spectrum's own tail law (that of its region-III pseudo-data), in vacuum mode
-with each replica's logarithmic slope over the last third of the trained range.
-The networks' own slope over the pseudo-data is not used in specimen mode:
-measured on synthetic spectra (FWHM 0.3 eV, true tail power -2.6, pseudo-data
--2.53) it was -0.75 in the median replica (-2.6 to +0.02), which left 4.5 times
-the true ZLP's counts between 1.5 dE_II and 20 eV.
+trained range as a power law falling at least as 1/E, with the power measured
+on the data (:func:`~._point_table.tail_law`): on the loss side in specimen
+mode the spectrum's own (the law its region-III pseudo-data follow), otherwise
+the median of the training spectra's tails (``tail_powers_``). The networks'
+own slopes are not used: measured on synthetic spectra (FWHM 0.3 eV, true tail
+power -2.6, pseudo-data -2.53) the slope over the pseudo-data was -0.75 in the
+median replica (-2.6 to +0.02), which left 4.5 times the true ZLP's counts
+between 1.5 dE_II and 20 eV; on sharp vacuum peaks (FWHM 0.08 eV) the slopes
+near the end of the trained range, where the counts reach the noise, were as
+flat.
 """
 
 import numpy as np
 
-__all__ = ["MIN_TAIL_POWER", "anchor_energies", "continue_tails"]
+__all__ = [
+    "MIN_TAIL_POWER",
+    "VACUUM_ANCHOR_FRACTION",
+    "anchor_energies",
+    "continue_tails",
+]
 
 # The continuation falls at least as |E|^-1 (the pseudo-data's tail law keeps the
 # same bound, see tail_extrapolation).
 MIN_TAIL_POWER = -1.0
-# The slope of a replica's tail is measured between the edge and the edge / 1.5:
-# in specimen mode exactly the region-III pseudo-data [dE_II, 1.5 dE_II].
-_ANCHOR_RATIO = 1.5
 
 
-def anchor_energies(trained_range):
-    """The energies (eV) at which each replica's tail is measured, or None.
+# In vacuum mode the continuation starts halfway to the edges of the trained
+# range: the trained range ends where a vacuum spectrum's smoothed counts reach
+# 3 sigma of the noise, and there the networks flatten. Measured on synthetic
+# vacuum spectra (FWHM 0.3 eV, read noise 5, 8 replicas of 600 epochs): model /
+# true ZLP 1.14 at half the loss edge (3.8 eV), 3.7 at the edge (7.6 eV) and
+# 4.0-4.6 beyond it when continued from there. Halfway the counts are about
+# 2^2.5 ~ 6 times the noise end, and the window of tail_powers ([E/2, E)) starts.
+VACUUM_ANCHOR_FRACTION = 0.5
 
-    ``(gain edge / 1.5, gain edge, loss edge / 1.5, loss edge)``: the edges of
-    the trained range and a point a third inside each; None where the range
-    does not straddle 0 eV (no tail to continue).
+
+def anchor_energies(trained_range, mode="specimen"):
+    """Where (gain, loss) the power-law continuation starts, in eV, or None.
+
+    The edges of the trained range in specimen mode, halfway to them in vacuum
+    mode (:data:`VACUUM_ANCHOR_FRACTION`). None where the range does not
+    straddle 0 eV (no tail to continue).
     """
     low, high = (float(v) for v in trained_range)
     if not low < 0 < high:
         return None
-    return np.array([low / _ANCHOR_RATIO, low, high / _ANCHOR_RATIO, high])
+    anchors = np.array([low, high])
+    if mode == "vacuum":
+        anchors *= VACUUM_ANCHOR_FRACTION
+    return anchors
 
 
-def continue_tails(model, energy, anchors, values, loss_slope=None):
+def continue_tails(model, energy, anchors, values, powers):
     """Replace ``model`` beyond the trained range by power laws, in place.
 
     Parameters
@@ -52,39 +70,29 @@ def continue_tails(model, energy, anchors, values, loss_slope=None):
         Every replica's ZLP on ``energy``.
     energy : ndarray of shape (n_channels,)
         Energy axis in eV.
-    anchors : ndarray of shape (4,)
+    anchors : ndarray of shape (2,)
         :func:`anchor_energies`.
-    values : ndarray of shape (n_replicas, n_spectra, 4)
+    values : ndarray of shape (n_replicas, n_spectra, 2)
         The replicas' ZLP at ``anchors``, same units as ``model``.
-    loss_slope : ndarray of shape (n_spectra,), default=None
-        Power of each spectrum's loss-side tail (specimen mode: the law of its
-        region-III pseudo-data, :func:`~._point_table.tail_law`); NaN or None:
-        each replica's own slope.
+    powers : ndarray of shape (2, n_spectra)
+        Power of the gain- and loss-side tail of each spectrum's ZLP (at most
+        -1 is used); NaN leaves the network's prediction on that side.
 
     Returns
     -------
     model : ndarray
-        The same array: ``Z(edge) (E / edge)^p`` beyond each edge, with ``p``
-        the given slope, or the replica's slope of ln Z over ln|E| between
-        the anchor a third inside and the edge, at most -1. Replicas whose
-        anchor values are not positive keep the network's prediction.
+        The same array: ``Z(edge) (E / edge)^p`` beyond each edge. Replicas
+        whose edge value is not positive keep the network's prediction.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         logs = np.log(values)
-    for inner, edge, beyond in (
-        (0, 1, energy < anchors[1]),
-        (2, 3, energy > anchors[3]),
-    ):
+    for side, beyond in ((0, energy < anchors[0]), (1, energy > anchors[1])):
         if not beyond.any():
             continue
-        slope = (logs[..., edge] - logs[..., inner]) / np.log(_ANCHOR_RATIO)
-        if edge == 3 and loss_slope is not None:
-            given = np.asarray(loss_slope, dtype=float)[None, :]
-            slope = np.where(np.isfinite(given), given, slope)
-        slope = np.minimum(slope, MIN_TAIL_POWER)
-        ok = np.isfinite(slope) & np.isfinite(logs[..., edge])
-        ratio = np.log(energy[beyond] / anchors[edge])  # > 0 on both sides
-        tail = np.exp(logs[..., edge, None] + slope[..., None] * ratio)
+        power = np.minimum(np.asarray(powers[side], dtype=float), MIN_TAIL_POWER)
+        ok = np.isfinite(power)[None, :] & np.isfinite(logs[..., side])
+        ratio = np.log(energy[beyond] / anchors[side])  # > 0 on both sides
+        tail = np.exp(logs[..., side, None] + power[None, :, None] * ratio)
         current = model[:, :, beyond]
         model[:, :, beyond] = np.where(ok[..., None], tail, current)
     return model

@@ -22,6 +22,7 @@ __all__ = [
     "robust_ranges",
     "tail_extrapolation",
     "tail_law",
+    "tail_powers",
     "training_table",
 ]
 
@@ -62,6 +63,26 @@ def tail_extrapolation(spectrum, energy, de1, e3):
         return np.ones_like(e3)
     ym, xm, slope = law
     return np.maximum(np.exp(ym + slope * (np.log(e3) - xm)), 1.0)
+
+
+def tail_powers(spectra, energy, de1, de2, mode):
+    """Median power of the training spectra's ZLP tails, (gain side, loss side).
+
+    Each side's :func:`tail_law` over the outer half of the trained channels:
+    ``[dE_I / 2, dE_I)`` on both sides in specimen mode, ``[E / 2, E)`` with
+    ``E`` the ends of the channels above the noise in vacuum mode. NaN where
+    no spectrum has a law.
+    """
+    loss_edge = de1 if mode == "specimen" else de2
+    gain, loss = [], []
+    for s, g, e in zip(spectra, de1, loss_edge, strict=True):
+        for side, law in (
+            (gain, tail_law(s[::-1], -energy[::-1], g)),
+            (loss, tail_law(s, energy, e)),
+        ):
+            if law is not None:
+                side.append(law[2])
+    return np.array([np.median(v) if v else np.nan for v in (gain, loss)])
 
 
 def energy_feature(energy, width):
@@ -175,9 +196,9 @@ def training_table(est, data):
 
     Returns the namespace of :func:`build_point_table` with, added, the
     ``covariates`` table, the spectra's ``fwhm`` and what the fit keeps:
-    ``read_noise``, ``relative_sigma`` (resolved), ``regions`` (fitted mask
-    or None), ``de1``, ``de2`` and ``width`` (of the asinh energy input, or
-    None).
+    ``tail_powers`` (:func:`tail_powers`), ``read_noise``, ``relative_sigma``
+    (resolved), ``regions`` (fitted mask or None), ``de1``, ``de2`` and
+    ``width`` (of the asinh energy input, or None).
     """
     spectra, energy = data.spectra, data.energy
     covariates = covariate_table(data, est.covariates)
@@ -208,6 +229,7 @@ def training_table(est, data):
         spectra, energy, covariates, norm, variance, de1, de2, width, options=est
     )
     table.__dict__.update(
+        tail_powers=tail_powers(spectra, energy, de1, de2, est.mode),
         covariates=covariates,
         read_noise=read_noise,
         regions=regions,

@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._replicas import replica_median
 from ..preprocessing._align import fwhm_of_validated
 from ._extrapolation import anchor_energies, continue_tails
 from ._inputs import covariate_table, normalisation
@@ -69,7 +70,7 @@ def model_replicas(est, data):
     de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
-    anchors = anchor_energies(est.trained_range_)
+    anchors = anchor_energies(est.trained_range_, est.mode)
     grid = energy if anchors is None else np.concatenate([energy, anchors])
     n_grid = grid.size
     points = np.column_stack(
@@ -82,13 +83,34 @@ def model_replicas(est, data):
     values = replicas.T.reshape(-1, n_spectra, n_grid)
     model = values[:, :, :n_channels].copy()
     if anchors is not None:
-        slope = None
+        powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
         if est.mode == "specimen":
-            laws = [tail_law(s, energy, d) for s, d in zip(spectra, de1, strict=True)]
-            slope = np.array([np.nan if law is None else law[2] for law in laws])
-        continue_tails(model, energy, anchors, values[:, :, n_channels:], slope)
+            for i, (s, d) in enumerate(zip(spectra, de1, strict=True)):
+                law = tail_law(s, energy, d)
+                if law is not None:
+                    powers[1, i] = law[2]
+        continue_tails(model, energy, anchors, values[:, :, n_channels:], powers)
     model *= norm[None, :, None]
+    if est.band_scale != 1.0:
+        rescale_replicas(model, est.band_scale)
     return model, fwhm, de1, de2, covariates
+
+
+def rescale_replicas(model, scale):
+    """Move every replica from the replicas' median by ``scale`` in ln, in place.
+
+    ``ln Z_r -> ln m + scale (ln Z_r - ln m)`` with ``m`` the median over
+    replicas, channel by channel; channels where a replica is not positive
+    scale linearly, ``Z_r -> m + scale (Z_r - m)``.
+    """
+    median = replica_median(model)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = model / median[None]
+        log_scaled = median[None] * np.exp(scale * np.log(ratio))
+    linear = median[None] + scale * (model - median[None])
+    positive = (model > 0) & (median[None] > 0)
+    np.copyto(model, np.where(positive, log_scaled, linear))
+    return model
 
 
 def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):

@@ -186,6 +186,15 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     gain_side : {"data", "model"}, default="data"
         ZLP on the energy-gain side (E < 0): the data (subtracted spectrum zero
         there) or the same matching mirrored.
+    band_scale : float, default=1.0
+        Recalibration of the model's uncertainty: every replica's ZLP is moved
+        away from (> 1) or towards (< 1) the replicas' median by this factor in
+        ln I, channel by channel, before matching; the median stays. It widens
+        or narrows the bands of the model and matched ZLP, of the subtracted
+        spectra (whose data-noise part stays) and of t/lambda. Set it after
+        fitting, e.g. to the value :func:`~sklearn_zlp.subtraction.calibrate_band_scale`
+        finds on spectra with a known truth (docs: calibration); 1 reports the
+        replicas as trained.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -219,11 +228,19 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     trained_range_ : ndarray of shape (2,)
         Lowest and highest energy in eV of the training points (data and
         region-III pseudo-data). Beyond them every replica's ZLP is continued
-        as a power law from the edge, with the replica's own logarithmic slope
-        over the last third of the range (at most -1): a network's prediction
-        there is a flat extrapolation (measured: 5 to 1000 times the true ZLP
-        on sharp vacuum peaks, and a t/lambda bias of -0.012 to -0.017 on
-        thick specimens with a long axis).
+        as a power law from the edge (at most -1): in specimen mode on the loss
+        side with the spectrum's own tail law (the one its pseudo-data
+        follow), otherwise with ``tail_powers_``. In vacuum mode the
+        continuation starts halfway to the edges, where the counts are still
+        well above the noise (at the edges the networks flatten: 3.7x the true
+        ZLP on synthetic vacuum spectra, 1.1-1.2x halfway). A network's prediction there
+        is a flat extrapolation (measured: 5 to 1000 times the true ZLP on
+        sharp vacuum peaks, and a t/lambda bias of -0.012 to -0.017 on thick
+        specimens with a long axis).
+    tail_powers_ : ndarray of shape (2,)
+        Median power of the training spectra's ZLP tails on the gain and the
+        loss side, fitted in ln-ln over the outer half of their trained
+        channels (NaN where none could be fitted).
     read_noise_ : float
         The read noise used: ``read_noise``, or its estimate with ``"auto"``.
     n_features_in_ : int
@@ -301,6 +318,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         "data_noise": ["boolean"],
         "energy_scale": [StrOptions({"auto", "asinh", "linear"})],
         "gain_side": [StrOptions({"data", "model"})],
+        "band_scale": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -325,6 +343,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         data_noise=True,
         energy_scale="auto",
         gain_side="data",
+        band_scale=1.0,
         batch_size=32,
         n_jobs=None,
         random_state=None,
@@ -345,6 +364,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         self.data_noise = data_noise
         self.energy_scale = energy_scale
         self.gain_side = gain_side
+        self.band_scale = band_scale
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -464,6 +484,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             covariate_ranges_=robust_ranges(points, covariates, self.covariates)[1:],
             n_training_points_=table.n_points,
             trained_range_=table.energy_range,
+            tail_powers_=table.tail_powers,
             _noise_seed_=int(rng.randint(np.iinfo(np.int32).max)),
         )
         self.training_status_ = self._statuses(data)

@@ -1,0 +1,143 @@
+"""Recalibration of a fitted ZLPSubtractor's bands on spectra with a known truth."""
+
+import copy
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from .._validation import as_real_array
+
+__all__ = ["band_coverage", "calibrate_band_scale"]
+
+_KINDS = ("subtracted", "zlp", "zlp_model")
+
+
+def band_coverage(subtractor, X, truth, *, kind="subtracted", confidence_level=0.68):
+    """Fraction of the truth's channels inside the subtractor's band.
+
+    Parameters
+    ----------
+    subtractor : ZLPSubtractor
+        Fitted.
+    X : array-like of shape (n_spectra, n_channels + n_acquisition)
+        Spectra whose truth is known (synthetic spectra like the real ones, or
+        held-out vacuum spectra for ``kind="zlp_model"``).
+    truth : array-like of shape (n_spectra, n_channels)
+        The true inelastic signal (``kind="subtracted"``) or ZLP (``"zlp"``,
+        ``"zlp_model"``) in counts; NaN channels are not counted (e.g. outside
+        the energy range of interest).
+    kind : {"subtracted", "zlp", "zlp_model"}, default="subtracted"
+        Which band of :meth:`ZLPSubtractor.subtract` is checked.
+    confidence_level : float, default=0.68
+        Level of the band.
+
+    Returns
+    -------
+    coverage : float
+        Empirical coverage, to compare with ``confidence_level``.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}.")
+    check_is_fitted(subtractor)
+    truth = as_real_array(truth, name="truth")
+    result = subtractor.subtract(X, confidence_level=confidence_level)
+    low, high = getattr(result, f"{kind}_band")
+    if truth.shape != low.shape:
+        raise ValueError(
+            f"truth has shape {truth.shape}, the spectra's bands {low.shape}; give "
+            "one true value per spectrum and channel (NaN where not to count)."
+        )
+    counted = np.isfinite(truth)
+    if not counted.any():
+        raise ValueError("truth is NaN everywhere: nothing to count.")
+    inside = (truth >= low) & (truth <= high)
+    return float(inside[counted].mean())
+
+
+def calibrate_band_scale(
+    subtractor,
+    X,
+    truth,
+    *,
+    kind="subtracted",
+    confidence_level=0.68,
+    bounds=(1.0 / 16.0, 16.0),
+    n_steps=12,
+):
+    """The ``band_scale`` at which a band holds the truth at its nominal level.
+
+    A split-conformal recalibration of the replica spread: on spectra with a
+    known truth (e.g. synthetic spectra generated to resemble the real ones,
+    or held-out vacuum spectra for the model ZLP), the factor by which every
+    replica's ZLP must be moved from the median (``ZLPSubtractor.band_scale``)
+    so that ``confidence_level`` of the true values lie inside the band,
+    found by bisection in ln(scale). Set it on the fitted subtractor with
+    ``subtractor.set_params(band_scale=scale)``; check it on spectra it was not
+    calibrated on (:func:`band_coverage`). The subtractor is not changed.
+
+    Parameters
+    ----------
+    subtractor : ZLPSubtractor
+        Fitted.
+    X : array-like of shape (n_spectra, n_channels + n_acquisition)
+        Calibration spectra.
+    truth : array-like of shape (n_spectra, n_channels)
+        Their true values, NaN where not to count (see :func:`band_coverage`).
+    kind : {"subtracted", "zlp", "zlp_model"}, default="subtracted"
+        The band to calibrate.
+    confidence_level : float, default=0.68
+        Target coverage.
+    bounds : tuple of float, default=(1/16, 16)
+        Range of scales searched.
+    n_steps : int, default=12
+        Bisection steps (the scale to within a factor ``(hi/lo)^(2^-n_steps)``).
+
+    Returns
+    -------
+    band_scale : float
+        The value to set: the subtractor's current ``band_scale`` times the
+        factor found. At a bound (times the current value, with a warning) when
+        even that bound misses the target.
+
+    Notes
+    -----
+    Measured (tests/test_subtract_calibration.py): a vacuum-mode subtractor of
+    8 replicas fitted on 4 synthetic vacuum spectra (FWHM 0.3 eV) covered the
+    true ZLP (channels of the trained range with 10 counts or more) with its
+    68% model band on 0.27-0.29 of the channels of held-out spectra;
+    calibrated on 6 of them (``band_scale`` 1.59), it covers 0.66-0.71 on 3
+    spectra each of four other seeds.
+    """
+    check_is_fitted(subtractor)
+    low, high = (float(b) for b in bounds)
+    if not 0 < low < 1 < high:
+        raise ValueError(f"bounds must satisfy 0 < low < 1 < high, got {bounds!r}.")
+    trial = copy.copy(subtractor)  # shares the fit, never changes it
+    start = float(subtractor.band_scale)
+
+    def coverage(scale):
+        trial.band_scale = start * scale
+        return band_coverage(trial, X, truth, kind=kind, confidence_level=confidence_level)
+
+    for bound, too in ((low, "wide"), (high, "narrow")):
+        reached = coverage(bound)
+        if (too == "wide" and reached > confidence_level) or (
+            too == "narrow" and reached < confidence_level
+        ):
+            warnings.warn(
+                f"calibrate_band_scale: even band_scale={start * bound:g} leaves the "
+                f"{kind} band too {too} (coverage {reached:.3f}, target "
+                f"{confidence_level:g}); returning that bound.",
+                UserWarning,
+                stacklevel=2,
+            )
+            return start * bound
+    a, b = np.log(low), np.log(high)
+    for _ in range(int(n_steps)):
+        mid = 0.5 * (a + b)
+        if coverage(np.exp(mid)) < confidence_level:
+            a = mid
+        else:
+            b = mid
+    return float(start * np.exp(0.5 * (a + b)))
