@@ -72,18 +72,21 @@ def test_vacuum_model_beyond_the_trained_range_follows_the_tail_powers(vacuum_fi
 
 def test_vacuum_model_far_beyond_the_peak_is_not_a_flat_floor(vacuum_fit):
     # 2fe5d0a: beyond ~1.5 eV a vacuum-mode prediction was 2-4x the data, and
-    # beyond the trained energies it stayed flat. Continued from the edge of
-    # the trained range (where the networks flatten on counts at the noise) it
-    # was 4.3x the truth at 10-40 eV; from halfway (now) 1.3-1.5x.
+    # beyond the trained energies it stayed flat: measured on this fit at
+    # 2fe5d0a, model / truth 1.05-1.07 at 1.5-3 eV, 2.2 at 3-6 eV and 158-160
+    # at 10-40 eV. Continued from the edge of the trained range (where the
+    # networks flatten on counts at the noise): 4.3 at 10-40 eV; from halfway
+    # (now) 1.03-1.04, 1.14-1.16 and 1.43-1.45.
     sub, energy = vacuum_fit
     _, spectra, zlp = vacuum_set(1, n=2)
     median = sub.subtract(spectra).zlp_model_median
     far = (energy > 10) & (energy < 40)
     ratio = np.median(median[:, far] / zlp[:, far], axis=1)
     assert np.all((ratio > 0.67) & (ratio < 1.8)), ratio
-    near = (energy > 1.5) & (energy < 3)
-    ratio = np.median(median[:, near] / zlp[:, near], axis=1)
-    assert np.all((ratio > 0.7) & (ratio < 1.4)), ratio
+    for low, high in ((1.5, 3.0), (3.0, 6.0)):
+        near = (energy > low) & (energy < high)
+        ratio = np.median(median[:, near] / zlp[:, near], axis=1)
+        assert np.all((ratio > 0.7) & (ratio < 1.4)), (low, ratio)
 
 
 # -- band_scale ------------------------------------------------------------------------
