@@ -23,12 +23,14 @@ from ._inputs import LOG_TOTAL
 
 __all__ = [
     "EXTRAPOLATED",
+    "FWHM_MARGIN",
     "NO_REGION_I",
     "POOR_FIT",
     "PRECEDENCE",
     "REGION_I_TOO_SHORT",
     "ZLP_EXCEEDS_DATA",
     "covariate_extrapolation",
+    "fwhm_extrapolation",
     "spectrum_checks",
 ]
 
@@ -57,8 +59,8 @@ REGION_I_TOO_SHORT = register_status(
 EXTRAPOLATED = register_status(
     "extrapolated",
     "a covariate of the spectrum (e.g. ln N_tot) lies outside the range of the "
-    "training spectra (widened by a tenth of it; ln N_tot also by 0.05): the "
-    "model extrapolates.",
+    "training spectra (widened by a tenth of it; ln N_tot also by 0.05), or its "
+    "ZLP's FWHM lies more than 5% outside theirs: the model extrapolates.",
 )
 
 PRECEDENCE = (NO_REGION_I, POOR_FIT, ZLP_EXCEEDS_DATA, REGION_I_TOO_SHORT, EXTRAPOLATED)
@@ -75,8 +77,23 @@ LOG_TOTAL_MARGIN = 0.05
 EXCESS_FRACTION = 0.1
 EXCESS_SIGMA = 3.0
 # poor_fit_in_region_i: threshold of the mean squared standardised residual in
-# [dE_0, dE_I) (see POOR_FIT_CHI2 in spectrum_checks).
+# [dE_0, dE_I). Measured on clean synthetic spectra (FWHM 0.15, 0.3 and 0.6 eV,
+# t/lambda 0.1-1, two seeds each, 16 replicas x 1500 epochs, 96 spectra of
+# which 24 not trained on): median 0.26, 99th percentile 1.65, largest 1.78;
+# 4 is twice that. Flagged: an onset at 0.8 eV below dE_0 = 1.04 eV (chi^2
+# 2-14 rising with t/lambda, 3 of 4 spectra), 1.5 times the counts in the
+# interval with 8 replicas x 600 epochs (over 10).
 POOR_FIT_CHI2 = 4.0
+# zlp_exceeds_data: clean spectra above gave a largest excess fraction of 0.022
+# (median and 99th percentile 0); region II at half its inelastic signal minus a
+# quarter of the ZLP gave 0-0.11, at 0.3 and minus 0.35 of the ZLP 0.08-0.2.
+# extrapolated: FWHM estimates of spectra with one true FWHM scatter by 0.5%
+# (20 synthetic spectra each at 0.05, 0.15, 0.3 and 0.6 eV; WS2 specimen spectra
+# 0.9%, its vacuum spectra are 4.6% narrower). A model trained at FWHM 0.3 eV
+# (16 x 1500) covered the true inelastic signal in [dE_I, dE_I + 1 eV) on
+# 0.75-0.92 of the channels at 0.3 eV, 0.62-0.82 at 0.29 eV (-3%) and
+# 0.32-0.62 at 0.27 eV (-10%) without any other check noticing.
+FWHM_MARGIN = 0.05
 
 
 def covariate_extrapolation(covariates, training, names):
@@ -94,6 +111,22 @@ def covariate_extrapolation(covariates, training, names):
     margin = np.maximum(margin, 1e-9 * np.maximum(np.abs(low), np.abs(high)))
     outside = (covariates < low - margin) | (covariates > high + margin)
     return outside.any(axis=1)
+
+
+def fwhm_extrapolation(fwhm, training):
+    """Which spectra have a ZLP width more than FWHM_MARGIN outside the training range.
+
+    NaN widths (of a spectrum or of all training spectra) never count.
+    """
+    fwhm = np.asarray(fwhm, dtype=float)
+    training = np.asarray(training, dtype=float)
+    training = training[np.isfinite(training)]
+    if training.size == 0:
+        return np.zeros(fwhm.shape, dtype=bool)
+    low = training.min() * (1.0 - FWHM_MARGIN)
+    high = training.max() * (1.0 + FWHM_MARGIN)
+    with np.errstate(invalid="ignore"):
+        return (fwhm < low) | (fwhm > high)
 
 
 def spectrum_checks(
@@ -120,11 +153,12 @@ def spectrum_checks(
     status : ndarray of shape (b,) of object
     diagnostics : dict of ndarray of shape (b,)
         ``region_i_chi2`` (the poor-fit statistic), ``de1_over_fwhm``,
-        ``zlp_excess_fraction`` and ``covariate_outside``.
+        ``zlp_excess_fraction``, ``covariate_outside`` and ``fwhm_outside``.
     """
     de0, de1, de2 = edges
     n = spectra.shape[0]
     outside = covariate_extrapolation(covariates, est.training_covariates_, est.covariates)
+    width_outside = fwhm_extrapolation(fwhm, est.fwhm_)
     specimen = est.mode == "specimen"
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = de1 / fwhm if specimen else np.full(n, np.nan)
@@ -157,7 +191,7 @@ def spectrum_checks(
         POOR_FIT: chi2 > POOR_FIT_CHI2,
         ZLP_EXCEEDS_DATA: excess >= EXCESS_FRACTION,
         REGION_I_TOO_SHORT: ratio < MIN_DE1_FWHM,
-        EXTRAPOLATED: outside,
+        EXTRAPOLATED: outside | width_outside,
     }
     for name in reversed(PRECEDENCE):  # the first in PRECEDENCE wins
         status[flags[name]] = name
@@ -166,5 +200,6 @@ def spectrum_checks(
         "de1_over_fwhm": ratio,
         "zlp_excess_fraction": excess,
         "covariate_outside": outside,
+        "fwhm_outside": width_outside,
     }
     return status, diagnostics

@@ -60,8 +60,9 @@ class ZLPSubtractionResult:
         band (``poor_fit_in_region_i`` above 4); ``"de1_over_fwhm"``
         (``region_i_too_short`` below 2); ``"zlp_excess_fraction"``: fraction of
         region-II channels where the model's lower band edge lies 3 sigma above
-        the data (``zlp_exceeds_data`` from 0.1); ``"covariate_outside"``
-        (``extrapolated``).
+        the data (``zlp_exceeds_data`` from 0.1); ``"covariate_outside"`` and
+        ``"fwhm_outside"``: the spectrum's ZLP FWHM more than 5% outside the
+        training spectra's range (either gives ``extrapolated``).
     t_over_lambda : ndarray of shape (n_spectra,)
         Relative thickness ln(I_total / I_ZLP), median over replicas: each
         replica's sum of the data (with its own draw of the counting noise,
