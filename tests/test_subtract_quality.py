@@ -165,6 +165,36 @@ def test_statuses_are_registered_with_a_meaning():
         assert name in known and len(known[name]) > 20
 
 
+def test_de1_at_two_and_a_half_fwhm_is_too_short_and_says_so():
+    # Issue 11: without a vacuum reference dE_I came out at 0.75 eV for FWHM
+    # 0.3 eV (2.5 FWHM, band gap 2.1 eV); the subtracted spectra rose from dE_I
+    # on, their band held the truth on 0.04 of the channels between 1.5 and 2
+    # eV, and every spectrum was "ok" (also at the first threshold of 2 FWHM).
+    data = make_synthetic_eels(
+        4, fwhm=0.3, t_over_lambda=(0.3, 0.7), e_bg=2.1, random_state=0
+    )
+    sub = ZLPSubtractor(
+        energy_axis=data.energy,
+        regressor=fast_regressor(),
+        regions=ZLPRegionMask(de1=0.75, de2=5.0),
+        random_state=0,
+    ).fit(data.spectra)
+    result = sub.subtract(data.spectra)
+    assert np.all(result.diagnostics["de1_over_fwhm"] < 2.75)
+    assert list(result.status) == ["region_i_too_short"] * 4
+    assert list(sub.training_status_) == ["region_i_too_short"] * 4
+    below_gap = (data.energy > 1.5) & (data.energy < 2.0)
+    low, high = result.subtracted_band
+    truth = data.inelastic
+    inside = (truth >= low) & (truth <= high)
+    # why the status is there: measured 0.53 of the channels inside the band,
+    # the subtracted spectrum 0.66-0.71 of the true ZLP's counts too high
+    # (dE_I = 1.5 eV: 0.84 and 0.10-0.14, "ok")
+    assert inside[:, below_gap].mean() < 0.6
+    excess = (result.subtracted_median - truth)[:, below_gap].sum(axis=1)
+    assert np.all(excess > 0.4 * data.zlp[:, below_gap].sum(axis=1))
+
+
 def test_training_spectra_are_ok_and_results_carry_statuses(fitted, data):
     result = fitted.subtract(data.spectra)
     assert list(fitted.training_status_) == ["ok"] * 5

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._replicas import replica_quantiles
 from .._validation import as_real_array
+from ._diagnostics import ensemble_summary, held_out_prediction
 from ._inputs import as_sample_weight, real_input
 from ._training import net_predict, scale_inputs
 
@@ -45,6 +46,27 @@ class EnsemblePredictionMethods:
         out *= self._target_scale_
         out += self._target_mean_
         return np.exp(out, out=out) if self.log_target else out
+
+    def _held_out(self, inputs, draws):
+        """Out-of-bag prediction of every training point (NaN without a split)."""
+        if draws[0][2] is None:
+            return np.full(inputs.shape[1], np.nan)
+        held_out = np.stack([d[2][: inputs.shape[1]] > 0 for d in draws])[self.kept_]
+        return held_out_prediction(self._predict_scaled(inputs), held_out)
+
+    def summary(self):
+        """What was trained and how well, as text for a person to read.
+
+        The architecture and training budget, how many replicas were kept and
+        why the others were dropped, the replicas' training and validation
+        chi^2, and at which epoch their weights were kept.
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self)
+        return ensemble_summary(self)
 
     def transform(self, X):
         """Every kept replica's prediction.

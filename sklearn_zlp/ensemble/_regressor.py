@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from .._validation import as_real_array
 from ..nn import ACTIVATIONS
@@ -17,10 +17,8 @@ from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from ._diagnostics import (
     FAILED,
-    ensemble_summary,
     failure_message,
     final_statuses,
-    held_out_prediction,
     status_summary,
 )
 from ._draws import MAX_SEED, draw_replica
@@ -512,27 +510,6 @@ class ZLPEnsembleRegressor(
         )
         self.oob_prediction_ = self._held_out(inputs[:, :n_data], draws)
         return self
-
-    def _held_out(self, inputs, draws):
-        """Out-of-bag prediction of every training point (NaN without a split)."""
-        if draws[0][2] is None:
-            return np.full(inputs.shape[1], np.nan)
-        held_out = np.stack([d[2][: inputs.shape[1]] > 0 for d in draws])[self.kept_]
-        return held_out_prediction(self._predict_scaled(inputs), held_out)
-
-    def summary(self):
-        """What was trained and how well, as text for a person to read.
-
-        The architecture and training budget, how many replicas were kept and
-        why the others were dropped, the replicas' training and validation
-        chi^2, and at which epoch their weights were kept.
-
-        Returns
-        -------
-        text : str
-        """
-        check_is_fitted(self)
-        return ensemble_summary(self)
 
     def _required_replicas(self):
         if isinstance(self.min_replicas, Integral):

@@ -15,6 +15,7 @@ from ._inputs import validate_input
 from ._regions import matching_start
 from ._result import ZLPSubtractionResult, empty_summary, summarise
 from ._streaming import batch_slices, model_replicas, subtract_batch
+from ._summary import subtractor_summary
 
 __all__ = ["SubtractionMethods"]
 
@@ -218,6 +219,21 @@ class SubtractionMethods:
                 )
 
         return generate()
+
+    def summary(self):
+        """What was fitted and how well, as text for a person to read.
+
+        The regions and trained energies, covariate ranges, noise model, how
+        many replicas were kept (and why the others were dropped), the chi^2
+        figures (per replica, per spectrum, held out) and the statuses of the
+        training spectra.
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self)
+        return subtractor_summary(self)
 
     def _statuses(self, data):
         """Status of every spectrum of validated ``data``, from its model ZLP alone."""

@@ -58,7 +58,7 @@ class ZLPSubtractionResult:
         ``"region_i_chi2"``: mean squared residual of the model median in the
         matching interval [dE_0, dE_I), standardised by counting noise and
         band (``poor_fit_in_region_i`` above 4); ``"de1_over_fwhm"``
-        (``region_i_too_short`` below 2); ``"zlp_excess_fraction"``: fraction of
+        (``region_i_too_short`` below 2.75); ``"zlp_excess_fraction"``: fraction of
         region-II channels where the model's lower band edge lies 3 sigma above
         the data (``zlp_exceeds_data`` from 0.1); ``"covariate_outside"`` and
         ``"fwhm_outside"``: the spectrum's ZLP FWHM more than 5% outside the

@@ -5,7 +5,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from ..ensemble import ZLPEnsembleRegressor
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -14,7 +13,6 @@ from ._inputs import LOG_TOTAL, validate_input
 from ._point_table import robust_ranges, training_table
 from ._prediction import SubtractionMethods
 from ._quality import fit_quality
-from ._summary import subtractor_summary
 
 __all__ = ["ZLPSubtractor", "default_regressor"]
 
@@ -192,9 +190,8 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         ln I, channel by channel, before matching; the median stays. It widens
         or narrows the bands of the model and matched ZLP, of the subtracted
         spectra (whose data-noise part stays) and of t/lambda. Set it after
-        fitting, e.g. to the value :func:`~sklearn_zlp.subtraction.calibrate_band_scale`
-        finds on spectra with a known truth (docs: calibration); 1 reports the
-        replicas as trained.
+        fitting to what :func:`~sklearn_zlp.subtraction.calibrate_band_scale`
+        finds on spectra with a known truth; 1: the replicas as trained.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -230,10 +227,9 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         region-III pseudo-data). Beyond them every replica's ZLP is continued
         as a power law from the edge (at most -1): in specimen mode on the loss
         side with the spectrum's own tail law (the one its pseudo-data
-        follow), otherwise with ``tail_powers_``. In vacuum mode the
-        continuation starts halfway to the edges, where the counts are still
-        well above the noise (at the edges the networks flatten: 3.7x the true
-        ZLP on synthetic vacuum spectra, 1.1-1.2x halfway). A network's prediction there
+        follow), otherwise with ``tail_powers_``; in vacuum mode from halfway
+        to the edges, where the networks have not yet flattened on counts at
+        the noise. A network's prediction there
         is a flat extrapolation (measured: 5 to 1000 times the true ZLP on
         sharp vacuum peaks, and a t/lambda bias of -0.012 to -0.017 on thick
         specimens with a long axis).
@@ -489,21 +485,6 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         )
         self.training_status_ = self._statuses(data)
         return self
-
-    def summary(self):
-        """What was fitted and how well, as text for a person to read.
-
-        The regions and trained energies, covariate ranges, noise model, how
-        many replicas were kept (and why the others were dropped), the chi^2
-        figures (per replica, per spectrum, held out) and the statuses of the
-        training spectra.
-
-        Returns
-        -------
-        text : str
-        """
-        check_is_fitted(self)
-        return subtractor_summary(self)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
