@@ -124,6 +124,10 @@ def test_band_scale_widens_every_band_and_keeps_the_median(vacuum_fit):
         scaled.zlp_model_median[:, core], plain.zlp_model_median[:, core], rtol=0.02
     )
     assert sub.band_scale == 1.0  # the copy's parameter, not the original's
+    assert "band_scale 3" in wide.summary()
+    assert "recalibrated" not in sub.summary()
+    low, high = anchor_energies(sub.trained_range_, "vacuum")
+    assert f"continuation beyond {low:.3g} and {high:.3g} eV" in sub.summary()
 
 
 def test_band_scale_must_be_positive(vacuum_fit):

@@ -3,6 +3,7 @@
 import numpy as np
 
 from .._status import OK, describe_status
+from ._extrapolation import anchor_energies
 
 __all__ = ["subtractor_summary"]
 
@@ -51,10 +52,12 @@ def subtractor_summary(est):
             "a power-law continuation beyond",
         ]
     else:
+        start = anchor_energies(est.trained_range_, est.mode)
+        start = est.trained_range_ if start is None else start
         lines.append(
             f"  trained channels: {_range(-est.de1_)} to {_range(est.de2_)} eV "
             f"(signal above 3 sigma); power-law continuation beyond "
-            f"{est.trained_range_[0]:.3g} and {est.trained_range_[1]:.3g} eV"
+            f"{start[0]:.3g} and {start[1]:.3g} eV"
         )
     for j, name in enumerate(est.covariates):
         values = est.training_covariates_[:, j]
@@ -67,6 +70,11 @@ def subtractor_summary(est):
         f"relative_sigma {est.relative_sigma_:g}",
         f"  point table: {est.n_training_points_} data points",
     ]
+    if est.band_scale != 1.0:
+        lines.append(
+            f"  bands recalibrated: replicas' spread about their median x "
+            f"band_scale {est.band_scale:.3g}"
+        )
     regressor = est.regressor_
     status = getattr(regressor, "replica_status_", None)
     if status is not None:
