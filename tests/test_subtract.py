@@ -375,6 +375,21 @@ def test_ws2_automatic_de1_is_physical(ws2_fit):
 
 
 @pytest.mark.slow
+def test_ws2_fit_is_ok_with_its_quality_figures(ws2_fit):
+    # Measured (24 replicas x 3000 epochs, five spectra trained, the sixth left
+    # out): every spectrum "ok"; region-I chi^2 0.5-3.0 (threshold 4), no
+    # model above the data in region II, ln N_tot and FWHM within training.
+    sub, spectra, _ = ws2_fit
+    assert list(sub.training_status_) == ["ok"] * 5
+    result = sub.subtract(spectra)
+    assert np.mean(result.status == "ok") >= 5 / 6, list(result.status)
+    assert np.all(result.diagnostics["zlp_excess_fraction"] < 0.05)
+    assert not result.diagnostics["fwhm_outside"].any()
+    assert np.median(sub.spectrum_chi2_) < 2
+    assert "training spectra: all ok" in sub.summary()
+
+
+@pytest.mark.slow
 def test_ws2_subtracted_zero_below_1ev_onset_above_1p5ev(ws2_fit):
     sub, spectra, energy = ws2_fit
     result = sub.subtract(spectra)

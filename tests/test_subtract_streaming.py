@@ -56,7 +56,7 @@ def _outputs(sub, X, method):
             for k in ("zlp_model", "zlp", "subtracted")
             for s in ("median", "band")
         ]
-        return {name: getattr(result, name) for name in names}
+        return {name: getattr(result, name) for name in names} | _per_spectrum(result)
     if method == "subtract_streamed":
         result = sub.subtract(X)
         names = [
@@ -64,8 +64,19 @@ def _outputs(sub, X, method):
             for k in ("zlp_model", "zlp", "subtracted")
             for s in ("median", "band")
         ]
-        return {name: getattr(result, name) for name in names}
+        return {name: getattr(result, name) for name in names} | _per_spectrum(result)
     raise AssertionError(method)
+
+
+def _per_spectrum(result):
+    """Statuses, diagnostics and t/lambda of a result (bands with spectra first)."""
+    out = {
+        "status": result.status,
+        "t_over_lambda": result.t_over_lambda,
+        "t_over_lambda_band": result.t_over_lambda_band.T,
+    }
+    out.update({f"diagnostics[{k}]": v for k, v in result.diagnostics.items()})
+    return out
 
 
 def _rows(outputs, rows):

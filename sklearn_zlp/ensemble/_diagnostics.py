@@ -15,8 +15,10 @@ __all__ = [
     "NOISE_FLOOR_CHI2",
     "NO_PROGRESS_RATIO",
     "classify_replicas",
+    "ensemble_summary",
     "failure_message",
     "final_statuses",
+    "held_out_prediction",
     "status_summary",
     "stuck_replicas",
 ]
@@ -184,3 +186,77 @@ def failure_message(status, n_restarts, lr, replica_lr, n_required):
     if n_required is not None:
         text += f" Only {n - n_failed} trained, but min_replicas requires {n_required}."
     return text + f" To fix: {advice}. Per replica: replica_status_."
+
+
+def held_out_prediction(predictions, held_out):
+    """Median, for every point, over the replicas that held it out of training.
+
+    The out-of-bag prediction of :class:`sklearn.ensemble.BaggingRegressor`
+    for the 80/20 splits of the replicas: each point is predicted only by the
+    networks that never saw it (about a fifth of them), so its residual is a
+    held-out one.
+
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_replicas, n_points)
+        Every kept replica's prediction.
+    held_out : ndarray of shape (n_replicas, n_points) of bool
+        Which points each replica held out (its validation points).
+
+    Returns
+    -------
+    prediction : ndarray of shape (n_points,)
+        NaN where no replica held the point out.
+    """
+    masked = np.where(held_out, predictions, np.nan)
+    out = np.full(predictions.shape[1], np.nan)
+    seen = held_out.any(axis=0)
+    out[seen] = np.nanmedian(masked[:, seen], axis=0)
+    return out
+
+
+def ensemble_summary(est):
+    """The text of :meth:`ZLPEnsembleRegressor.summary`."""
+    status = est.replica_status_
+    n_all = status.size
+    kept = est.kept_
+    chi2 = est.replica_chi2_
+    lines = [
+        f"ZLPEnsembleRegressor: {n_all} replicas x {est.max_epochs} epochs "
+        f"(lr {est.lr:g}, hidden layers {tuple(est.hidden_layer_sizes)}, "
+        f"{est.replica_method} replicas, validation fraction {est.validation_fraction:g}), "
+        f"{est.n_features_in_} input features",
+        f"  replicas kept: {est.n_replicas_} of {n_all} "
+        f"({100 * est.n_replicas_ / n_all:.0f}%); {status_summary(status)}",
+    ]
+    dropped = [name for name in (*FAILED, "outlier") if np.any(status == name)]
+    for name in dropped:
+        lines.append(f"    {int(np.sum(status == name))} {_EXPLAIN[name]}")
+    if np.any(est.replica_restarts_ > 0):
+        lines.append(f"  restarts: {int(est.replica_restarts_.sum())} in all")
+    if kept.any():
+        q = np.nanquantile(chi2[kept], [0.0, 0.16, 0.5, 0.84, 1.0])
+        v = np.nanquantile(est.replica_valid_chi2_[kept], [0.16, 0.5, 0.84])
+        e = np.quantile(est.replica_best_epoch_[kept], [0.0, 0.5, 1.0])
+        lines += [
+            "  chi^2 per point of the kept replicas (against their pseudo-data; about 2 "
+            "is a fit to the noise):",
+            f"    training: median {q[2]:.3g}, 16-84% {q[1]:.3g} to {q[3]:.3g}, "
+            f"range {q[0]:.3g} to {q[4]:.3g}",
+            f"    validation (held-out points): median {v[1]:.3g}, 16-84% {v[0]:.3g} "
+            f"to {v[2]:.3g}",
+            f"    epoch of the kept weights: {e[0]:.0f} to {e[2]:.0f} (median {e[1]:.0f}) "
+            f"of {est.max_epochs}"
+            + (
+                "; most replicas were still improving at the end: raise max_epochs"
+                if e[1] >= 0.95 * est.max_epochs
+                else ""
+            ),
+        ]
+    oob = getattr(est, "oob_prediction_", None)
+    if oob is not None and np.any(np.isfinite(oob)):
+        lines.append(
+            f"  out-of-bag predictions for {int(np.isfinite(oob).sum())} of {oob.size} "
+            "training points (oob_prediction_)"
+        )
+    return "\n".join(lines)

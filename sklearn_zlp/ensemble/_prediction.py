@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._replicas import replica_quantiles
 from .._validation import as_real_array
+from ._diagnostics import ensemble_summary, held_out_prediction
 from ._inputs import as_sample_weight, real_input
 from ._training import net_predict, scale_inputs
 
@@ -27,10 +28,13 @@ class EnsemblePredictionMethods:
     def _replica_predictions(self, X):
         check_is_fitted(self)
         X = validate_data(self, real_input(X, "X"), dtype=np.float64, reset=False)
-        inputs = scale_inputs(X, self._input_low_, self._input_width_)
+        return self._predict_scaled(scale_inputs(X, self._input_low_, self._input_width_))
+
+    def _predict_scaled(self, inputs):
+        """Kept replicas' predictions (intensity units) on scaled inputs (features, points)."""
         # kept replicas only, filled chunk by chunk and transformed in place: at
         # (replicas x points) floats each, temporaries cost more than the networks
-        out = np.empty((self.n_replicas_, X.shape[0]))
+        out = np.empty((self.n_replicas_, inputs.shape[1]))
         row = 0
         first = 0
         for net in self.estimators_:
@@ -42,6 +46,27 @@ class EnsemblePredictionMethods:
         out *= self._target_scale_
         out += self._target_mean_
         return np.exp(out, out=out) if self.log_target else out
+
+    def _held_out(self, inputs, draws):
+        """Out-of-bag prediction of every training point (NaN without a split)."""
+        if draws[0][2] is None:
+            return np.full(inputs.shape[1], np.nan)
+        held_out = np.stack([d[2][: inputs.shape[1]] > 0 for d in draws])[self.kept_]
+        return held_out_prediction(self._predict_scaled(inputs), held_out)
+
+    def summary(self):
+        """What was trained and how well, as text for a person to read.
+
+        The architecture and training budget, how many replicas were kept and
+        why the others were dropped, the replicas' training and validation
+        chi^2, and at which epoch their weights were kept.
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self)
+        return ensemble_summary(self)
 
     def transform(self, X):
         """Every kept replica's prediction.

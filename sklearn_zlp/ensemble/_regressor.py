@@ -15,7 +15,12 @@ from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
-from ._diagnostics import FAILED, failure_message, final_statuses, status_summary
+from ._diagnostics import (
+    FAILED,
+    failure_message,
+    final_statuses,
+    status_summary,
+)
 from ._draws import MAX_SEED, draw_replica
 from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
 from ._prediction import EnsemblePredictionMethods
@@ -196,6 +201,13 @@ class ZLPEnsembleRegressor(
         retrained after diverging.
     kept_ : ndarray of shape (n_replicas,) of bool
         Which replicas predictions use.
+    oob_prediction_ : ndarray of shape (n_samples,)
+        Held-out ("out-of-bag") prediction of every training point: the median
+        over the kept replicas that held the point out of their training (their
+        validation points, about ``validation_fraction`` of the replicas), in
+        intensity units; NaN where no kept replica held it out (always with
+        ``validation_fraction=0``). Residuals against it are held-out residuals
+        (the precedent: ``BaggingRegressor.oob_prediction_``).
     n_checkpoint_loaded_ : int
         Replica trainings (first round and restarts) loaded from
         ``checkpoint_dir`` instead of run.
@@ -496,6 +508,7 @@ class ZLPEnsembleRegressor(
             n_rejected_=int((~kept).sum()),
             n_checkpoint_loaded_=training.n_loaded,
         )
+        self.oob_prediction_ = self._held_out(inputs[:, :n_data], draws)
         return self
 
     def _required_replicas(self):

@@ -3,13 +3,27 @@
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["match_zlp"]
+__all__ = ["match_zlp", "model_weight"]
 
 
 def _smoothstep(x):
     """C2-smooth step from 0 (x <= 0) to 1 (x >= 1)."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * x * (x * (6 * x - 15) + 10)
+
+
+def model_weight(energy, de0, de1, *, mirror):
+    """Weight of the model in the matched ZLP, (n_spectra, n_channels); the data's is 1 - w.
+
+    0 below dE_0 (and on the gain side unless ``mirror``), 1 above dE_I, a
+    C2-smooth step between.
+    """
+    e = np.abs(energy) if mirror else energy
+    width = np.maximum(de1 - de0, 1e-12)
+    w = _smoothstep((e[None, :] - de0[:, None]) / width[:, None])
+    if not mirror:
+        w = np.where(energy[None, :] > 0, w, 0.0)
+    return w
 
 
 def match_zlp(model, spectra, energy, de0, de1, *, mirror, out=None):
@@ -21,11 +35,7 @@ def match_zlp(model, spectra, energy, de0, de1, *, mirror, out=None):
     ``model`` is (n_replicas, n_spectra, n_channels); ``out`` (which may be
     ``model`` itself) receives the result. Every spectrum is matched on its own.
     """
-    e = np.abs(energy) if mirror else energy
-    width = np.maximum(de1 - de0, 1e-12)
-    w = _smoothstep((e[None, :] - de0[:, None]) / width[:, None])  # (n_spectra, n_ch)
-    if not mirror:
-        w = np.where(energy[None, :] > 0, w, 0.0)
+    w = model_weight(energy, de0, de1, mirror=mirror)
     # in place on one replicas-sized array: at replicas x spectra x channels
     # floats, every temporary costs as much as the networks' evaluation
     zlp = np.multiply(model, w[None], out=out)

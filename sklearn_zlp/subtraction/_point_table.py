@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..preprocessing._align import fwhm_of_validated
+from ._extrapolation import MIN_TAIL_POWER
 from ._inputs import LOG_TOTAL, covariate_table, normalisation
 from ._regions import fit_regions
 from ._uncertainty import choose_read_noise, training_variance
@@ -20,30 +21,68 @@ __all__ = [
     "energy_feature",
     "robust_ranges",
     "tail_extrapolation",
+    "tail_law",
+    "tail_powers",
     "training_table",
 ]
 
 # ln-space uncertainty of the "tail" pseudo-data (see ZLPSubtractor's pseudo_data)
 TAIL_SIGMA = 0.1
+# relative_sigma="auto" in vacuum mode (see ZLPSubtractor's relative_sigma)
+VACUUM_RELATIVE_SIGMA = 0.02
 
 
-def tail_extrapolation(spectrum, energy, de1, e3):
-    """Power-law extrapolation of a spectrum's ZLP tail from region I to ``e3``.
+def tail_law(spectrum, energy, de1):
+    """Power law ``(ln I at ln E = x0, x0, slope)`` of a spectrum's ZLP tail, or None.
 
     ln I is fitted linearly in ln E on the loss side over ``[dE_I / 2, dE_I)``
     (ZLP-dominated by the definition of dE_I); the slope is kept at or below -1
-    (a tail that falls at least as 1/E). Counts, >= 1.
+    (a tail that falls at least as 1/E). None with fewer than 3 positive
+    channels there.
     """
+    if not np.isfinite(de1):
+        return None
     use = (energy >= 0.5 * de1) & (energy < de1) & (spectrum > 0)
     if use.sum() < 3:
-        return np.ones_like(e3)
+        return None
     x, y = np.log(energy[use]), np.log(spectrum[use])
     w = spectrum[use]  # ln-space weights 1/sigma_ln^2 = I (Poisson)
     xm = np.average(x, weights=w)
     ym = np.average(y, weights=w)
     slope = np.sum(w * (x - xm) * (y - ym)) / max(np.sum(w * (x - xm) ** 2), 1e-300)
-    slope = min(slope, -1.0)
+    return ym, xm, min(slope, MIN_TAIL_POWER)
+
+
+def tail_extrapolation(spectrum, energy, de1, e3):
+    """Power-law extrapolation of a spectrum's ZLP tail from region I to ``e3``.
+
+    The law of :func:`tail_law`, in counts, at least 1 (all 1 without a law).
+    """
+    law = tail_law(spectrum, energy, de1)
+    if law is None:
+        return np.ones_like(e3)
+    ym, xm, slope = law
     return np.maximum(np.exp(ym + slope * (np.log(e3) - xm)), 1.0)
+
+
+def tail_powers(spectra, energy, de1, de2, mode):
+    """Median power of the training spectra's ZLP tails, (gain side, loss side).
+
+    Each side's :func:`tail_law` over the outer half of the trained channels:
+    ``[dE_I / 2, dE_I)`` on both sides in specimen mode, ``[E / 2, E)`` with
+    ``E`` the ends of the channels above the noise in vacuum mode. NaN where
+    no spectrum has a law.
+    """
+    loss_edge = de1 if mode == "specimen" else de2
+    gain, loss = [], []
+    for s, g, e in zip(spectra, de1, loss_edge, strict=True):
+        for side, law in (
+            (gain, tail_law(s[::-1], -energy[::-1], g)),
+            (loss, tail_law(s, energy, e)),
+        ):
+            if law is not None:
+                side.append(law[2])
+    return np.array([np.median(v) if v else np.nan for v in (gain, loss)])
 
 
 def energy_feature(energy, width):
@@ -66,10 +105,15 @@ def build_point_table(
     """Training points, targets, weights and monotonic grid of all spectra.
 
     ``options`` is the subtractor (its mode, n_pseudo, n_monotonic and
-    pseudo_data). Returns ``(X, y, sample_weight, monotonic_X, n_points)``
-    with ``n_points`` the data rows (not pseudo-data or penalty points).
+    pseudo_data). Returns a namespace with ``points``, ``target``,
+    ``weight`` (the ``sample_weight``), ``monotonic`` (``monotonic_X``),
+    ``spectrum`` (the spectrum of each row), ``is_data`` (rows with data, not
+    pseudo-data), ``n_points`` (the data rows) and ``energy_range`` (the lowest
+    and highest energy in eV of a row with data or pseudo-data: the range the
+    networks are trained on).
     """
-    rows, targets, weights, grid = [], [], [], []
+    rows, targets, weights, grid, owner, kind = [], [], [], [], [], []
+    low, high = np.inf, -np.inf
     dispersion = energy[1] - energy[0]
     specimen = options.mode == "specimen"
     n_points = 0
@@ -86,9 +130,12 @@ def build_point_table(
                 "dE_I) or use a finer energy axis."
             )
         e = energy[chosen]
+        low, high = min(low, e[0]), max(high, e[-1])
         rows.append(_rows(e, width, cov))
         targets.append(s[chosen] / norm[i])
         weights.append(norm[i] ** 2 / variance[i, chosen])
+        owner.append(np.full(e.size, i))
+        kind.append(np.ones(e.size, dtype=bool))
         n_points += e.size
         if specimen and options.n_pseudo > 0:
             stop = min(1.5 * de2[i], energy[-1])
@@ -99,7 +146,10 @@ def build_point_table(
                     "a longer energy range."
                 )
             e3 = np.linspace(de2[i], stop, options.n_pseudo)
+            high = max(high, e3[-1])
             rows.append(_rows(e3, width, cov))
+            owner.append(np.full(e3.size, i))
+            kind.append(np.zeros(e3.size, dtype=bool))
             if options.pseudo_data == "tail":
                 level = tail_extrapolation(s, energy, de1[i], e3)
                 targets.append(level / norm[i])
@@ -109,9 +159,16 @@ def build_point_table(
                 weights.append(np.full(e3.size, (norm[i] / 0.5) ** 2))
         if specimen and options.n_monotonic > 1:
             grid.append(_rows(np.linspace(de1[i], de2[i], options.n_monotonic), width, cov))
-    X = np.vstack(rows)
-    monotonic = np.vstack(grid) if grid else None
-    return X, np.concatenate(targets), np.concatenate(weights), monotonic, n_points
+    return SimpleNamespace(
+        points=np.vstack(rows),
+        target=np.concatenate(targets),
+        weight=np.concatenate(weights),
+        monotonic=np.vstack(grid) if grid else None,
+        spectrum=np.concatenate(owner),
+        is_data=np.concatenate(kind),
+        n_points=n_points,
+        energy_range=np.array([low, high]),
+    )
 
 
 def robust_ranges(points, covariates, names):
@@ -137,23 +194,27 @@ def robust_ranges(points, covariates, names):
 def training_table(est, data):
     """Everything the ensemble of ``est`` (a ZLPSubtractor) trains on, from validated data.
 
-    Returns a namespace with the point table (``points``, ``target``,
-    ``weight``, ``monotonic``, ``n_points``), the ``covariates`` table, and
-    what the fit keeps: ``read_noise``, ``regions`` (fitted mask or None),
-    ``de1``, ``de2`` and ``width`` (of the asinh energy input, or None).
+    Returns the namespace of :func:`build_point_table` with, added, the
+    ``covariates`` table, the spectra's ``fwhm`` and what the fit keeps:
+    ``tail_powers`` (:func:`tail_powers`), ``read_noise``, ``relative_sigma``
+    (resolved), ``regions`` (fitted mask or None), ``de1``, ``de2`` and
+    ``width`` (of the asinh energy input, or None).
     """
     spectra, energy = data.spectra, data.energy
     covariates = covariate_table(data, est.covariates)
     fwhm = fwhm_of_validated(spectra, energy)
     read_noise = choose_read_noise(est.read_noise, spectra, energy, fwhm)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
+    relative = est.relative_sigma
+    if relative == "auto":
+        relative = VACUUM_RELATIVE_SIGMA if est.mode == "vacuum" else 0.0
     variance = training_variance(
         spectra,
         norm,
         energy,
         data.acquisition,
         read_noise=read_noise,
-        relative=est.relative_sigma,
+        relative=float(relative),
         sigma=est.sigma,
     )
     de1, de2, regions = fit_regions(est.regions, est.mode, spectra, energy, read_noise)
@@ -164,19 +225,18 @@ def training_table(est, data):
     if scale == "asinh":
         width = np.nanmedian(fwhm)
         width = float(width) if np.isfinite(width) else 1.0
-    points, target, weight, monotonic, n_points = build_point_table(
+    table = build_point_table(
         spectra, energy, covariates, norm, variance, de1, de2, width, options=est
     )
-    return SimpleNamespace(
-        points=points,
-        target=target,
-        weight=weight,
-        monotonic=monotonic,
-        n_points=n_points,
+    table.__dict__.update(
+        tail_powers=tail_powers(spectra, energy, de1, de2, est.mode),
         covariates=covariates,
         read_noise=read_noise,
         regions=regions,
         de1=de1,
         de2=de2,
         width=width,
+        fwhm=fwhm,
+        relative_sigma=float(relative),
     )
+    return table

@@ -9,11 +9,13 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
-from .._replicas import replica_median, replica_quantiles
+from .._replicas import replica_band, replica_median, replica_quantiles
+from ._checks import spectrum_checks
 from ._inputs import validate_input
-from ._regions import region_edges
+from ._regions import matching_start
 from ._result import ZLPSubtractionResult, empty_summary, summarise
 from ._streaming import batch_slices, model_replicas, subtract_batch
+from ._summary import subtractor_summary
 
 __all__ = ["SubtractionMethods"]
 
@@ -25,6 +27,42 @@ def check_confidence_level(level):
             f"confidence_level must lie in (0, 1), got {level!r}; 0.68 gives the "
             "16th to 84th percentile band."
         )
+
+
+def batch_checks(est, part, batch, model_median, model_band, confidence_level):
+    """Statuses, diagnostics and t/lambda summary of one batch of spectra."""
+    status, diagnostics = spectrum_checks(
+        est,
+        part.spectra,
+        part.energy,
+        batch.covariates,
+        model_median,
+        model_band,
+        (batch.de0, batch.de1, batch.de2),
+        batch.fwhm,
+    )
+    thickness = batch.t_over_lambda
+    return {
+        "status": status,
+        "diagnostics": diagnostics,
+        "t_over_lambda": replica_median(thickness, nan_policy="omit"),
+        "t_over_lambda_band": replica_band(thickness, confidence_level, nan_policy="omit"),
+    }
+
+
+def join_checks(parts):
+    """:func:`batch_checks` of consecutive batches joined along the spectra."""
+    return {
+        "status": np.concatenate([p["status"] for p in parts]),
+        "diagnostics": {
+            key: np.concatenate([p["diagnostics"][key] for p in parts])
+            for key in parts[0]["diagnostics"]
+        },
+        "t_over_lambda": np.concatenate([p["t_over_lambda"] for p in parts]),
+        "t_over_lambda_band": np.concatenate(
+            [p["t_over_lambda_band"] for p in parts], axis=1
+        ),
+    }
 
 
 class SubtractionMethods:
@@ -77,6 +115,7 @@ class SubtractionMethods:
         summary = empty_summary(kinds, n, n_channels)
         edges = np.empty((3, n))
         cubes = {}
+        checks = []
         for rows, part in self._batches(data):
             # each cube is reduced before the next step overwrites it
             def reduce(kind, rows=rows):
@@ -96,6 +135,16 @@ class SubtractionMethods:
                 if kind not in cubes:
                     cubes[kind] = np.empty((n_replicas, n, n_channels))
                 cubes[kind][:, rows] = getattr(batch, kind)
+            checks.append(
+                batch_checks(
+                    self,
+                    part,
+                    batch,
+                    summary["zlp_model_median"][rows],
+                    summary["zlp_model_band"][:, rows],
+                    confidence_level,
+                )
+            )
         return ZLPSubtractionResult(
             energy=data.energy.copy(),
             spectra=data.spectra,
@@ -107,6 +156,7 @@ class SubtractionMethods:
             replicas=cubes if keep_replicas else None,
             summary=summary,
             confidence_level=confidence_level,
+            **join_checks(checks),
         )
 
     def subtract_batches(self, X, *, confidence_level=0.68):
@@ -137,6 +187,12 @@ class SubtractionMethods:
         def generate():
             for rows, part in batches:
                 batch = subtract_batch(self, part, keep=("zlp_model", "zlp"))
+                replicas = {
+                    k: getattr(batch, k) for k in ("zlp_model", "zlp", "subtracted")
+                }
+                summary = summarise(
+                    {"zlp_model": batch.zlp_model}, confidence_level, into=None
+                )
                 yield ZLPSubtractionResult(
                     energy=data.energy.copy(),
                     spectra=part.spectra,
@@ -145,11 +201,60 @@ class SubtractionMethods:
                     de2=batch.de2,
                     n_replicas=batch.subtracted.shape[0],
                     rows=rows,
-                    replicas=batch._asdict(),
+                    replicas=replicas,
+                    summary=summary,
                     confidence_level=confidence_level,
+                    **join_checks(
+                        [
+                            batch_checks(
+                                self,
+                                part,
+                                batch,
+                                summary["zlp_model_median"],
+                                summary["zlp_model_band"],
+                                confidence_level,
+                            )
+                        ]
+                    ),
                 )
 
         return generate()
+
+    def summary(self):
+        """What was fitted and how well, as text for a person to read.
+
+        The regions and trained energies, covariate ranges, noise model, how
+        many replicas were kept (and why the others were dropped), the chi^2
+        figures (per replica, per spectrum, held out) and the statuses of the
+        training spectra.
+
+        Returns
+        -------
+        text : str
+        """
+        check_is_fitted(self)
+        return subtractor_summary(self)
+
+    def _statuses(self, data):
+        """Status of every spectrum of validated ``data``, from its model ZLP alone."""
+        status = []
+        for _, part in self._batches(data):
+            model, fwhm, de1, de2, covariates = model_replicas(self, part)
+            de0 = matching_start(de1, fwhm, self.match_width)
+            band = replica_band(model)
+            status.append(
+                spectrum_checks(
+                    self,
+                    part.spectra,
+                    part.energy,
+                    covariates,
+                    replica_median(model),
+                    band,
+                    (de0, de1, de2),
+                    fwhm,
+                )[0]
+            )
+        return np.concatenate(status)
 
     def transform_replicas(self, X):
         """Subtracted spectra of every replica.
@@ -242,10 +347,8 @@ class SubtractionMethods:
         count = np.empty(len(data.spectra), dtype=np.int64)
         for rows, part in self._batches(data):
             spectra = part.spectra
-            model = replica_median(model_replicas(self, part)[0])
-            de1, de2 = region_edges(
-                self.regions_, self.mode, spectra, energy, self.read_noise_
-            )
+            cube, _, de1, de2, _ = model_replicas(self, part)
+            model = replica_median(cube)
             if self.mode == "vacuum":
                 used = (energy[None] >= -de1[:, None]) & (energy[None] <= de2[:, None])
             else:

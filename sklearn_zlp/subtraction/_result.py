@@ -46,6 +46,31 @@ class ZLPSubtractionResult:
         for (all of them from :meth:`~ZLPSubtractor.subtract`).
     de0, de1, de2 : ndarray of shape (n_spectra,)
         Matching start, end of region I and start of region III, in eV.
+    status : ndarray of shape (n_spectra,) of str
+        ``"ok"`` or why a spectrum's results may not be trusted
+        (:func:`~sklearn_zlp.describe_status` explains each):
+        ``"no_region_i"`` (its matched ZLP, subtracted spectrum and t/lambda
+        are NaN), ``"poor_fit_in_region_i"``, ``"zlp_exceeds_data"``,
+        ``"region_i_too_short"``, ``"extrapolated"`` (values kept; their bands
+        may miss the truth). One status per spectrum, the first that applies in
+        this order; ``diagnostics`` holds the numbers behind every check.
+    diagnostics : dict of ndarray of shape (n_spectra,)
+        ``"region_i_chi2"``: mean squared residual of the model median in the
+        matching interval [dE_0, dE_I), standardised by counting noise and
+        band (``poor_fit_in_region_i`` above 4); ``"de1_over_fwhm"``
+        (``region_i_too_short`` below 2.75); ``"zlp_excess_fraction"``: fraction of
+        region-II channels where the model's lower band edge lies 3 sigma above
+        the data (``zlp_exceeds_data`` from 0.1); ``"covariate_outside"`` and
+        ``"fwhm_outside"``: the spectrum's ZLP FWHM more than 5% outside the
+        training spectra's range (either gives ``extrapolated``).
+    t_over_lambda : ndarray of shape (n_spectra,)
+        Relative thickness ln(I_total / I_ZLP), median over replicas: each
+        replica's sum of the data (with its own draw of the counting noise,
+        when ``data_noise``) over the sum of its matched ZLP, over the whole
+        axis. Accurate to ~1% only if the axis reaches ~8 plasmon energies
+        (Egerton 2011, section 5.1).
+    t_over_lambda_band : ndarray of shape (2, n_spectra)
+        Its band (ZLP model and data noise together).
     subtracted_median, zlp_median, zlp_model_median : ndarray of shape \
 (n_spectra, n_channels)
         Medians over replicas of the ZLP-free spectra, the matched ZLP and the
@@ -79,7 +104,15 @@ class ZLPSubtractionResult:
         replicas=None,
         summary=None,
         confidence_level=0.68,
+        status=None,
+        diagnostics=None,
+        t_over_lambda=None,
+        t_over_lambda_band=None,
     ):
+        self.status = status
+        self.diagnostics = {} if diagnostics is None else diagnostics
+        self.t_over_lambda = t_over_lambda
+        self.t_over_lambda_band = t_over_lambda_band
         self.energy = energy
         self.spectra = spectra
         self.de0, self.de1, self.de2 = de0, de1, de2

@@ -13,10 +13,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._replicas import replica_median
 from ..preprocessing._align import fwhm_of_validated
+from ._extrapolation import anchor_energies, continue_tails
 from ._inputs import covariate_table, normalisation
-from ._matching import match_zlp
-from ._point_table import energy_feature
+from ._matching import match_zlp, model_weight
+from ._point_table import energy_feature, tail_law
 from ._regions import matching_start, region_edges
 from ._uncertainty import add_noise_draws
 
@@ -24,7 +26,11 @@ __all__ = ["BatchReplicas", "batch_slices", "model_replicas", "subtract_batch"]
 
 
 class BatchReplicas(NamedTuple):
-    """Replica cubes of one batch, (n_replicas, b, n_channels) each (or None)."""
+    """Replica cubes of one batch, (n_replicas, b, n_channels) each (or None).
+
+    ``t_over_lambda`` is (n_replicas, b): ln of each replica's total counts
+    (with its draw of the data's noise) over its matched ZLP's.
+    """
 
     zlp_model: np.ndarray | None
     zlp: np.ndarray | None
@@ -32,6 +38,9 @@ class BatchReplicas(NamedTuple):
     de0: np.ndarray
     de1: np.ndarray
     de2: np.ndarray
+    fwhm: np.ndarray
+    covariates: np.ndarray
+    t_over_lambda: np.ndarray
 
 
 def batch_slices(n_spectra, batch_size):
@@ -42,28 +51,66 @@ def batch_slices(n_spectra, batch_size):
 
 
 def model_replicas(est, data):
-    """Every replica's ZLP for every spectrum of ``data`` and the spectra's FWHM.
+    """Every replica's ZLP for every spectrum of ``data``, with what it rests on.
 
-    Returns ``(model, fwhm)`` with ``model`` of shape (n_replicas, b,
-    n_channels) in counts, a new array the caller may overwrite.
+    Beyond the energies the networks were trained on (``trained_range_``) each
+    replica's ZLP is continued as a power law (:mod:`._extrapolation`).
+
+    Returns
+    -------
+    model : ndarray of shape (n_replicas, b, n_channels)
+        In counts, a new array the caller may overwrite.
+    fwhm, de1, de2 : ndarray of shape (b,)
+        The spectra's ZLP widths and region edges.
+    covariates : ndarray of shape (b, n_covariates)
     """
     spectra, energy = data.spectra, data.energy
     n_spectra, n_channels = spectra.shape
     fwhm = fwhm_of_validated(spectra, energy)
+    de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
+    anchors = anchor_energies(est.trained_range_, est.mode)
+    grid = energy if anchors is None else np.concatenate([energy, anchors])
+    n_grid = grid.size
     points = np.column_stack(
         [
-            np.tile(energy_feature(energy, est.energy_width_), n_spectra),
-            np.repeat(covariates, n_channels, axis=0),
+            np.tile(energy_feature(grid, est.energy_width_), n_spectra),
+            np.repeat(covariates, n_grid, axis=0),
         ]
     )
     replicas = np.asarray(est.regressor_.transform(points), dtype=np.float64)
-    model = replicas.T.reshape(-1, n_spectra, n_channels)
-    if not model.flags.writeable or np.shares_memory(model, points):
-        model = model.copy()
+    values = replicas.T.reshape(-1, n_spectra, n_grid)
+    model = values[:, :, :n_channels].copy()
+    if anchors is not None:
+        powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
+        if est.mode == "specimen":
+            for i, (s, d) in enumerate(zip(spectra, de1, strict=True)):
+                law = tail_law(s, energy, d)
+                if law is not None:
+                    powers[1, i] = law[2]
+        continue_tails(model, energy, anchors, values[:, :, n_channels:], powers)
     model *= norm[None, :, None]
-    return model, fwhm
+    if est.band_scale != 1.0:
+        rescale_replicas(model, est.band_scale)
+    return model, fwhm, de1, de2, covariates
+
+
+def rescale_replicas(model, scale):
+    """Move every replica from the replicas' median by ``scale`` in ln, in place.
+
+    ``ln Z_r -> ln m + scale (ln Z_r - ln m)`` with ``m`` the median over
+    replicas, channel by channel; channels where a replica is not positive
+    scale linearly, ``Z_r -> m + scale (Z_r - m)``.
+    """
+    median = replica_median(model)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = model / median[None]
+        log_scaled = median[None] * np.exp(scale * np.log(ratio))
+    linear = median[None] + scale * (model - median[None])
+    positive = (model > 0) & (median[None] > 0)
+    np.copyto(model, np.where(positive, log_scaled, linear))
+    return model
 
 
 def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
@@ -74,9 +121,8 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
     the model and matched cubes before they are overwritten (to reduce them to
     statistics).
     """
-    model, fwhm = model_replicas(est, data)
+    model, fwhm, de1, de2, covariates = model_replicas(est, data)
     spectra, energy = data.spectra, data.energy
-    de1, de2 = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
     de0 = matching_start(de1, fwhm, est.match_width)
     if on_model is not None:
         on_model(model)
@@ -89,14 +135,25 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
         mirror=est.gain_side == "model",
         out=None if "zlp_model" in keep else model,
     )
+    # nothing to match without dE_I: NaN, and the status says why
+    zlp[:, ~np.isfinite(de1)] = np.nan
     if on_zlp is not None:
         on_zlp(zlp)
+    zlp_total = zlp.sum(axis=-1)
     if est.data_noise:
         noisy = add_noise_draws(
             est._noise_seed_, spectra, data.acquisition, est.read_noise_, zlp.shape[0]
         )
+        total = noisy.sum(axis=-1)
+        # The matched ZLP is the data below dE_0: each replica's draw of the
+        # data's noise is in its ZLP there as well as in its total, which
+        # t/lambda = ln(total / ZLP) must see (it is most of t/lambda's noise).
+        data_part = 1.0 - model_weight(energy, de0, de1, mirror=est.gain_side == "model")
+        zlp_total = zlp_total + np.einsum("rbc,bc->rb", noisy, data_part)
+        zlp_total -= np.einsum("bc,bc->b", spectra, data_part)[None, :]
         subtracted = np.subtract(noisy, zlp, out=noisy)
     else:
+        total = np.broadcast_to(spectra.sum(axis=-1), zlp_total.shape)
         out = None if "zlp" in keep else zlp
         subtracted = np.subtract(spectra[None], zlp, out=out)
     return BatchReplicas(
@@ -106,4 +163,14 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
         de0,
         de1,
         de2,
+        fwhm,
+        covariates,
+        log_ratio(total, zlp_total),
     )
+
+
+def log_ratio(total, zlp_total):
+    """t/lambda = ln(total / ZLP) per replica; NaN where either is not positive."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((total > 0) & (zlp_total > 0), total / zlp_total, np.nan)
+        return np.log(ratio)

@@ -12,6 +12,7 @@ from ..utils._transaction import transactional_fit
 from ._inputs import LOG_TOTAL, validate_input
 from ._point_table import robust_ranges, training_table
 from ._prediction import SubtractionMethods
+from ._quality import fit_quality
 
 __all__ = ["ZLPSubtractor", "default_regressor"]
 
@@ -183,6 +184,14 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     gain_side : {"data", "model"}, default="data"
         ZLP on the energy-gain side (E < 0): the data (subtracted spectrum zero
         there) or the same matching mirrored.
+    band_scale : float, default=1.0
+        Recalibration of the model's uncertainty: every replica's ZLP is moved
+        away from (> 1) or towards (< 1) the replicas' median by this factor in
+        ln I, channel by channel, before matching; the median stays. It widens
+        or narrows the bands of the model and matched ZLP, of the subtracted
+        spectra (whose data-noise part stays) and of t/lambda. Set it after
+        fitting to what :func:`~sklearn_zlp.subtraction.calibrate_band_scale`
+        finds on spectra with a known truth; 1: the replicas as trained.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -213,6 +222,21 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         Robust scaling range of every covariate.
     n_training_points_ : int
         Rows of the point table (data, not pseudo-data or penalty points).
+    trained_range_ : ndarray of shape (2,)
+        Lowest and highest energy in eV of the training points (data and
+        region-III pseudo-data). Beyond them every replica's ZLP is continued
+        as a power law from the edge (at most -1): in specimen mode on the loss
+        side with the spectrum's own tail law (the one its pseudo-data
+        follow), otherwise with ``tail_powers_``; in vacuum mode from halfway
+        to the edges, where the networks have not yet flattened on counts at
+        the noise. A network's prediction there
+        is a flat extrapolation (measured: 5 to 1000 times the true ZLP on
+        sharp vacuum peaks, and a t/lambda bias of -0.012 to -0.017 on thick
+        specimens with a long axis).
+    tail_powers_ : ndarray of shape (2,)
+        Median power of the training spectra's ZLP tails on the gain and the
+        loss side, fitted in ln-ln over the outer half of their trained
+        channels (NaN where none could be fitted).
     read_noise_ : float
         The read noise used: ``read_noise``, or its estimate with ``"auto"``.
     n_features_in_ : int
@@ -282,7 +306,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         "normalize": [StrOptions({"core", "total"}), None],
         "sigma": [StrOptions({"auto", "counting", "spread"})],
         "read_noise": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "relative_sigma": [Interval(Real, 0, None, closed="left")],
+        "relative_sigma": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "n_pseudo": [Interval(Integral, 0, None, closed="left")],
         "n_monotonic": [Interval(Integral, 0, None, closed="left")],
         "pseudo_data": [StrOptions({"one", "tail"})],
@@ -290,6 +314,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         "data_noise": ["boolean"],
         "energy_scale": [StrOptions({"auto", "asinh", "linear"})],
         "gain_side": [StrOptions({"data", "model"})],
+        "band_scale": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -306,7 +331,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         normalize="core",
         sigma="auto",
         read_noise="auto",
-        relative_sigma=0.0,
+        relative_sigma="auto",
         n_pseudo=32,
         n_monotonic=24,
         pseudo_data="tail",
@@ -314,6 +339,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         data_noise=True,
         energy_scale="auto",
         gain_side="data",
+        band_scale=1.0,
         batch_size=32,
         n_jobs=None,
         random_state=None,
@@ -334,6 +360,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         self.data_noise = data_noise
         self.energy_scale = energy_scale
         self.gain_side = gain_side
+        self.band_scale = band_scale
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -432,10 +459,18 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             if monotonic is not None:
                 regressor.set_params(monotonic_X=monotonic)
         regressor.fit(points, target, **fit_kwargs)
+        quality = fit_quality(regressor, table, len(data.spectra))
         # assigned together at the end: nothing fitted changes before this line
         self.__dict__.update(
             n_features_in_=data.n_features,
             read_noise_=table.read_noise,
+            relative_sigma_=table.relative_sigma,
+            training_covariates_=covariates,
+            fwhm_=table.fwhm,
+            training_chi2_=quality["training_chi2"],
+            spectrum_chi2_=quality["spectrum_chi2"],
+            heldout_chi2_=quality["heldout_chi2"],
+            heldout_residual_quantiles_=quality["heldout_quantiles"],
             regressor_=regressor,
             regions_=table.regions,
             de1_=table.de1,
@@ -444,8 +479,11 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             energy_width_=table.width,
             covariate_ranges_=robust_ranges(points, covariates, self.covariates)[1:],
             n_training_points_=table.n_points,
+            trained_range_=table.energy_range,
+            tail_powers_=table.tail_powers,
             _noise_seed_=int(rng.randint(np.iinfo(np.int32).max)),
         )
+        self.training_status_ = self._statuses(data)
         return self
 
     def __sklearn_tags__(self):
