@@ -15,7 +15,7 @@ seeds and run through the pipeline a user would write, at default settings::
                   ).fit(aligned)
     for batch in subtractor.subtract_batches(aligned):
         fit_band_gap(E_aligned, batch.subtracted, read_noise=subtractor.read_noise_)
-        t_over_lambda(batch.spectra, batch.zlp)
+        batch.t_over_lambda, batch.t_over_lambda_band      # t/lambda and its 68% band
 
 (vacuum leave-one-out: ``ZLPSubtractor(mode="vacuum")`` on all spectra but one and
 ``predict_zlp`` of that one; text cases: a two-column text file without header
@@ -212,14 +212,20 @@ def run_specimen(case, data, settings, folder, seed):
         if medians is not None:
             medians[rows] = batch.subtracted_median
         if "t_over_lambda" in wanted:
-            values = t_over_lambda(batch.spectra, batch.zlp)
-            median, band = summarize(values, axis=0)
+            if getattr(batch, "t_over_lambda", None) is not None:
+                # the subtractor's own estimate: data noise and ZLP replicas together
+                median, band = batch.t_over_lambda, batch.t_over_lambda_band
+                extra = ["(none)"] * median.size
+            else:
+                values = t_over_lambda(batch.spectra, batch.zlp)
+                median, band = summarize(values, axis=0)
+                extra = statuses_of(values, median.size)
             _store(
                 found["t_over_lambda"],
                 rows,
                 median,
                 band,
-                combine(batch_status, statuses_of(values, median.size)),
+                combine(batch_status, extra),
             )
         if "inelastic" in wanted:
             channels.setdefault("median", []).append(batch.subtracted_median)
