@@ -164,15 +164,18 @@ def test_band_layout_and_shape_contract():
     assert res.e_bg.shape == res.b.shape == (7, 3)
     assert res.e_bg_median.shape == (3,) and res.e_bg_band.shape == (2, 3)
     assert res.b_band.shape == (2, 3) and res.e_bg_pooled_band.shape == (2,)
-    np.testing.assert_array_equal(res.e_bg_median, np.median(res.e_bg, axis=0))
+    # statistics over the ok replicas (a failed one is NaN; here at most one
+    # replica in 21 fails the 1% test for a falling residual below the gap)
+    assert res.status.tolist() == ["ok"] * 3 and np.mean(res.replica_status == "ok") > 0.9
+    np.testing.assert_array_equal(res.e_bg_median, np.nanmedian(res.e_bg, axis=0))
     np.testing.assert_allclose(
         res.e_bg_band,
-        np.quantile(res.e_bg, [0.16, 0.84], axis=0, method="normal_unbiased"),
+        np.nanquantile(res.e_bg, [0.16, 0.84], axis=0, method="normal_unbiased"),
         rtol=1e-12,
     )
     assert np.all(res.e_bg_band[0] <= res.e_bg_median)
     assert np.all(res.e_bg_median <= res.e_bg_band[1])
-    assert res.e_bg_pooled_median == np.median(res.e_bg)
+    assert res.e_bg_pooled_median == np.nanmedian(res.e_bg)
     np.testing.assert_allclose(res.e_bg_median, gaps, atol=0.02)
     # replicas on axis 1 are the same fit
     swapped = fit_band_gap(e, R.swapaxes(0, 1), window=(1.0, 3.0), replica_axis=1)

@@ -159,8 +159,11 @@ def fit_band_gap(
     Failures. Each replica's fit is "ok" or NaN with one of the statuses
     "fit_failed", "no_onset_in_window" (the onset does not lower chi^2
     significantly below the pedestal alone), "pedestal_dominates" (a floor of
-    counts explains the window as well as an onset), "at_bound" (E_bg within a
-    channel or 1% of the window of its range, or b within 0.02 of 0.1 or 4).
+    counts explains the window as well as an onset), "falling_below_gap" (the
+    residual below the gap falls significantly with energy, or a linear
+    pedestal falls below zero: e.g. the tail of an under-subtracted ZLP),
+    "at_bound" (E_bg within a channel or 1% of the window of its range, or b
+    within 0.02 of 0.1 or 4).
     A spectrum gets NaN and a status when fewer than ``min_replica_fraction``
     of its replicas are ok, when its window holds too few channels
     ("too_few_points") or when the automatic window finds no onset.

@@ -7,7 +7,13 @@ from scipy.special import expit
 from .._replicas import replica_band
 from .._status import OK, register_status
 from ._bandgap_result import FIT_FAILED
-from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT, fit_onsets, null_chi2
+from ._onset_fit import (
+    B_BOUNDS,
+    B_DIRECT,
+    B_INDIRECT,
+    fit_onsets,
+    null_chi2,
+)
 
 __all__ = ["fit_spectrum", "n_parameters"]
 
@@ -26,6 +32,13 @@ PEDESTAL_DOMINATES = register_status(
     "a constant or linear floor of counts explains the fit window as well as an onset "
     "does (model it with background='linear', or move the window); the value is NaN.",
 )
+FALLING_BELOW_GAP = register_status(
+    "falling_below_gap",
+    "below the fitted gap the counts fall with energy beyond what the pedestal model "
+    "describes, or a fitted linear pedestal falls below zero counts in the window: the "
+    "tail of an under-subtracted ZLP (e.g. dE_I too low) or another decaying signal "
+    "lies under the onset and would bias E_bg; the value is NaN.",
+)
 TOO_FEW_POINTS = register_status(
     "too_few_points",
     "the fit window holds too few channels for the onset model; the value is NaN.",
@@ -40,11 +53,47 @@ _ALPHA = 1e-3
 _BOUND_CHANNELS = 1.0
 _BOUND_SHARE = 0.01
 _B_TOLERANCE = 0.02
+# False-alarm rate of the test for a falling residual below the gap, per replica
+# (replicas of one spectrum share its noise, so about the same per spectrum).
+_ALPHA_FALLING = 0.01
+# Channels below the gap needed to test the pedestal there for a falling trend.
+_MIN_BELOW_GAP = 5
 
 
 def n_parameters(b, background):
     """Fitted parameters of the model: E_bg, A, b unless fixed, the pedestal's."""
     return (3 if b is None else 2) + {None: 0, "constant": 1, "linear": 2}[background]
+
+
+def _falling_below_gap(e, y, w, fits):
+    """Replicas whose fit residual falls significantly with energy below their gap.
+
+    Below E_bg the model is the pedestal alone (plus the foot of the broadened
+    onset, which rises and so only hides a fall). An F test of a line against
+    a constant through the residual there, unweighted and scaled by its own
+    scatter (so that a wrong sigma neither raises nor hides it), with a
+    negative slope, marks a decaying signal that the model does not describe.
+    A fitted linear pedestal that falls below zero counts by more than three
+    times the scatter of the fit is one too.
+    """
+    falling = np.zeros(y.shape[0], dtype=bool)
+    resid = y - fits.model
+    for i in range(y.shape[0]):
+        sel = e < fits.e_bg[i]
+        n = int(sel.sum())
+        if n < _MIN_BELOW_GAP or not np.isfinite(fits.chi2[i]):
+            continue
+        x = e[sel] - e[sel].mean()
+        r = resid[i, sel] - resid[i, sel].mean()
+        slope = (x @ r) / (x @ x)
+        rss_line = float(np.sum((r - slope * x) ** 2))
+        drop = slope**2 * (x @ x)
+        f_crit = stats.f.isf(_ALPHA_FALLING, 1, n - 2)
+        falling[i] = slope < 0 and drop > f_crit * rss_line / (n - 2)
+    scatter = np.maximum(np.median(1.0 / w, axis=1), np.sqrt(np.nanmean(resid**2, axis=1)))
+    end = fits.pedestal[:, 0] + fits.pedestal[:, 1]
+    falling |= (fits.pedestal[:, 1] < 0) & (end < -3.0 * scatter)
+    return falling
 
 
 def _zlp_kernels(energy, zlp_unit, e_min, e_max):
@@ -126,6 +175,7 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
     line_as_good = (background is None) & ~((chi_line - free.chi2) >= threshold)
     statuses = np.full(y.shape[0], OK, dtype=object)
     statuses[at_bound] = AT_BOUND
+    statuses[_falling_below_gap(e, y, w, free)] = FALLING_BELOW_GAP
     statuses[line_as_good & floor] = PEDESTAL_DOMINATES
     statuses[no_onset] = np.where(floor[no_onset], PEDESTAL_DOMINATES, NO_ONSET)
     statuses[~(free.converged & np.isfinite(free.chi2))] = FIT_FAILED
