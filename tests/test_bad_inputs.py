@@ -501,27 +501,44 @@ def read_noise_energy_of_other_length(ctx):
 
 def band_gap_window_reversed(ctx):
     """fit_band_gap(window=(3, 1))"""
-    return lambda: fit_band_gap(ctx.energy, ctx.subtracted, window=(3.0, 1.0))
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.subtracted, replica_axis=0, window=(3.0, 1.0)
+    )
 
 
 def band_gap_window_outside_axis(ctx):
     """fit_band_gap window beyond the axis"""
-    return lambda: fit_band_gap(ctx.energy, ctx.subtracted, window=(500.0, 600.0))
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.subtracted, replica_axis=0, window=(500.0, 600.0)
+    )
 
 
 def band_gap_negative_read_noise(ctx):
     """fit_band_gap(read_noise=-1)"""
-    return lambda: fit_band_gap(ctx.energy, ctx.subtracted, window=(1, 3), read_noise=-1.0)
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.subtracted, replica_axis=0, window=(1, 3), read_noise=-1.0
+    )
 
 
 def band_gap_energy_of_other_length(ctx):
     """fit_band_gap with an axis one channel short"""
-    return lambda: fit_band_gap(ctx.energy[:-1], ctx.subtracted, window=(1.0, 3.0))
+    return lambda: fit_band_gap(
+        ctx.energy[:-1], ctx.subtracted, replica_axis=0, window=(1.0, 3.0)
+    )
 
 
 def band_gap_complex_spectra(ctx):
     """fit_band_gap on complex spectra"""
-    return lambda: fit_band_gap(ctx.energy, ctx.subtracted.astype(complex), window=(1, 3))
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.subtracted.astype(complex), replica_axis=0, window=(1, 3)
+    )
+
+
+def band_gap_image_shaped(ctx):
+    """fit_band_gap on a spectrum image (ny, nx, n_channels)"""
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.spectra.reshape(1, -1, ctx.energy.size), window=(1, 3)
+    )
 
 
 def band_gap_fitter_transform_before_fit(ctx):
@@ -800,6 +817,7 @@ CASES = {
     band_gap_negative_read_noise: ("fit_band_gap", ValueError, r"read_noise"),
     band_gap_energy_of_other_length: ("fit_band_gap", ValueError, r"channels"),
     band_gap_complex_spectra: ("fit_band_gap", ValueError, r"[Cc]omplex"),
+    band_gap_image_shaped: ("fit_band_gap", ValueError, r"replica_axis=0.*reshape"),
     band_gap_fitter_transform_before_fit: (
         "BandGapFitter.transform",
         NotFittedError,

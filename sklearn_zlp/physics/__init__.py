@@ -9,11 +9,12 @@ Shapes. Channels are always on the last axis. :func:`t_over_lambda`,
 leading axis alike (replicas, spectra or the pixels of an image:
 (..., n_channels), broadcast between spectra and ZLPs). :func:`fit_band_gap`
 also computes statistics over replicas (its automatic window, medians and
-bands), so the number of axes says what they hold: 1-D is one spectrum, 2-D
-(n_spectra, n_channels) spectra without replicas, and 3-D is always read as
-(n_replicas, n_spectra, n_channels); flatten a spectrum image (ny, nx,
-n_channels) to (ny * nx, n_channels) first. :class:`BandGapFitter` takes one
-spectrum per row.
+bands), so it never guesses which axis holds them: 1-D is one spectrum, 2-D
+(n_spectra, n_channels) spectra without replicas, and replicas come from
+``replica_axis`` or from a subtraction result kept with its replicas. A 3-D
+array without ``replica_axis`` is refused, since a spectrum image (ny, nx,
+n_channels) has the same shape; flatten an image to (ny * nx, n_channels)
+first. :class:`BandGapFitter` takes one spectrum per row.
 
 Bands have the package's one layout: ``(lower, upper)`` stacked on the first
 axis (``summarize(values)[1]``, ``BandGapResult.e_bg_band``: (2, n_spectra)),

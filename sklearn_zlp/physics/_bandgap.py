@@ -5,120 +5,63 @@ The single-scattering intensity just above a band gap follows
 ``b ~ 0.5`` for a direct and ``b ~ 1.5`` for an indirect gap (Rafferty & Brown
 1998). Fitting it on every Monte Carlo replica of the subtracted spectra
 carries the ZLP uncertainty into the band gap without error propagation
-(Roest et al. 2021, section 4).
+(Roest et al. 2021, section 4). A fit that cannot be trusted is NaN with a
+status saying why (:mod:`sklearn_zlp._status`), never a bound of its range.
 """
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from .._noise import counting_variance
-from .._replicas import replica_band, replica_median
+from .._replicas import replica_median
+from .._status import status_array
 from .._validation import as_real_array, as_real_scalar, check_energy_axis
+from ._bandgap_inputs import as_replica_array, check_b, check_window, unit_zlp
 from ._bandgap_result import BandGapResult
+from ._bandgap_spectrum import NO_ONSET, TOO_FEW_POINTS, fit_spectrum, n_parameters
+from ._bandgap_window import auto_window, refine_window
 from ._cherenkov import check_cherenkov
-from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT, fit_onsets
+from ._onset_fit import BACKGROUNDS, fit_onsets
 
 __all__ = ["fit_band_gap"]
 
+DEFAULT_BACKGROUND = "constant"
 
-def _as_replica_array(spectra):
-    """Spectra as (n_replicas, n_spectra, n_channels): the shape contract of fit_band_gap.
 
-    1-D is one spectrum, 2-D spectra without replicas, 3-D replicas of spectra.
-    Nothing in a 3-D array says whether its first axis holds replicas or the
-    rows of a spectrum image, so 3-D is always read as replicas; more axes are
-    refused.
+def _auto_window(energy, replicas, sigma, options, search_start, fwhm):
+    """The automatic window of one spectrum, or None where it shows no onset.
+
+    The detected onset places a first window (:func:`._bandgap_window.auto_window`);
+    the replica median's gap, fitted in it, places the final one
+    (:func:`._bandgap_window.refine_window`).
     """
-    arr = as_real_array(spectra, name="spectra")
-    if arr.ndim == 1:
-        arr = arr[None, None, :]
-    elif arr.ndim == 2:
-        arr = arr[None, :, :]
-    elif arr.ndim != 3:
-        raise ValueError(
-            "spectra must have shape (n_channels,), (n_spectra, n_channels) or "
-            f"(n_replicas, n_spectra, n_channels), got {arr.shape}. Flatten the "
-            "navigation axes of a spectrum image into one spectrum axis: "
-            "spectra.reshape(-1, n_channels) without replicas, "
-            "spectra.reshape(n_replicas, -1, n_channels) with them."
-        )
-    if arr.size == 0:
-        raise ValueError(f"spectra is empty (shape {arr.shape}); pass at least one.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(
-            "spectra contain NaN or infinite values; remove or interpolate those "
-            "channels before fitting the band gap."
-        )
-    return arr
-
-
-def _auto_window(energy, median, sigma, spread, n_sigma, smooth, search_start):
-    """Window from the first significant rise of the smoothed median spectrum.
-
-    Rule: smooth the replica median with a running mean over ``smooth`` eV;
-    the onset E_on is the first channel above ``search_start`` eV from which the smoothed
-    signal stays above ``n_sigma`` times its own noise (sigma / sqrt(width))
-    for 0.1 eV, where the noise adds the counting noise of the running mean and
-    the spread over the replicas in quadrature. The window is (E_on - 0.25 E_on, E_on + 0.6 E_on), i.e. it
-    starts below the onset so the zero below the gap pins E_bg and ends before
-    the signal leaves the power-law regime.
-    """
-    de = energy[1] - energy[0] if energy.size > 1 else 1.0
-    width = max(1, int(round(smooth / de)))
-    smoothed = uniform_filter1d(median, width, mode="nearest")
-    # Counting noise averages down over the running mean; the replica spread
-    # (ZLP uncertainty, correlated over neighbouring channels) does not.
-    noise = np.sqrt(sigma**2 / width + uniform_filter1d(spread, width, mode="nearest") ** 2)
-    above = (smoothed > n_sigma * noise) & (energy >= search_start)
-    run = max(1, int(round(0.1 / de)))
-    # A running count of consecutive channels above threshold.
-    run_ok = uniform_filter1d(above.astype(float), run, origin=-(run // 2), mode="constant")
-    hits = np.flatnonzero(above & (run_ok > 1 - 1e-9))
-    if hits.size == 0:
-        pos = energy[energy > 0]
-        if pos.size < 3:
-            pos = energy
-        return pos[0], pos[-1]
-    e_on = energy[hits[0]]
-    return 0.75 * e_on, 1.6 * e_on
-
-
-def _unit_zlp(energy, zlp, shape):
-    """Matched ZLPs as unit-area responses of shape ``shape``, validated once."""
-    z = as_real_array(zlp, name="zlp")
-    try:
-        z = np.broadcast_to(z, shape)
-    except ValueError as exc:
-        raise ValueError(
-            f"zlp of shape {z.shape} does not broadcast to the spectra's "
-            f"(n_replicas, n_spectra, n_channels) = {shape}; pass the ZLP matched to "
-            "every replica and spectrum, e.g. ZLPSubtractor.subtract(X).zlp."
-        ) from exc
-    if not np.all(np.isfinite(z)):
-        raise ValueError("zlp contains NaN or infinite values.")
-    z = np.clip(z, 0.0, None)
-    total = z.sum(axis=-1, keepdims=True)
-    if np.any(total <= 0):
-        raise ValueError("zlp must have positive counts in every replica and spectrum.")
-    if not energy[0] <= 0 <= energy[-1]:
-        raise ValueError(
-            f"zlp needs an energy axis that includes 0 eV (its peak); this one runs "
-            f"from {energy[0]:.4g} to {energy[-1]:.4g} eV."
-        )
-    return z / total
-
-
-def _zlp_kernels(energy, unit_zlp, e_min, e_max):
-    """The responses of :func:`_unit_zlp` cut to where they matter for a window.
-
-    Channels at losses above ``1.5 (e_max - e_min)`` (or gains beyond the
-    window's width) cannot move onset intensity into the window and are
-    dropped; the responses keep their normalisation over the whole axis.
-    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
-    """
-    span = e_max - e_min
-    keep = (energy >= -span) & (energy <= 1.5 * span)
-    return energy[keep], unit_zlp[..., keep]
+    window, _ = auto_window(
+        energy,
+        replicas,
+        sigma,
+        n_sigma=options["n_sigma"],
+        smooth=options["smooth"],
+        search_start=search_start,
+        fwhm=fwhm,
+    )
+    if window is None:
+        return None
+    mask = (energy >= window[0]) & (energy <= window[1])
+    if mask.sum() < n_parameters(options["b"], options["background"]) + 2:
+        return window
+    e = energy[mask]
+    de = e[1] - e[0]
+    first = fit_onsets(
+        e,
+        replica_median(replicas)[None, mask],
+        (1.0 / sigma[mask])[None],
+        options["b"],
+        e[0],
+        e[-1] - 2.5 * de,
+        resolution=fwhm if fwhm > 0 and options["uniform"] else None,
+        background=options["background"],
+    )
+    e_bg = first.e_bg[0] if first.amplitude[0] > 0 else np.nan
+    return refine_window(energy, window, e_bg, search_start=search_start, fwhm=fwhm)
 
 
 def fit_band_gap(
@@ -127,13 +70,16 @@ def fit_band_gap(
     *,
     window=None,
     b=None,
+    background=DEFAULT_BACKGROUND,
+    replica_axis=None,
     sigma=None,
     read_noise=0.0,
     n_sigma=2.0,
     smooth=0.2,
-    search_start=0.8,
+    search_start=None,
     resolution=None,
     zlp=None,
+    min_replica_fraction=0.8,
     beam_energy=None,
     refractive_index=None,
 ):
@@ -143,28 +89,31 @@ def fit_band_gap(
     ----------
     energy : array-like of shape (n_channels,)
         Energy loss of every channel in eV, strictly increasing.
-    spectra : array-like of shape (n_channels,), (n_spectra, n_channels) or \
-(n_replicas, n_spectra, n_channels)
-        ZLP-subtracted spectra in counts, e.g. ``ZLPSubtractor.subtract(X, keep_replicas=True).subtracted``
-        or each batch's ``subtracted`` from ``ZLPSubtractor.subtract_batches(X)``;
-        any real dtype, nested lists and DataFrames work. The number of axes
-        says what they hold: 1-D one spectrum, 2-D spectra (one per row, no
-        replicas), 3-D replicas of spectra. A 3-D array is always read as
-        (n_replicas, n_spectra, n_channels), so a spectrum image
-        (ny, nx, n_channels) must be flattened first:
-        ``image.reshape(-1, n_channels)``, or with replicas
-        ``replicas.reshape(n_replicas, -1, n_channels)``; the results then
-        have one column per pixel, ``e_bg_median.reshape(ny, nx)`` maps them.
+    spectra : array-like or ZLPSubtractionResult
+        ZLP-subtracted spectra in counts; any real dtype, nested lists and
+        DataFrames work. 1-D is one spectrum, 2-D (n_spectra, n_channels)
+        spectra without replicas. Replicas must be said to be replicas: pass
+        ``replica_axis=0`` with an array of shape (n_replicas, n_spectra,
+        n_channels) (or (n_replicas, n_channels) for one spectrum), or pass
+        the result of ``ZLPSubtractor.subtract(X, keep_replicas=True)`` (or a
+        batch of ``subtract_batches``) itself. A 3-D array without
+        ``replica_axis`` is refused: it could as well be a spectrum image
+        (ny, nx, n_channels), which is fitted as ``image.reshape(-1,
+        n_channels)`` (maps: ``e_bg_median.reshape(ny, nx)``).
     window : tuple (e_min, e_max) in eV, default=None
-        Fit range. None chooses it per spectrum from the replica median: the
-        onset E_on is the first energy above ``search_start`` from which the median,
-        smoothed over ``smooth`` eV, stays above ``n_sigma`` times its noise
-        for 0.1 eV (noise: counting noise of the running mean and the
-        half-width of the replicas' 68% band in quadrature); the window is
-        (0.75 E_on, 1.6 E_on).
+        Fit range. The onset must lie inside it, with some channels of pure
+        pedestal below it. None chooses it per spectrum (see Notes).
     b : float, "direct", "indirect" or None, default=None
         Fixed onset exponent (0.5 direct, 1.5 indirect), or None to fit it
         within [0.1, 4].
+    background : {"constant", "linear"} or None, default="constant"
+        Pedestal under the onset, fitted with it: a constant ``c0``, a line
+        ``c0 + c1 (E - e_min) / (e_max - e_min)``, or None for none. A floor
+        of counts below the gap (dark offset, thin-film or Cherenkov residue,
+        a residue of the ZLP subtraction) otherwise reads as an onset at the
+        window start.
+    replica_axis : {0, 1} or None, default=None
+        The axis of ``spectra`` that holds replicas (see ``spectra``).
     sigma : float or array-like broadcastable to the spectra, default=None
         Standard deviation of each channel in counts. None uses counting
         noise ``sqrt(max(I, 1) + read_noise^2)`` of the replica median I.
@@ -173,28 +122,27 @@ def fit_band_gap(
     n_sigma : float, default=2.0
         Detection threshold of the automatic window.
     smooth : float, default=0.2
-        Running-mean width in eV of the automatic window.
-    search_start : float, default=0.8
-        Lowest energy in eV at which the automatic window looks for the onset;
-        below it residuals of the ZLP subtraction (a few ZLP FWHM) dominate.
-        Lower it for gaps below about 1 eV with a narrow ZLP, or give a window.
+        Running-mean width and rise lag in eV of the automatic window.
+    search_start : float, default=None
+        Lowest energy in eV at which the automatic window looks for the
+        onset; below it residuals of the ZLP subtraction dominate. None uses
+        ``max(0.8, 1.5 FWHM)`` with the FWHM of ``resolution`` or ``zlp``
+        (0.8 eV without either). Lower it for gaps below about 1 eV with a
+        narrow ZLP, or give a window.
     resolution : float, default=None
         FWHM in eV of a Gaussian energy resolution (e.g. the ZLP FWHM) that
-        the model is convolved with before comparing it with the data. Without
-        it, the instrument broadening of the onset biases a free-b fit towards
-        a lower E_bg and a larger b (by about 0.07 eV and 0.2 for a 0.3 eV ZLP).
-        Requires a uniform energy axis. Ignored when ``zlp`` is given.
+        the onset is convolved with. Requires a uniform energy axis. Ignored
+        (for the model) when ``zlp`` is given.
     zlp : array-like broadcastable to the spectra, default=None
         The zero-loss peak matched to every replica and spectrum in counts on
-        the same (uniform) axis, e.g. ``subtract(X, keep_replicas=True).zlp``. The
-        model is convolved with it, normalised to unit area, which is the
-        actual instrument response of the single-scattering signal. The
-        Gaussian ``resolution`` misses the broader loss side and the tails of
-        a real ZLP and leaves E_bg biased high: on
-        ``make_synthetic_eels`` (E_bg 1.6 eV, b 1.5, 0.3 eV ZLP, 20 seeds) the
-        bias of the replica median falls from +0.023 to +0.011 eV and the
-        share of seeds whose 68% interval holds the truth rises from 0.45 to
-        0.65 (0.63 over 60 further seeds).
+        the same (uniform) axis, e.g. ``subtract(X, keep_replicas=True).zlp``.
+        The onset is convolved with it, normalised to unit area: the actual
+        instrument response of the single-scattering signal. A Gaussian
+        ``resolution`` misses the broader loss side and the tails of a real
+        ZLP and leaves E_bg biased high.
+    min_replica_fraction : float in (0, 1], default=0.8
+        Fraction of the replicas whose fit must be ok for a spectrum to get
+        medians and bands.
     beam_energy, refractive_index : float, default=None
         Beam energy in keV and refractive index; when both are given, a
         UserWarning is raised if the Cherenkov condition holds.
@@ -202,9 +150,41 @@ def fit_band_gap(
     Returns
     -------
     result : BandGapResult
-        Per-replica E_bg, b, A, chi^2 of shape (n_replicas, n_spectra), the
-        fixed-b chi^2 of a direct and an indirect gap, medians (n_spectra,) and
-        68% bands (2, n_spectra) over the replicas.
+        Per-replica E_bg, b, A, chi^2 and status of shape (n_replicas,
+        n_spectra), medians and 68% bands over the ok replicas, a status and a
+        calibrated ``p_indirect`` per spectrum.
+
+    Notes
+    -----
+    Failures. Each replica's fit is "ok" or NaN with one of the statuses
+    "fit_failed", "no_onset_in_window" (the onset does not lower chi^2
+    significantly below the pedestal alone), "pedestal_dominates" (a floor of
+    counts explains the window as well as an onset), "falling_below_gap" (the
+    residual below the gap falls significantly with energy, or a linear
+    pedestal falls below zero: e.g. the tail of an under-subtracted ZLP),
+    "at_bound" (E_bg within a channel or 1% of the window of its range, or b
+    within 0.02 of 0.1 or 4).
+    A spectrum gets NaN and a status when fewer than ``min_replica_fraction``
+    of its replicas are ok, when its window holds too few channels
+    ("too_few_points") or when the automatic window finds no onset.
+
+    Automatic window: the first energy above ``search_start`` from which the
+    smoothed replica median rises significantly (``n_sigma``) over every lag of
+    ``smooth`` eV for a further 0.3 eV is the onset E_on; a flat floor rises
+    only once and is skipped. The window is (E_on - 0.6 eV - FWHM, E_on + 1 eV
+    + FWHM), clipped to the search range.
+
+    Direct or indirect: fits with b fixed at 0.5 and at 1.5 on the replica
+    median give ``delta = chi2_direct - chi2_indirect`` and the weighted squared
+    distance ``D^2`` between the two fitted curves. To first order in the noise,
+    ``delta`` is normal with mean ``+D^2`` if the gap is indirect and ``-D^2`` if
+    direct, with variance ``v``: at least ``4 D^2 s^2`` (``s^2 = max(1, reduced
+    chi^2 of the better fit)``, which discounts a model that does not describe
+    the data), and with 4 or more replicas at least the square of the 68%
+    half-width of the replicas' deltas (the ZLP uncertainty). ``p_indirect =
+    expit(2 D^2 delta / v)`` is the posterior probability with equal prior odds.
+    On synthetic spectra near the detection limit its reliability bins agree
+    with the observed frequencies (``tests/test_bandgap_failures.py``).
 
     References
     ----------
@@ -223,10 +203,12 @@ def fit_band_gap(
     >>> res = fit_band_gap(e, y, window=(1.0, 3.0))
     >>> round(float(res.e_bg_median[0]), 2), round(float(res.b_median[0]), 2)
     (1.6, 1.5)
+    >>> res.status.tolist(), res.preferred
+    (['ok'], ['indirect'])
     """
     if beam_energy is not None and refractive_index is not None:
         check_cherenkov(beam_energy, refractive_index)
-    arr = _as_replica_array(spectra)
+    arr = as_replica_array(spectra, replica_axis)
     # Convolving the model with a response needs a constant channel width.
     energy = check_energy_axis(
         energy,
@@ -234,7 +216,8 @@ def fit_band_gap(
         name="energy",
         uniform=resolution is not None or zlp is not None,
     )
-    b = _check_b(b)
+    b = check_b(b)
+    background = _check_background(background)
     read_noise = as_real_scalar(read_noise, name="read_noise")
     if not read_noise >= 0:
         raise ValueError(
@@ -244,13 +227,25 @@ def fit_band_gap(
         )
     n_sigma = as_real_scalar(n_sigma, name="n_sigma")
     smooth = as_real_scalar(smooth, name="smooth")
-    search_start = as_real_scalar(search_start, name="search_start")
+    min_replica_fraction = as_real_scalar(min_replica_fraction, name="min_replica_fraction")
+    if not 0 < min_replica_fraction <= 1:
+        raise ValueError(
+            f"min_replica_fraction must lie in (0, 1], got {min_replica_fraction}."
+        )
     if resolution is not None:
         resolution = as_real_scalar(resolution, name="resolution")
         if not resolution > 0:
             raise ValueError(f"resolution must be a positive FWHM in eV, got {resolution}.")
     if window is not None:
-        window = _check_window(window, energy)
+        window = check_window(window, energy)
+        n_in = int(np.sum((energy >= window[0]) & (energy <= window[1])))
+        n_fit = n_parameters(b, background)
+        if n_in < n_fit + 2:
+            raise ValueError(
+                f"the window ({window[0]:.4g}, {window[1]:.4g}) eV holds {n_in} "
+                f"channels; the fit of {n_fit} parameters needs at least {n_fit + 2}. "
+                "Widen the window."
+            )
     median = replica_median(arr)  # (n_spec, n_ch)
     if sigma is None:
         sig = np.sqrt(counting_variance(median, read_noise))
@@ -265,103 +260,106 @@ def fit_band_gap(
             f"sigma of shape {np.shape(sig)} does not broadcast to the spectra's "
             f"shape {arr.shape}; pass one value, one per channel or one per value."
         ) from exc
-    unit_zlp = None if zlp is None else _unit_zlp(energy, zlp, arr.shape)
-    return _fit_validated(
-        energy,
-        arr,
-        median,
-        sig,
-        window,
-        b,
-        n_sigma,
-        smooth,
-        search_start,
-        resolution,
-        unit_zlp,
-    )
-
-
-def _check_b(b):
-    if isinstance(b, str):
-        if b not in ("direct", "indirect"):
-            raise ValueError(
-                f"b must be a number, 'direct', 'indirect' or None, got {b!r}."
-            )
-        return B_DIRECT if b == "direct" else B_INDIRECT
-    if b is None:
-        return None
-    b = as_real_scalar(b, name="b")
-    if not B_BOUNDS[0] <= b <= B_BOUNDS[1]:
-        raise ValueError(f"b must lie in {B_BOUNDS}, got {b}.")
-    return b
-
-
-def _check_window(window, energy):
-    """(e_min, e_max) as floats inside the axis."""
-    try:
-        e_min, e_max = (as_real_scalar(v, name="window") for v in window)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            f"window must be a pair (e_min, e_max) of energies in eV, got {window!r}."
-        ) from exc
-    if not e_min < e_max:
-        raise ValueError(f"window must be (e_min, e_max) with e_min < e_max, got {window}.")
-    if e_min < energy[0] or e_max > energy[-1]:
-        raise ValueError(
-            f"window {window} eV lies outside the energy axis "
-            f"[{energy[0]:.4g}, {energy[-1]:.4g}] eV."
+    zlp_unit = None if zlp is None else unit_zlp(energy, zlp, arr.shape)
+    fwhm = _resolution_fwhm(energy, resolution, zlp_unit)
+    if search_start is None:
+        search_start = np.maximum(0.8, 1.5 * fwhm)
+    else:
+        search_start = np.full(
+            arr.shape[1], as_real_scalar(search_start, name="search_start")
         )
-    return e_min, e_max
+    options = {
+        "b": b,
+        "background": background,
+        "n_sigma": n_sigma,
+        "smooth": smooth,
+        "search_start": search_start,
+        "fwhm": fwhm,
+        "resolution": resolution,
+        "unit_zlp": zlp_unit,
+        "min_replica_fraction": min_replica_fraction,
+        "uniform": resolution is not None or zlp is not None,
+    }
+    return _fit_validated(energy, arr, median, sig, window, options)
 
 
-def _fit_validated(
-    energy, arr, median, sig, window, b, n_sigma, smooth, search_start, resolution, unit_zlp
-):
+def _check_background(background):
+    if background not in BACKGROUNDS:
+        raise ValueError(
+            f"background must be one of {BACKGROUNDS}, got {background!r}: 'constant' "
+            "fits a flat pedestal under the onset, 'linear' a sloped one, None none."
+        )
+    return background
+
+
+def _resolution_fwhm(energy, resolution, zlp_unit):
+    """Per-spectrum FWHM (eV) of the instrument response; 0 where unknown."""
+    if zlp_unit is not None:
+        from ..preprocessing._align import fwhm_of_validated
+
+        width = fwhm_of_validated(replica_median(zlp_unit), energy)
+        return np.where(np.isfinite(width), width, 0.0)
+    return np.array(resolution or 0.0)
+
+
+def _fit_validated(energy, arr, median, sig, window, options):
     """:func:`fit_band_gap` on validated arrays: arr (n_replicas, n_spectra, n_channels)."""
     n_rep, n_spec, _ = arr.shape
-    spread = None
-    if window is None:
-        lower, upper = replica_band(arr)
-        spread = 0.5 * (upper - lower)
+    b, background = options["b"], options["background"]
+    fwhm = np.broadcast_to(options["fwhm"], (n_spec,))
     shape = (n_rep, n_spec)
-    e_bg, bs, amp, chi2 = (np.empty(shape) for _ in range(4))
-    chi2_dir, chi2_ind = np.empty(shape), np.empty(shape)
-    windows = np.empty((n_spec, 2))
-    dof = np.empty(n_spec, dtype=int)
-    de = energy[1] - energy[0] if energy.size > 1 else 1.0
+    e_bg, bs, amp, chi2, chi2_dir, chi2_ind = (np.full(shape, np.nan) for _ in range(6))
+    pedestal = np.full(shape + (2,), np.nan)
+    replica_status = status_array(shape)
+    status = status_array(n_spec)
+    windows = np.full((n_spec, 2), np.nan)
+    dof = np.zeros(n_spec, dtype=int)
+    p_indirect = np.full(n_spec, np.nan)
+    n_fit = n_parameters(b, background)
     for j in range(n_spec):
         if window is None:
-            lo, hi = _auto_window(
-                energy, median[j], sig[0, j], spread[j], n_sigma, smooth, search_start
+            win = _auto_window(
+                energy,
+                arr[:, j],
+                replica_median(sig[:, j]),
+                options,
+                np.broadcast_to(options["search_start"], (n_spec,))[j],
+                fwhm[j],
             )
+            if win is None:
+                status[j] = NO_ONSET
+                replica_status[:, j] = NO_ONSET
+                continue
         else:
-            lo, hi = window
-        mask = (energy >= lo) & (energy <= hi)
-        n_fit = 3 if b is None else 2
-        if mask.sum() < 2:
-            raise ValueError(
-                f"the window ({lo:.4g}, {hi:.4g}) eV holds {int(mask.sum())} channels; "
-                "the fit needs at least 2 (and more than its parameters for a chi^2). "
-                "Widen the window."
-            )
-        windows[j] = lo, hi
-        dof[j] = max(int(mask.sum()) - n_fit, 0)
-        e = energy[mask]
-        y = arr[:, j, mask]
-        w = 1.0 / sig[:, j, mask]
-        # E_bg may lie below the window start (a window above the onset), but
-        # not so close to its end that fewer than 3 channels rise above it.
-        e_lo = e[0] - 0.5 * (e[-1] - e[0])
-        e_hi = e[-1] - 2.5 * de if e.size > 4 else e[-1]
-        kernels = None
-        if unit_zlp is not None:
-            k_e, k_w = _zlp_kernels(energy, unit_zlp, lo, hi)
-            kernels = (k_e, k_w[:, j])
-        fit = {"resolution": resolution, "kernels": kernels}
-        res = fit_onsets(e, y, w, b, e_lo, e_hi, **fit)
-        e_bg[:, j], bs[:, j], amp[:, j], chi2[:, j] = res.T
-        chi2_dir[:, j] = fit_onsets(e, y, w, B_DIRECT, e_lo, e_hi, **fit)[:, 3]
-        chi2_ind[:, j] = fit_onsets(e, y, w, B_INDIRECT, e_lo, e_hi, **fit)[:, 3]
+            win = window
+        mask = (energy >= win[0]) & (energy <= win[1])
+        windows[j] = win
+        if mask.sum() < n_fit + 2:
+            status[j] = replica_status[:, j] = TOO_FEW_POINTS
+            continue
+        dof[j] = int(mask.sum()) - n_fit
+        spectrum = fit_spectrum(
+            energy,
+            mask,
+            arr[:, j],
+            sig[:, j],
+            replica_median(sig[:, j]),
+            median[j],
+            j,
+            options,
+        )
+        for name, out in (
+            ("e_bg", e_bg),
+            ("b", bs),
+            ("amplitude", amp),
+            ("chi2", chi2),
+            ("chi2_direct", chi2_dir),
+            ("chi2_indirect", chi2_ind),
+            ("pedestal", pedestal),
+            ("replica_status", replica_status),
+        ):
+            out[:, j] = spectrum[name]
+        p_indirect[j] = spectrum["p_indirect"]
     return BandGapResult(
         e_bg=e_bg,
         b=bs,
@@ -372,4 +370,10 @@ def _fit_validated(
         chi2_indirect=chi2_ind,
         window=windows,
         b_fixed=b,
+        replica_status=replica_status,
+        status=status,
+        pedestal=pedestal,
+        background=background,
+        p_indirect=p_indirect,
+        min_replica_fraction=options["min_replica_fraction"],
     )

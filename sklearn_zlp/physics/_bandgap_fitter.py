@@ -7,11 +7,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
-from .._replicas import replica_band, replica_median
+from .._replicas import replica_median
 from .._validation import energy_axis_or_channels, validate_spectra_data
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from . import _bandgap  # fit_band_gap's window rule and fit, looked up at call time
+from ._bandgap_inputs import check_b, check_window
 from ._onset_fit import B_BOUNDS
 
 __all__ = ["BandGapFitter"]
@@ -20,11 +21,14 @@ __all__ = ["BandGapFitter"]
 class BandGapFitter(TransformerMixin, BaseEstimator):
     """Turn spectra into band-gap features [E_bg, b, A, chi2] for a Pipeline.
 
-    ``fit`` learns the fit window from the median of the training spectra
-    (the rule of :func:`fit_band_gap`, with the spread of the training spectra
-    in place of the replica spread) unless one is given; ``transform`` fits
-    ``A (E - E_bg)^b`` to each spectrum in that window. Each row of ``X`` is
-    one spectrum (no replica axis): to fit replicas, call :func:`fit_band_gap`.
+    ``fit`` learns the fit window from the training spectra (the rule of
+    :func:`fit_band_gap`, with the training spectra in place of replicas)
+    unless one is given; ``transform`` fits ``A (E - E_bg)^b`` (plus the
+    ``background``) to each spectrum in that window. A spectrum whose fit
+    fails gets NaN features; :meth:`transform_result` returns the whole
+    :class:`BandGapResult` with the status of every spectrum. Each row of
+    ``X`` is one spectrum (no replica axis): to fit replicas, call
+    :func:`fit_band_gap`.
 
     Parameters
     ----------
@@ -37,11 +41,16 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
         Fixed exponent, or None to fit it.
     resolution : float, default=None
         Gaussian FWHM in eV the model is convolved with (needs a uniform axis).
+    background : {"constant", "linear"} or None, default="constant"
+        Pedestal fitted under the onset (see :func:`fit_band_gap`).
 
     Attributes
     ----------
     window_ : ndarray of shape (2,)
-        The fit range used by ``transform``.
+        The fit range used by ``transform``: the given one, the automatic
+        window of the training spectra, or (where those show no onset) the
+        whole range searched, so that ``transform`` reports each spectrum's
+        status.
     energy_axis_ : ndarray of shape (n_channels,)
         The axis used (channel numbers when ``energy_axis`` is None).
     n_features_in_ : int
@@ -61,8 +70,11 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
     >>> from sklearn_zlp.physics import BandGapFitter
     >>> e = np.linspace(0.0, 4.0, 161)
     >>> X = np.vstack([500.0 * np.clip(e - g, 0, None) ** 1.5 for g in (1.4, 1.6)])
-    >>> BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit_transform(X)[:, 0].round(2)
+    >>> fitter = BandGapFitter(energy_axis=e, window=(1.0, 3.0)).fit(X)
+    >>> fitter.transform(X)[:, 0].round(2)
     array([1.4, 1.6])
+    >>> fitter.transform_result(X).status.tolist()
+    ['ok', 'ok']
     """
 
     _parameter_constraints: dict = {
@@ -74,13 +86,17 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
             None,
         ],
         "resolution": [Interval(Real, 0, None, closed="neither"), None],
+        "background": [StrOptions({"constant", "linear"}), None],
     }
 
-    def __init__(self, energy_axis=None, window=None, b=None, resolution=None):
+    def __init__(
+        self, energy_axis=None, window=None, b=None, resolution=None, background="constant"
+    ):
         self.energy_axis = energy_axis
         self.window = window
         self.b = b
         self.resolution = resolution
+        self.background = background
 
     @transactional_fit
     def fit(self, X, y=None):
@@ -107,26 +123,23 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
             self.energy_axis, X.shape[1], uniform=self.resolution is not None
         )
         if self.window is not None:
-            window = np.asarray(_bandgap._check_window(self.window, e))
+            window = np.asarray(check_window(self.window, e))
         else:
-            # The training spectra stand in for replicas: their median and the
-            # half-width of their 68% band set the detection threshold.
-            med = replica_median(X)
-            lower, upper = replica_band(X)
-            sig = np.sqrt(counting_variance(med, 0.0))
+            # The training spectra stand in for replicas: their median and
+            # spread set the detection threshold.
+            sig = np.sqrt(counting_variance(replica_median(X), 0.0))
             start = 0.8 if self.energy_axis is not None else e[0]
-            lo, hi = _bandgap._auto_window(
-                e, med, sig, 0.5 * (upper - lower), 2.0, 0.2, start
+            start = max(start, 1.5 * (self.resolution or 0.0))
+            found = _bandgap._auto_window(
+                e, X, sig, self._options(), start, self.resolution or 0.0
             )
-            window = np.array([max(lo, e[0]), min(hi, e[-1])])
-            if np.sum((e >= window[0]) & (e <= window[1])) < 2:
-                window = np.array([e[0], e[-1]])
+            window = np.array(found if found is not None else (min(start, e[-2]), e[-1]))
         self.energy_axis_ = e
         self.window_ = window
         return self
 
     def transform(self, X):
-        """Return [E_bg, b, A, chi2] per spectrum.
+        """Return [E_bg, b, A, chi2] per spectrum, NaN where the fit failed.
 
         Parameters
         ----------
@@ -136,27 +149,48 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
         Returns
         -------
         features : ndarray of shape (n_spectra, 4)
-            Fitted E_bg (eV), b, amplitude A and chi^2 of each spectrum.
+            Fitted E_bg (eV), b, amplitude A and chi^2 of each spectrum; a
+            row of NaN where its status (see :meth:`transform_result`) is not
+            "ok".
+        """
+        res = self.transform_result(X)
+        return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
+
+    def transform_result(self, X):
+        """Fit every spectrum in the learned window and return the whole result.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_spectra, n_channels)
+            ZLP-subtracted spectra on ``energy_axis``.
+
+        Returns
+        -------
+        result : BandGapResult
+            One replica per spectrum: ``status`` says why a spectrum failed,
+            ``p_indirect`` how strongly it prefers an indirect gap.
         """
         check_is_fitted(self)
         X = validate_spectra_data(self, X, reset=False)
         arr = X[None]
-        median = X
-        sig = np.broadcast_to(np.sqrt(counting_variance(median, 0.0)), arr.shape)
-        res = _bandgap._fit_validated(
-            self.energy_axis_,
-            arr,
-            median,
-            sig,
-            tuple(self.window_),
-            _bandgap._check_b(self.b),
-            2.0,
-            0.2,
-            0.8,
-            self.resolution,
-            None,
+        sig = np.broadcast_to(np.sqrt(counting_variance(X, 0.0)), arr.shape)
+        return _bandgap._fit_validated(
+            self.energy_axis_, arr, X, sig, tuple(self.window_), self._options()
         )
-        return np.column_stack([res.e_bg[0], res.b[0], res.amplitude[0], res.chi2[0]])
+
+    def _options(self):
+        """The settings of fit_band_gap's engine that this transformer uses."""
+        return {
+            "b": check_b(self.b),
+            "background": self.background,
+            "n_sigma": 2.0,
+            "smooth": 0.2,
+            "fwhm": self.resolution or 0.0,
+            "resolution": self.resolution,
+            "unit_zlp": None,
+            "min_replica_fraction": 1.0,
+            "uniform": self.resolution is not None,
+        }
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns."""

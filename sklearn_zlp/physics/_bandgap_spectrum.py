@@ -1,0 +1,205 @@
+"""One spectrum's band-gap fit: every replica's onset fit, its status, p_indirect."""
+
+import numpy as np
+from scipy import stats
+from scipy.special import expit
+
+from .._replicas import replica_band
+from .._status import OK, register_status
+from ._bandgap_result import FIT_FAILED
+from ._onset_fit import (
+    B_BOUNDS,
+    B_DIRECT,
+    B_INDIRECT,
+    fit_onsets,
+    null_chi2,
+)
+
+__all__ = ["fit_spectrum", "n_parameters"]
+
+AT_BOUND = register_status(
+    "at_bound",
+    "a fitted parameter (E_bg at the window start or end, or b at 0.1 or 4) ended at "
+    "or within tolerance of its bound: the window does not pin it; the value is NaN.",
+)
+NO_ONSET = register_status(
+    "no_onset_in_window",
+    "no significant rise above the noise (and the pedestal, when one is modelled) in "
+    "the fit window, or the automatic window found no sustained rise; the value is NaN.",
+)
+PEDESTAL_DOMINATES = register_status(
+    "pedestal_dominates",
+    "a constant or linear floor of counts explains the fit window as well as an onset "
+    "does (model it with background='linear', or move the window); the value is NaN.",
+)
+FALLING_BELOW_GAP = register_status(
+    "falling_below_gap",
+    "below the fitted gap the counts fall with energy beyond what the pedestal model "
+    "describes, or a fitted linear pedestal falls below zero counts in the window: the "
+    "tail of an under-subtracted ZLP (e.g. dE_I too low) or another decaying signal "
+    "lies under the onset and would bias E_bg; the value is NaN.",
+)
+TOO_FEW_POINTS = register_status(
+    "too_few_points",
+    "the fit window holds too few channels for the onset model; the value is NaN.",
+)
+
+# A replica's onset must lower chi^2 below the pedestal-only (or zero) model by the
+# 1 - _ALPHA quantile of chi^2 with as many degrees of freedom as the onset adds,
+# after scaling by the reduced chi^2 of the fit when it exceeds 1.
+_ALPHA = 1e-3
+# How close (in channels of the window, and for b absolutely) a value may come to
+# its bound before it counts as "at_bound"; the window share covers fine axes.
+_BOUND_CHANNELS = 1.0
+_BOUND_SHARE = 0.01
+_B_TOLERANCE = 0.02
+# False-alarm rate of the test for a falling residual below the gap, per replica
+# (replicas of one spectrum share its noise, so about the same per spectrum).
+_ALPHA_FALLING = 0.01
+# Channels below the gap needed to test the pedestal there for a falling trend.
+_MIN_BELOW_GAP = 5
+
+
+def n_parameters(b, background):
+    """Fitted parameters of the model: E_bg, A, b unless fixed, the pedestal's."""
+    return (3 if b is None else 2) + {None: 0, "constant": 1, "linear": 2}[background]
+
+
+def _falling_below_gap(e, y, w, fits):
+    """Replicas whose fit residual falls significantly with energy below their gap.
+
+    Below E_bg the model is the pedestal alone (plus the foot of the broadened
+    onset, which rises and so only hides a fall). An F test of a line against
+    a constant through the residual there, unweighted and scaled by its own
+    scatter (so that a wrong sigma neither raises nor hides it), with a
+    negative slope, marks a decaying signal that the model does not describe.
+    A fitted linear pedestal that falls below zero counts by more than three
+    times the scatter of the fit is one too.
+    """
+    falling = np.zeros(y.shape[0], dtype=bool)
+    resid = y - fits.model
+    for i in range(y.shape[0]):
+        sel = e < fits.e_bg[i]
+        n = int(sel.sum())
+        if n < _MIN_BELOW_GAP or not np.isfinite(fits.chi2[i]):
+            continue
+        x = e[sel] - e[sel].mean()
+        r = resid[i, sel] - resid[i, sel].mean()
+        slope = (x @ r) / (x @ x)
+        rss_line = float(np.sum((r - slope * x) ** 2))
+        drop = slope**2 * (x @ x)
+        f_crit = stats.f.isf(_ALPHA_FALLING, 1, n - 2)
+        falling[i] = slope < 0 and drop > f_crit * rss_line / (n - 2)
+    scatter = np.maximum(np.median(1.0 / w, axis=1), np.sqrt(np.nanmean(resid**2, axis=1)))
+    end = fits.pedestal[:, 0] + fits.pedestal[:, 1]
+    falling |= (fits.pedestal[:, 1] < 0) & (end < -3.0 * scatter)
+    return falling
+
+
+def _zlp_kernels(energy, zlp_unit, e_min, e_max):
+    """The responses cut to where they matter for a window.
+
+    Channels at losses above ``1.5 (e_max - e_min)`` (or gains beyond the
+    window's width) cannot move onset intensity into the window and are
+    dropped; the responses keep their normalisation over the whole axis.
+    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
+    """
+    span = e_max - e_min
+    keep = (energy >= -span) & (energy <= 1.5 * span)
+    return energy[keep], zlp_unit[..., keep]
+
+
+def _p_indirect(chi_direct, chi_indirect, distance, replica_deltas, dof):
+    """Probability that a spectrum's data prefer b=1.5 over b=0.5 (equal prior odds).
+
+    ``delta = chi_direct - chi_indirect`` of the replica median is, to first
+    order in the noise, normal with mean ``+-D^2`` (``distance``: the weighted
+    squared distance between the two fitted curves) under either hypothesis,
+    and variance ``v``; the posterior log-odds are ``2 D^2 delta / v``. With
+    replicas, ``v`` is the variance of the replicas' deltas (68% half-width
+    squared), which carries the ZLP uncertainty and the actual noise; it is at
+    least ``4 D^2 s^2``, the variance for the assumed sigma times ``s^2 = max(1,
+    reduced chi^2)`` of the better fit (a model that does not describe the
+    data is less conclusive).
+    """
+    if not (np.isfinite(chi_direct) and np.isfinite(chi_indirect) and distance > 0):
+        return np.nan
+    s2 = max(1.0, min(chi_direct, chi_indirect) / dof)
+    v = 4.0 * distance * s2
+    deltas = replica_deltas[np.isfinite(replica_deltas)]
+    if deltas.size >= 4:
+        lower, upper = replica_band(deltas)
+        v = max(v, (0.5 * (upper - lower)) ** 2)
+    return float(expit(2.0 * distance * (chi_direct - chi_indirect) / v))
+
+
+def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
+    """Every replica's fits of one spectrum in the window ``mask``, and their statuses."""
+    b, background = options["b"], options["background"]
+    e = energy[mask]
+    y = y_all[:, mask]
+    w = 1.0 / sig_all[:, mask]
+    de = e[1] - e[0] if e.size > 1 else 1.0
+    e_lo = e[0]
+    # not so close to the window's end that fewer than 3 channels rise above it
+    e_hi = e[-1] - 2.5 * de if e.size > 4 else e[-1]
+    fit = {"resolution": options["resolution"], "kernels": None, "background": background}
+    median_kernel = None
+    if options["unit_zlp"] is not None:
+        k_e, k_w = _zlp_kernels(energy, options["unit_zlp"], e[0], e[-1])
+        fit["kernels"] = (k_e, k_w[:, j])
+        median_kernel = (k_e, k_w[:, j].mean(axis=0, keepdims=True))
+    free = fit_onsets(e, y, w, b, e_lo, e_hi, **fit)
+    direct = fit_onsets(e, y, w, B_DIRECT, e_lo, e_hi, **fit)
+    indirect = fit_onsets(e, y, w, B_INDIRECT, e_lo, e_hi, **fit)
+    n_onset = 3 if b is None else 2
+    n_fit = n_parameters(b, background)
+    dof = max(e.size - n_fit, 1)
+    threshold = stats.chi2.isf(_ALPHA, n_onset) * np.maximum(1.0, free.chi2 / dof)
+    chi_null = null_chi2(e, y, w, background)
+    chi_zero = null_chi2(e, y, w, None)
+    chi_line = null_chi2(e, y, w, "linear")
+    # a floor of counts is there: a line explains the window significantly better
+    # than zero, with a positive weighted mean (a negative one is noise that the
+    # counting sigma of near-zero counts weighs unevenly, not a pedestal)
+    level = np.sum(w**2 * y, axis=1) / np.sum(w**2, axis=1)
+    floor = ((chi_zero - chi_line) >= threshold) & (level > 0)
+    tol_e = max(_BOUND_CHANNELS * de, _BOUND_SHARE * (e[-1] - e[0]))
+    at_bound = (free.e_bg <= e_lo + tol_e) | (free.e_bg >= e_hi - tol_e)
+    if b is None:
+        at_bound |= (free.b <= B_BOUNDS[0] + _B_TOLERANCE) | (
+            free.b >= B_BOUNDS[1] - _B_TOLERANCE
+        )
+    no_onset = ~(free.amplitude > 0) | ~((chi_null - free.chi2) >= threshold)
+    # without a pedestal model: a line explains the window as well as the onset
+    line_as_good = (background is None) & ~((chi_line - free.chi2) >= threshold)
+    statuses = np.full(y.shape[0], OK, dtype=object)
+    statuses[at_bound] = AT_BOUND
+    statuses[_falling_below_gap(e, y, w, free)] = FALLING_BELOW_GAP
+    statuses[line_as_good & floor] = PEDESTAL_DOMINATES
+    statuses[no_onset] = np.where(floor[no_onset], PEDESTAL_DOMINATES, NO_ONSET)
+    statuses[~(free.converged & np.isfinite(free.chi2))] = FIT_FAILED
+    # direct or indirect: fixed-b fits of the replica median
+    wm = (1.0 / sig_median[mask])[None]
+    fit_m = dict(fit, kernels=median_kernel)
+    fits_d = fit_onsets(e, median[None, mask], wm, B_DIRECT, e_lo, e_hi, **fit_m)
+    fits_i = fit_onsets(e, median[None, mask], wm, B_INDIRECT, e_lo, e_hi, **fit_m)
+    dof_fixed = max(e.size - (n_fit - n_onset + 2), 1)
+    p = _p_indirect(
+        fits_d.chi2[0],
+        fits_i.chi2[0],
+        np.sum(((fits_d.model[0] - fits_i.model[0]) * wm[0]) ** 2),
+        direct.chi2 - indirect.chi2,
+        dof_fixed,
+    )
+    return {
+        "e_bg": free.e_bg,
+        "b": free.b,
+        "amplitude": free.amplitude,
+        "chi2": free.chi2,
+        "chi2_direct": direct.chi2,
+        "chi2_indirect": indirect.chi2,
+        "pedestal": free.pedestal,
+        "replica_status": statuses,
+        "p_indirect": p,
+    }

@@ -1,0 +1,104 @@
+"""The automatic fit window of the band-gap onset fit.
+
+Rule. The replica median of a spectrum is smoothed with a running mean over
+``smooth`` eV. Its rise over a lag of ``smooth`` eV, ``D(E) = s(E + smooth) -
+s(E)``, is compared with the noise of that difference. The onset ``E_on``
+is where a *sustained* significant rise begins: the first ``E >= search_start``
+from which ``D`` stays above ``n_sigma`` times its noise for
+``_SUSTAIN`` eV, plus the lag. The noise of a rise is the spread of the
+replicas' rises and the counting noise in quadrature. A flat floor of counts (a pedestal, or the step
+where matching hands over from data to model at dE_I) rises only over one lag
+and is not taken for the onset; an onset keeps rising. The window is
+``(E_on - below, E_on + above)``, clipped to the search range and the axis,
+with ``below`` and ``above`` growing with the instrument resolution (see
+:func:`window_margins`): enough channels below the gap to pin it (and the
+pedestal), and not so far above that the onset leaves the power-law regime.
+"""
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+
+from .._replicas import replica_band, replica_median
+
+__all__ = ["auto_window", "refine_window", "window_margins"]
+
+# A rise must last this long (eV) beyond one lag to count as an onset.
+_SUSTAIN = 0.3
+# Margins (eV, plus one FWHM) of the first window around the detected onset.
+_DETECTION_MARGIN = 0.8
+
+
+def window_margins(fwhm):
+    """(below, above) in eV of the final window around the fitted gap.
+
+    ``fwhm`` is the instrument resolution in eV (0 when unknown). Below: 0.6 eV
+    plus one FWHM, so that the broadened onset's foot and some channels of
+    pure pedestal lie in the window. Above: 1.0 eV plus one FWHM, the range
+    over which ``(E - E_bg)^b`` of a parabolic band edge holds.
+    """
+    return 0.6 + fwhm, 1.0 + fwhm
+
+
+def auto_window(energy, replicas, sigma, *, n_sigma, smooth, search_start, fwhm):
+    """Fit window (e_min, e_max) of one spectrum, or None where no onset is found.
+
+    Parameters
+    ----------
+    energy : ndarray of shape (n_channels,)
+    replicas : ndarray of shape (n_replicas, n_channels)
+        The spectrum's replicas (one row without replicas).
+    sigma : ndarray of shape (n_channels,)
+        Counting noise of the replica median.
+    n_sigma, smooth, search_start, fwhm : float
+        Detection threshold, running-mean width (eV), lowest energy searched
+        (eV) and the instrument resolution (eV, 0 when unknown).
+
+    Returns
+    -------
+    window : tuple (e_min, e_max) or None
+    onset : float
+        The detected onset E_on in eV (NaN when none).
+    """
+    de = energy[1] - energy[0] if energy.size > 1 else 1.0
+    width = max(1, int(round(smooth / de)))
+    if energy.size <= width + 1:
+        return None, np.nan
+    runs = uniform_filter1d(replicas, width, axis=-1, mode="nearest")
+    rises = runs[:, width:] - runs[:, :-width]
+    rise = replica_median(rises)
+    # The noise of a rise: the spread of the replicas' rises (ZLP uncertainty,
+    # whose smooth, correlated part cancels in a difference, and the replicas'
+    # noise draws) and the counting noise of two running means, in quadrature
+    # (with draws in the replicas that is counted twice: conservative).
+    lower, upper = replica_band(rises)
+    counting = np.hypot(sigma[width:], sigma[:-width]) / np.sqrt(width)
+    rise_noise = np.hypot(counting, 0.5 * (upper - lower))
+    above = (rise > n_sigma * rise_noise) & (energy[:-width] >= search_start)
+    run = max(1, int(round(_SUSTAIN / de)))
+    # channels from which the next `run` channels all rise significantly
+    csum = np.concatenate([[0], np.cumsum(above)])
+    starts = np.flatnonzero(csum[run:] - csum[:-run] == run)
+    if starts.size == 0:
+        return None, np.nan
+    # the rise lies between the run's start and one lag later
+    onset = energy[starts[0]] + 0.5 * width * de
+    margin = _DETECTION_MARGIN + fwhm
+    return _clip(energy, onset - margin, onset + margin, search_start), onset
+
+
+def _clip(energy, lo, hi, search_start):
+    return max(lo, search_start, energy[0]), min(hi, energy[-1])
+
+
+def refine_window(energy, window, e_bg, *, search_start, fwhm):
+    """The final window around a first fit's gap ``e_bg`` (kept when that is NaN).
+
+    The first window, centred on the detected onset, places the gap only to
+    within the detection's lag (later at low signal-to-noise); the final one
+    is placed by the gap fitted in it, so its margins mean the same at any
+    signal-to-noise.
+    """
+    if not np.isfinite(e_bg):
+        return window
+    below, above = window_margins(fwhm)
+    return _clip(energy, e_bg - below, e_bg + above, search_start)
