@@ -14,7 +14,7 @@ seeds and run through the pipeline a user would write, at default settings::
                   regions=ZLPRegionMask(vacuum=aligned_vacuum)  (cases with vacuum spectra)
                   ).fit(aligned)
     for batch in subtractor.subtract_batches(aligned):
-        fit_band_gap(E_aligned, batch.subtracted, read_noise=subtractor.read_noise_)
+        fit_band_gap(E_aligned, batch, read_noise=subtractor.read_noise_)
         batch.t_over_lambda, batch.t_over_lambda_band      # t/lambda and its 68% band
 
 (vacuum leave-one-out: ``ZLPSubtractor(mode="vacuum")`` on all spectra but one and
@@ -201,7 +201,7 @@ def run_specimen(case, data, settings, folder, seed):
         rows = batch.rows
         batch_status = combine(fit_status[rows], statuses_of(batch, batch.spectra.shape[0]))
         if "e_bg" in wanted and medians is None:
-            gap = fit_band_gap(axis, batch.subtracted, read_noise=sub.read_noise_)
+            gap = fit_band_gap(axis, batch, read_noise=sub.read_noise_)
             _store(
                 found["e_bg"],
                 rows,
