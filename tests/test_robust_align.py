@@ -1,0 +1,158 @@
+"""Alignment finds the ZLP, not the strongest peak, and refuses what it cannot tell.
+
+Issue 11: on thick specimens with a broad ZLP the plasmon outgrows the ZLP, and
+the aligner at 2fe5d0a moved those spectra by the plasmon energy, silently.
+"""
+
+import numpy as np
+import pytest
+
+from sklearn_zlp import ZeroLossAligner
+from sklearn_zlp._status import describe_status
+from sklearn_zlp.datasets import make_synthetic_eels
+from sklearn_zlp.preprocessing import find_zlp_position, zlp_fwhm
+
+THICK_AXIS = np.linspace(-10.0, 90.0, 1001)  # 0.1 eV per channel
+THICKNESS = [1.0, 1.5, 2.0, 2.5]
+
+
+def _thick(fwhm, plasmon_energy, plasmon_width, seed=0):
+    return make_synthetic_eels(
+        4,
+        energy=THICK_AXIS,
+        fwhm=fwhm,
+        t_over_lambda=THICKNESS,
+        plasmon_energy=plasmon_energy,
+        plasmon_width=plasmon_width,
+        shift_std=0.3,
+        e_bg=None,
+        random_state=seed,
+    )
+
+
+# (ZLP FWHM, plasmon energy, plasmon width) in eV: in the two thickest spectra of
+# each case the plasmon is 1.15-1.6x higher than the ZLP.
+THICK_CASES = [(2.5, 8.0, 2.0), (2.5, 12.0, 2.0), (2.5, 17.0, 1.5), (2.0, 12.0, 2.0)]
+
+
+@pytest.fixture(
+    scope="module", params=THICK_CASES, ids=lambda c: "fwhm{}-Ep{}-w{}".format(*c)
+)
+def thick(request):
+    return _thick(*request.param)
+
+
+def test_the_plasmon_really_outgrows_the_zlp(thick):
+    # The premise of the tests below: the highest point is the plasmon.
+    assert np.all(thick.noise_free[-1].max() > 1.1 * thick.zlp[-1].max())
+    assert THICK_AXIS[np.argmax(thick.spectra[-1])] > 5.0
+
+
+def test_thick_spectra_are_located_at_their_zlp(thick):
+    # Measured: within 0.17 channel (0.007 FWHM) of the true shift; at 2fe5d0a the
+    # thickest spectra came out at the plasmon energy (8-17 eV off).
+    positions, status = find_zlp_position(thick.spectra, THICK_AXIS, return_status=True)
+    assert list(status) == ["ok"] * 4
+    np.testing.assert_allclose(positions, thick.shifts, atol=0.02 * thick.fwhm)
+
+
+def test_aligner_keeps_the_plasmon_where_it_is(thick):
+    aligner = ZeroLossAligner(energy_axis=THICK_AXIS).fit(thick.spectra)
+    np.testing.assert_allclose(aligner.zlp_positions_, thick.shifts, atol=0.02 * thick.fwhm)
+    assert list(aligner.zlp_status_) == ["ok"] * 4
+    aligned = aligner.transform(thick.spectra)
+    residual = find_zlp_position(aligned, aligner.energy_axis_)
+    assert np.abs(residual).max() < 0.02 * thick.fwhm
+    # the plasmon (the highest point) stays at its loss, well away from 0 eV
+    assert aligner.energy_axis_[np.argmax(aligned[-1])] > 5.0
+
+
+def test_fwhm_is_the_zlps_not_the_plasmons(thick):
+    # At 2fe5d0a zlp_fwhm measured the highest peak: the plasmon, several eV wide.
+    width = zlp_fwhm(thick.spectra, THICK_AXIS)
+    np.testing.assert_allclose(width, thick.fwhm, rtol=0.1)
+
+
+@pytest.fixture(scope="module")
+def merged():
+    # A 2.5 eV wide ZLP and a 4 eV plasmon: in the two thickest spectra the ZLP
+    # is only a shoulder (or a bump with a shallow valley) on the plasmon's flank.
+    return _thick(2.5, 4.0, 2.0)
+
+
+def test_a_zlp_merged_into_the_plasmon_is_refused(merged):
+    with pytest.raises(ValueError, match=r"spectrum 2: .*cannot be told from an inelastic"):
+        find_zlp_position(merged.spectra, THICK_AXIS)
+    with pytest.raises(ValueError, match="search_range"):
+        ZeroLossAligner(energy_axis=THICK_AXIS).fit(merged.spectra)
+
+
+def test_a_merged_zlp_is_nan_with_its_status(merged):
+    positions, status = find_zlp_position(
+        merged.spectra, THICK_AXIS, missing="nan", return_status=True
+    )
+    assert list(status) == ["ok", "ok", "zlp_ambiguous", "zlp_ambiguous"]
+    assert np.isnan(positions[2:]).all()
+    np.testing.assert_allclose(positions[:2], merged.shifts[:2], atol=0.05 * merged.fwhm)
+    assert "plasmon" in describe_status("zlp_ambiguous")
+
+
+def test_aligner_warns_and_records_the_ambiguous_spectra(merged):
+    aligner = ZeroLossAligner(energy_axis=THICK_AXIS, missing_zlp="warn")
+    with pytest.warns(UserWarning, match="cannot be told from an inelastic peak"):
+        aligner.fit(merged.spectra)
+    assert list(aligner.zlp_status_) == ["ok", "ok", "zlp_ambiguous", "zlp_ambiguous"]
+
+
+def test_search_range_resolves_the_ambiguity(merged):
+    # Told where the ZLP is, the aligner finds it (within 0.1 FWHM: the plasmon
+    # under the ZLP's top pulls its maximum).
+    positions = find_zlp_position(merged.spectra, THICK_AXIS, search_range=(-1.5, 1.5))
+    np.testing.assert_allclose(positions, merged.shifts, atol=0.1 * merged.fwhm)
+
+
+def test_a_hot_pixel_before_the_zlp_is_not_taken_for_it():
+    data = make_synthetic_eels(3, shift_std=0.05, random_state=4)
+    X = data.spectra.copy()
+    X[:, np.argmin(np.abs(data.energy + 2.0))] = 3.0 * X.max()  # gain side, -2 eV
+    positions = find_zlp_position(X, data.energy)
+    np.testing.assert_allclose(
+        positions, data.shifts, atol=0.1 * (data.energy[1] - data.energy[0])
+    )
+
+
+def test_read_noise_on_the_gain_side_is_not_taken_for_the_zlp():
+    # 1e5 electrons, read noise 100 counts: bumps of noise on the empty gain side
+    # reach a fifth of the ZLP; they stand out by less than 5x the noise.
+    data = make_synthetic_eels(
+        20, fwhm=0.3, total_counts=1e5, read_noise=100.0, shift_std=0.1, random_state=1
+    )
+    positions, status = find_zlp_position(
+        data.spectra, data.energy, missing="nan", return_status=True
+    )
+    assert list(status) == ["ok"] * 20
+    assert np.abs(positions - data.shifts).max() < 0.2 * data.fwhm
+
+
+def test_only_noise_has_no_zlp():
+    # A ZLP of ~250 counts under read noise of 100 counts cannot be located: every
+    # spectrum is either not found or within 0.6 FWHM, never a noise bump eV away.
+    data = make_synthetic_eels(
+        20,
+        fwhm=0.3,
+        total_counts=1e4,
+        read_noise=100.0,
+        t_over_lambda=1.0,
+        shift_std=0.1,
+        random_state=1,
+    )
+    positions, status = find_zlp_position(
+        data.spectra, data.energy, missing="nan", return_status=True
+    )
+    assert set(status) <= {"ok", "zlp_not_found"}
+    assert np.count_nonzero(status == "zlp_not_found") >= 10
+    ok = status == "ok"
+    assert np.all(np.abs(positions[ok] - data.shifts[ok]) < 0.6 * data.fwhm)
+    with pytest.raises(ValueError, match="stands out from the noise"):
+        find_zlp_position(data.spectra, data.energy)
+    assert "noise" in describe_status("zlp_not_found")
