@@ -156,3 +156,75 @@ def test_only_noise_has_no_zlp():
     with pytest.raises(ValueError, match="stands out from the noise"):
         find_zlp_position(data.spectra, data.energy)
     assert "noise" in describe_status("zlp_not_found")
+
+
+# -- small residual drifts are refused by the steps that need aligned spectra ----------
+# Issue 11: maxima within half a FWHM of 0 eV passed the check at 2fe5d0a (the
+# channel nearest 0 eV held half the maximum) and biased E_bg by +0.1 eV.
+
+
+@pytest.fixture(scope="module")
+def aligned():
+    return make_synthetic_eels(
+        4, energy=np.linspace(-2.0, 10.0, 601), fwhm=0.3, e_bg=2.0, random_state=3
+    )
+
+
+def _steps():
+    from sklearn_zlp import ZLPRegionMask
+    from sklearn_zlp.preprocessing import estimate_de1, estimate_de2
+
+    return {
+        "estimate_de1": lambda X, E: estimate_de1(X, E),
+        "estimate_de2": lambda X, E: estimate_de2(X, E),
+        "ZLPRegionMask": lambda X, E: ZLPRegionMask(energy_axis=E).fit(X),
+    }
+
+
+@pytest.mark.parametrize("step", ["estimate_de1", "estimate_de2", "ZLPRegionMask"])
+@pytest.mark.parametrize("drift_fwhm", [0.1, 0.25, 0.45])
+def test_a_residual_drift_within_half_a_fwhm_is_refused(aligned, step, drift_fwhm):
+    # The ZLP sits drift_fwhm * FWHM above 0 eV of the axis the step is given.
+    axis = aligned.energy - drift_fwhm * aligned.fwhm
+    with pytest.raises(ValueError, match=r"not at 0 eV.*ZeroLossAligner"):
+        _steps()[step](aligned.spectra, axis)
+
+
+def test_a_drift_within_the_tolerance_is_accepted(aligned):
+    # 2% of the FWHM (0.006 eV, 0.24 channel): below the aligner's own precision.
+    axis = aligned.energy - 0.02 * aligned.fwhm
+    for step in _steps().values():
+        step(aligned.spectra, axis)
+
+
+def test_the_aligner_output_passes_the_check(aligned):
+    # Drifted by 0.3 FWHM, aligned, then accepted: the refusal names the fix.
+    axis = aligned.energy - 0.3 * aligned.fwhm
+    aligner = ZeroLossAligner(energy_axis=axis).fit(aligned.spectra)
+    X = aligner.transform(aligned.spectra)
+    _steps()["ZLPRegionMask"](X, aligner.energy_axis_)
+
+
+def test_the_subtractor_refuses_a_residual_drift(aligned):
+    from sklearn_zlp import ZLPEnsembleRegressor, ZLPSubtractor
+
+    sub = ZLPSubtractor(
+        energy_axis=aligned.energy - 0.25 * aligned.fwhm,
+        regressor=ZLPEnsembleRegressor(n_replicas=2, max_epochs=5, random_state=0),
+        random_state=0,
+    )
+    with pytest.raises(ValueError, match=r"not at 0 eV.*ZeroLossAligner"):
+        sub.fit(aligned.spectra)
+
+
+# -- an axis in the wrong unit is refused with a hint ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit"), [(1e-3, "keV"), (1e3, "meV")], ids=["keV", "meV"]
+)
+def test_an_eV_axis_that_is_really_kev_or_mev_is_refused(aligned, scale, unit):
+    from sklearn_zlp.preprocessing import estimate_de1
+
+    with pytest.raises(ValueError, match=rf"looks like {unit}.*energy_unit='{unit}'"):
+        estimate_de1(aligned.spectra, aligned.energy * scale)
