@@ -168,7 +168,7 @@ def test_failed_refit_keeps_the_previous_fit(shifted):
 
 
 def test_interrupted_refit_keeps_the_previous_fit(shifted, monkeypatch):
-    import sklearn_zlp.preprocessing._align as align
+    import sklearn_zlp.preprocessing._peak as align
 
     aligner = ZeroLossAligner().fit(shifted.spectra)  # numbered channels
     state, out = pickle.dumps(aligner), aligner.transform(shifted.spectra)
@@ -185,7 +185,7 @@ def test_interrupted_refit_keeps_the_previous_fit(shifted, monkeypatch):
 
 
 def test_interrupted_first_fit_stays_unfitted(shifted, monkeypatch):
-    import sklearn_zlp.preprocessing._align as align
+    import sklearn_zlp.preprocessing._peak as align
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt

@@ -211,6 +211,21 @@ def beam_energy_comment_not_a_number(t):
     return _rows(t, "beam.csv", "# beam_energy_keV: high\n0,1\n1,2\n2,3\n")
 
 
+def headerless_kev_energy_column(t):
+    """a two-column file without a header whose energy column is in keV"""
+    energy = 0.025 * np.arange(-40, 200)
+    counts = 1e4 * np.exp(-0.5 * (energy / 0.13) ** 2) + 10.0
+    lines = "".join(f"{e / 1e3:.8g} {c:.8g}\n" for e, c in zip(energy, counts, strict=True))
+    return _rows(t, "kev.txt", lines)
+
+
+def energy_unit_disagrees_with_header(t):
+    """energy_unit='eV' for a column headed energy_keV"""
+    return _rows(
+        t, "kev_header.csv", "energy_keV,a\n-0.001,1\n0,5\n0.001,2\n", energy_unit="eV"
+    )
+
+
 def mixed_tabs_and_commas(t):
     return _rows(t, "mixed.csv", "0,1,2\n1\t3\t4\n2,5,6\n3,7,8\n")
 
@@ -756,6 +771,15 @@ CASES = {
     beam_energy_comment_not_a_number: (
         ValueError,
         r"beam\.csv': comment line '# beam_energy_keV: high' should hold a number",
+    ),
+    headerless_kev_energy_column: (
+        ValueError,
+        r"kev\.txt' states no unit and is read as eV, but it looks like keV: its "
+        r"channels are 2\.5e-05 eV apart.*energy_unit='keV'",
+    ),
+    energy_unit_disagrees_with_header: (
+        ValueError,
+        r"headed 'energy_keV', which states its unit, but energy_unit says 'eV'",
     ),
     mixed_tabs_and_commas: (
         ValueError,

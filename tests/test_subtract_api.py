@@ -55,7 +55,8 @@ def fitted(data):
 KINDS = {
     "float32": lambda X: X.astype(np.float32),
     "int64": lambda X: X.astype(np.int64),
-    "int16": lambda X: np.clip(X, -30000, 30000).astype(np.int16),
+    # scaled, not clipped, into int16: a clipped (saturated) ZLP has no position
+    "int16": lambda X: np.round(X / 16).astype(np.int16),
     "list": lambda X: X.tolist(),
     "DataFrame": lambda X: pd.DataFrame(X),
     "F-ordered": np.asfortranarray,

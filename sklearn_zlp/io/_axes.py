@@ -131,3 +131,73 @@ def _navigation_axis_dicts(shape):
         }
         for i, n in enumerate(shape)
     ]
+
+
+# The finest dispersion of an EELS axis in eV that is read without a question:
+# monochromated low-loss work uses 1 meV per channel and more. Finer "eV" axes
+# are far more often keV (0.7 eV per channel and less; the coarsest zoo case,
+# a 2.5 eV ZLP at 0.5 eV per channel, reads as 0.5 meV, with a ZLP of a
+# plausible 2.5 meV). A real finer eV axis passes with energy_unit="eV".
+_FINEST_DISPERSION = 7e-4
+_UNIT_CHOICES = ("eV", "keV", "meV")
+
+
+def check_energy_unit(energy_unit):
+    """eV per unit of the ``energy_unit=`` argument (None stays None)."""
+    if energy_unit is None:
+        return None
+    if energy_unit not in _UNIT_CHOICES:
+        raise ValueError(
+            f"energy_unit={energy_unit!r} is not one of {_UNIT_CHOICES}; give the unit "
+            "of the file's energy axis, e.g. energy_unit='keV'."
+        )
+    return _ENERGY_UNITS[energy_unit]
+
+
+def suspected_unit(energy, spectra):
+    """("keV" or "meV", why) if an axis read as eV is likely in another unit, else None.
+
+    Two signs, both absent from usual eV axes of EEL spectra: channels closer than
+    0.7 meV (keV: 0.5 eV per channel reads as 0.5 meV), and a zero-loss peak at 0 eV
+    whose width is outside 2 meV-10 eV (see
+    :data:`sklearn_zlp._validation.ZLP_FWHM_RANGE`). Core-loss axes without a ZLP
+    are judged by their dispersion only.
+    """
+    # Imported here: the readers need no peak finder until an axis is checked.
+    from .._validation import ZLP_FWHM_RANGE
+    from ..preprocessing._peak import fwhm_of_validated, zlp_peaks
+
+    if energy.size < 2:
+        return None
+    dispersion = float(np.median(np.diff(energy)))
+    if dispersion < _FINEST_DISPERSION:
+        return "keV", (
+            f"its channels are {dispersion:.3g} eV apart, finer than any EEL "
+            f"spectrometer's {_FINEST_DISPERSION * 1e3:g} meV"
+        )
+    if not energy[0] <= 0 <= energy[-1] or energy.size < 5:
+        return None
+    mean = np.mean(spectra, axis=0, keepdims=True)
+    peaks = zlp_peaks(mean)
+    if peaks.status[0] != "ok" or abs(energy[peaks.channel[0]]) > 0.1 * (
+        energy[-1] - energy[0]
+    ):
+        return None
+    width = float(fwhm_of_validated(mean, energy, peaks)[0])
+    low, high = ZLP_FWHM_RANGE
+    if np.isfinite(width) and not low <= width <= high:
+        return ("keV" if width < low else "meV"), (
+            f"its zero-loss peak is {width:.3g} eV wide, and low-loss ZLPs are "
+            f"{low:g}-{high:g} eV wide"
+        )
+    return None
+
+
+def unit_error(where, unit, why):
+    """The error for an axis without a stated unit that does not look like eV."""
+    factor = "1000" if unit == "keV" else "0.001"
+    return ValueError(
+        f"{where} states no unit and is read as eV, but it looks like {unit}: {why}. "
+        f"Pass read_spectra(path, energy_unit={unit!r}) to convert it (x {factor}), or "
+        "energy_unit='eV' if it really is in eV."
+    )

@@ -9,6 +9,7 @@ imported only when used.
 
 import os
 
+from ._axes import check_energy_unit
 from ._checks import _check_path
 from ._numpy import _read_npy, _read_npz
 from ._rsciio import _RSCIIO_EXTENSIONS, _read_rsciio
@@ -17,7 +18,7 @@ from ._text import _TEXT_EXTENSIONS, _read_text
 _READ_EXTENSIONS = (*_TEXT_EXTENSIONS, ".npy", ".npz", *_RSCIIO_EXTENSIONS)
 
 
-def read_spectra(path, *, energy=None, layout="auto", signal_index=0):
+def read_spectra(path, *, energy=None, layout="auto", signal_index=0, energy_unit=None):
     """Read EEL spectra, their energy axis and metadata from a file.
 
     Parameters
@@ -46,6 +47,13 @@ def read_spectra(path, *, energy=None, layout="auto", signal_index=0):
     signal_index : int, default=0
         Which signal to take from a file that holds several (Digital Micrograph,
         EMD, HyperSpy files).
+    energy_unit : {"eV", "keV", "meV"}, default=None
+        Text files only: the unit of the energy column, for files whose header
+        does not name one (or that have no header). None reads such a column as
+        eV, but refuses it if it does not look like eV: channels closer than
+        0.7 meV, or a zero-loss peak at 0 eV narrower than 2 meV or wider than
+        10 eV (a keV or meV axis); the error says which unit it looks like.
+        A header that names a unit (``energy_keV``) must agree with it.
 
     Returns
     -------
@@ -138,9 +146,16 @@ def read_spectra(path, *, energy=None, layout="auto", signal_index=0):
             f"Supported extensions: {', '.join(_READ_EXTENSIONS)}. Rename the file if "
             "it holds one of these formats, or load it yourself and pass the arrays on."
         )
+    unit_factor = check_energy_unit(energy_unit)
+    if unit_factor is not None and ext not in _TEXT_EXTENSIONS:
+        raise ValueError(
+            f"energy_unit={energy_unit!r} applies to text files, whose energy column "
+            f"may not state its unit; '{source}' is {ext!r}, whose axis carries its "
+            "own unit. Drop energy_unit, or pass energy=... in eV."
+        )
     _check_path(source, directory_ok=ext == ".zspy")  # zarr stores are directories
     if ext in _TEXT_EXTENSIONS:
-        return _read_text(source, energy, layout)
+        return _read_text(source, energy, layout, unit_factor)
     if ext == ".npy":
         return _read_npy(source, energy)
     if ext == ".npz":

@@ -13,7 +13,13 @@ import re
 import numpy as np
 
 from .._validation import check_energy_axis
-from ._axes import _energy_unit_factor, _no_energy_error, _resolve_energy
+from ._axes import (
+    _energy_unit_factor,
+    _no_energy_error,
+    _resolve_energy,
+    suspected_unit,
+    unit_error,
+)
 from ._checks import _check_finite
 from ._metadata import _make_metadata, _to_float_or_none
 from ._spectra_file import SpectraFile
@@ -47,7 +53,9 @@ class _CellError(ValueError):
         self.column, self.field = column, field
 
 
-def _read_text(source, energy, layout):
+def _read_text(source, energy, layout, unit_factor=None):
+    """Read a text file; ``unit_factor`` is eV per unit of its energy column (None:
+    from the header, else eV if the axis looks like eV)."""
     text = _load_text(source)
     lines = text.splitlines()
     comments, content = [], []
@@ -104,10 +112,21 @@ def _read_text(source, energy, layout):
     if energy is not None:
         energy = _resolve_energy(energy, spectra.shape[1], source)
     elif layout == "columns":
-        energy = check_energy_axis(
-            table[:, 0] * _header_energy_factor(header, source),
-            name=f"The energy axis (first column) of '{source}'",
-        )
+        where = f"The energy axis (first column) of '{source}'"
+        stated = _header_energy_factor(header, source)
+        if unit_factor is not None and stated is not None and stated != unit_factor:
+            raise ValueError(
+                f"{where} is headed {header[0]!r}, which states its unit, but "
+                f"energy_unit says {_unit_name(unit_factor)}; drop energy_unit or "
+                "correct the header."
+            )
+        factor = stated or unit_factor or 1.0
+        energy = check_energy_axis(table[:, 0] * factor, name=where)
+        if stated is None and unit_factor is None:
+            # Nothing says the unit: a keV or meV axis must not silently become eV.
+            suspect = suspected_unit(energy, spectra)
+            if suspect is not None:
+                raise unit_error(where, *suspect)
     else:
         hint = ""
         if looks_like_columns and guessed:
@@ -287,9 +306,9 @@ def _parse_fields(fields, sep):
 
 
 def _header_energy_factor(header, source):
-    """eV per unit of the first column, from its header name (1 if it names none)."""
+    """eV per unit of the first column, from its header name (None if it names none)."""
     if not header:
-        return 1.0
+        return None
     name = header[0]
     match = _ENERGY_TOKEN.search(name)
     if match:
@@ -309,7 +328,11 @@ def _header_energy_factor(header, source):
             "Convert that column to eV, or give the axis yourself with "
             "read_spectra(path, layout='columns', energy=...)."
         )
-    return 1.0
+    return None
+
+
+def _unit_name(factor):
+    return {1.0: "'eV'", 1e3: "'keV'", 1e-3: "'meV'"}.get(factor, f"{factor:g} eV")
 
 
 def _parse_comments(comments, source):

@@ -4,11 +4,11 @@ import warnings
 from numbers import Real
 
 import numpy as np
-from scipy import ndimage, optimize
-from scipy.interpolate import CubicSpline
+from scipy import ndimage
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._status import OK
 from .._validation import (
     check_energy_axis,
     check_spectra,
@@ -17,21 +17,41 @@ from .._validation import (
 )
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
+from ._peak import ZLP_AMBIGUOUS, fwhm_of_validated, locate_zlp
 
-__all__ = ["ZeroLossAligner", "find_zlp_position"]
-
+# fwhm_of_validated is imported from here by the subtraction module.
+__all__ = ["ZeroLossAligner", "find_zlp_position", "fwhm_of_validated", "zlp_fwhm"]
 
 _METHODS = ("split", "spline", "parabola")
 _MISSING = ("raise", "nan")
 # Fewest channels a maximum can be located in: the highest one and a neighbour
 # on each side.
 _MIN_CHANNELS = 3
+# A channel within this fraction of the dispersion of 0 eV is the 0 eV channel
+# (axes built with linspace put it there up to rounding).
+_ZERO_CHANNEL = 1e-6
 
 
 def find_zlp_position(
-    spectra, energy_axis, *, method="split", search_range=None, missing="raise"
+    spectra,
+    energy_axis,
+    *,
+    method="split",
+    search_range=None,
+    missing="raise",
+    return_status=False,
 ):
-    """Locate each spectrum's zero-loss maximum with sub-channel precision.
+    """Locate each spectrum's zero-loss peak with sub-channel precision.
+
+    The ZLP is the lowest-energy peak that stands out clearly, not the highest
+    one: in thick specimens the plasmon can outgrow a broad ZLP, and aligning on
+    it would put the plasmon at 0 eV. A clear peak stands at least 5% of the
+    highest one above the spectrum's minimum and falls on both sides by at least
+    a quarter of its height, on a copy despiked (median of 3 channels) and
+    smoothed over 1 channel. If the peak found carries strong intensity on its
+    low-energy side (more, by a quarter of its height, than the mirror-image
+    point of its high-energy side), the ZLP may be merged into it as a shoulder
+    and the spectrum's ZLP is ambiguous: an error, or NaN with ``missing="nan"``.
 
     Parameters
     ----------
@@ -48,16 +68,22 @@ def find_zlp_position(
         ``"parabola"``: vertex of the parabola through the highest channel and its
         two neighbours (the classic three-point estimate).
     search_range : tuple of float, default=None
-        (low, high) in eV: only look for the maximum in this window, e.g. to skip a
-        strong plasmon. None searches the whole axis.
+        (low, high) in eV: only look for the ZLP in this window. None searches
+        the whole axis.
     missing : {"raise", "nan"}, default="raise"
-        What to do for a spectrum whose maximum lies on the edge of the search
-        window (no peak there): raise a ValueError, or return NaN for it.
+        What to do for a spectrum without a zero-loss peak in the search window
+        (its maximum lies on the window's edge) or whose ZLP is ambiguous: raise
+        a ValueError that says which, or return NaN for it.
+    return_status : bool, default=False
+        Also return each spectrum's status: ``"ok"``, ``"zlp_not_found"`` or
+        ``"zlp_ambiguous"`` (see :func:`sklearn_zlp.describe_status`).
 
     Returns
     -------
     positions : ndarray of shape (n_spectra,)
-        Energy in eV of each spectrum's maximum on ``energy_axis``.
+        Energy in eV of each spectrum's ZLP maximum on ``energy_axis``.
+    status : ndarray of object of shape (n_spectra,)
+        Only with ``return_status=True``.
 
     Examples
     --------
@@ -79,7 +105,9 @@ def find_zlp_position(
             f"spectra have {energy.size} channels; locating a peak needs at least "
             f"{_MIN_CHANNELS}."
         )
-    return _find_positions(X, energy, method, _check_search_range(search_range), missing)
+    return _find_positions(
+        X, energy, method, _check_search_range(search_range), missing, return_status
+    )
 
 
 def _check_search_range(search_range):
@@ -100,87 +128,59 @@ def _check_search_range(search_range):
     return low, high
 
 
-def _find_positions(spectra, energy_axis, method, search_range, missing):
-    """:func:`find_zlp_position` on validated float64 arrays."""
-    window = np.ones(energy_axis.size, dtype=bool)
+def _find_positions(spectra, energy_axis, method, search_range, missing, status=False):
+    """:func:`find_zlp_position` on validated float64 arrays.
+
+    With ``status=True`` also returns each spectrum's status ("ok",
+    "zlp_not_found", "zlp_ambiguous"); ``missing="raise"`` raises for the first
+    spectrum that is not ok, ``"nan"`` gives it NaN.
+    """
+    window = None
     if search_range is not None:
         low, high = search_range
-        window = (energy_axis >= low) & (energy_axis <= high)
-        if window.sum() < 3:
+        inside = np.flatnonzero((energy_axis >= low) & (energy_axis <= high))
+        if inside.size < 3:
             raise ValueError(
-                f"search_range={search_range!r} eV holds {int(window.sum())} channels of "
+                f"search_range={search_range!r} eV holds {int(inside.size)} channels of "
                 f"the axis [{energy_axis[0]:.4g}, {energy_axis[-1]:.4g}] eV; widen it to "
                 "at least 3 channels around the zero-loss peak."
             )
-    candidates = np.flatnonzero(window)
-    n_channels = energy_axis.size
-    positions = np.empty(spectra.shape[0])
-    for i, spectrum in enumerate(spectra):
-        peak = candidates[np.argmax(spectrum[candidates])]
-        if peak in (0, n_channels - 1) or peak in (candidates[0], candidates[-1]):
-            if missing == "nan":
-                positions[i] = np.nan
-                continue
-            raise ValueError(
-                f"spectrum {i}: its maximum in the search window lies on the window's "
-                f"edge ({energy_axis[peak]:.4g} eV), so no zero-loss peak was found; "
-                "check that the spectrum contains the ZLP, or set search_range to a "
-                "window around it."
-            )
-        if method == "parabola":
-            y0, y1, y2 = spectrum[peak - 1 : peak + 2]
-            curvature = y0 - 2.0 * y1 + y2
-            offset = 0.5 * (y0 - y2) / curvature if curvature < 0 else 0.0
-            step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
-            positions[i] = energy_axis[peak] + offset * step
-        elif method == "split":
-            positions[i] = _split_parabola_vertex(energy_axis, spectrum, peak)
-        else:
-            lo, hi = max(peak - 4, 0), min(peak + 5, n_channels)
-            spline = CubicSpline(energy_axis[lo:hi], spectrum[lo:hi])
-            roots = spline.derivative().roots(extrapolate=False)
-            left, right = energy_axis[peak - 1], energy_axis[peak + 1]
-            roots = roots[(roots >= left) & (roots <= right)]
-            positions[i] = (
-                energy_axis[peak] if roots.size == 0 else roots[np.argmax(spline(roots))]
-            )
-    return positions
+        window = (int(inside[0]), int(inside[-1]))
+    positions, peaks = locate_zlp(spectra, energy_axis, method, window)
+    if missing == "raise":
+        bad = np.flatnonzero(peaks.status != OK)
+        if bad.size:
+            raise ValueError(zlp_error(bad[0], peaks, spectra, energy_axis, window))
+    return (positions, peaks.status) if status else positions
 
 
-def _split_parabola_vertex(energy_axis, spectrum, peak, fraction=0.6):
-    """Vertex of a split parabola fitted to ln I over the channels above ``fraction``.
-
-    ln I of an asymmetric peak is close to a parabola with different curvatures on
-    its two sides; fitting both sides and the shared vertex by least squares uses
-    every channel near the top, so the estimate is unbiased for asymmetric peaks and
-    averages the noise of many channels.
-    """
-    top = spectrum[peak]
-    lo = peak
-    while lo > 0 and spectrum[lo - 1] > fraction * top:
-        lo -= 1
-    hi = peak
-    while hi < spectrum.size - 1 and spectrum[hi + 1] > fraction * top:
-        hi += 1
-    # At least two channels per side, or three points would fit any vertex exactly.
-    lo, hi = max(min(lo, peak - 2), 0), min(max(hi, peak + 2), spectrum.size - 1)
-    x = energy_axis[lo : hi + 1]
-    y = np.log(np.clip(spectrum[lo : hi + 1], top * 1e-6, None))
-    step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
-
-    def cost(x0):
-        d2 = (x - x0) ** 2
-        design = np.column_stack([np.ones_like(x), d2 * (x < x0), d2 * (x >= x0)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        return float(np.sum((design @ coef - y) ** 2))
-
-    result = optimize.minimize_scalar(
-        cost,
-        bounds=(energy_axis[peak] - step, energy_axis[peak] + step),
-        method="bounded",
-        options={"xatol": 1e-4 * step},
+def zlp_error(i, peaks, spectra, energy_axis, window=None):
+    """The message for spectrum ``i`` whose ZLP was not found or is ambiguous."""
+    if peaks.status[i] == ZLP_AMBIGUOUS:
+        e_peak = energy_axis[peaks.channel[i]]
+        e_low = energy_axis[peaks.shoulder[i]]
+        return (
+            f"spectrum {i}: its zero-loss peak cannot be told from an inelastic peak: "
+            f"the lowest-energy clear peak, at {e_peak:.4g} eV, has strong intensity on "
+            f"its low-energy side (at {e_low:.4g} eV), like a plasmon with the ZLP "
+            "merged into it as a shoulder, so aligning on it could put a plasmon at "
+            "0 eV. Set search_range to a window around the ZLP (e.g. "
+            f"({e_low - 1.0:.3g}, {e_low + 1.0:.3g})), or check the spectrum."
+        )
+    first = 0 if window is None else window[0]
+    last = energy_axis.size - 1 if window is None else window[1]
+    top = first + int(np.argmax(spectra[i, first : last + 1]))
+    if top in (first, last):
+        where = (
+            f"its maximum in the search window lies on the window's edge "
+            f"({energy_axis[top]:.4g} eV)"
+        )
+    else:
+        where = "no peak in the search window stands out from the noise"
+    return (
+        f"spectrum {i}: {where}, so no zero-loss peak was found; check that the "
+        "spectrum contains the ZLP, or set search_range to a window around it."
     )
-    return float(result.x)
 
 
 def _shift_rows(spectra, shifts_in_channels):
@@ -195,10 +195,14 @@ def _shift_rows(spectra, shifts_in_channels):
 class ZeroLossAligner(TransformerMixin, BaseEstimator):
     """Put each spectrum's zero-loss maximum at 0 eV on one common energy axis.
 
-    The ZLP maximum of every spectrum is located with sub-channel precision; each
-    spectrum is resampled (cubic B-spline) so that its maximum falls exactly on
-    0 eV of the output axis :attr:`energy_axis_`, which keeps the energy-gain side
-    (E < 0). The output axis has the input's dispersion and channel count, and one
+    The ZLP maximum of every spectrum is located with sub-channel precision
+    (:func:`~sklearn_zlp.preprocessing.find_zlp_position`: the lowest-energy
+    clear peak, not the highest one, so a plasmon that outgrows a broad ZLP in a
+    thick specimen is not moved to 0 eV; a spectrum whose ZLP cannot be told
+    from a plasmon is refused, see ``missing_zlp``); each spectrum is resampled
+    (cubic B-spline) so that its maximum falls on 0 eV of the output axis
+    :attr:`energy_axis_` (within 0.2 channel: the maximum of the resampled peak
+    is located again), which keeps the energy-gain side (E < 0). The output axis has the input's dispersion and channel count, and one
     of its channels sits exactly at 0 eV, so downstream steps can rely on
     ``energy_axis_ == 0`` marking the peak.
 
@@ -215,9 +219,11 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         (low, high) window in the units of ``energy_axis`` in which to look for the
         ZLP maximum. None: the whole spectrum.
     missing_zlp : {"raise", "warn", "ignore"}, default="raise"
-        What to do with a spectrum that has no maximum inside the search window
-        (e.g. a dead pixel of a spectral image): raise a ValueError naming it, or
-        leave it unshifted, with or without a warning.
+        What to do with a spectrum that has no zero-loss peak inside the search
+        window (e.g. a dead pixel of a spectral image) or one that cannot be told
+        from an inelastic peak: raise a ValueError naming it, or move it like the
+        median training spectrum, with or without a warning (its status is in
+        :attr:`zlp_status_`).
     max_shift : float, default=None
         Largest shift (units of ``energy_axis``) allowed between a spectrum's
         maximum and the median maximum of the training spectra; beyond it
@@ -227,10 +233,19 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     energy_axis_ : ndarray of shape (n_channels,)
-        Common output axis: input axis translated so that the channel nearest the
-        median ZLP position of the training spectra sits at exactly 0 eV.
+        Common output axis: the input axis itself when one of its channels sits
+        at 0 eV (so that later steps given the same ``energy_axis`` read the
+        aligned spectra right), else the input axis translated so that its
+        channel nearest the median ZLP position of the training spectra sits at
+        exactly 0 eV.
     zlp_positions_ : ndarray of shape (n_spectra,)
-        ZLP maxima of the training spectra on the input axis, in eV.
+        ZLP maxima of the training spectra on the input axis, in eV (the
+        median of the others where a ZLP was not found, with ``missing_zlp``
+        "warn" or "ignore").
+    zlp_status_ : ndarray of object of shape (n_spectra,)
+        ``"ok"``, ``"zlp_not_found"`` (no peak inside the search window) or
+        ``"zlp_ambiguous"`` (a peak with strong intensity on its low-energy side,
+        like a plasmon with the ZLP merged into it) for each training spectrum.
     dispersion_ : float
         Energy step in eV per channel.
     n_features_in_ : int
@@ -285,24 +300,33 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         self.max_shift = max_shift
 
     def _positions(self, X, energy, reference=None):
+        """ZLP positions and statuses; lost ones (not ok) at ``reference``."""
         missing = "raise" if self.missing_zlp == "raise" else "nan"
-        positions = _find_positions(
-            X, energy, self.method, _check_search_range(self.search_range), missing
+        positions, status = _find_positions(
+            X,
+            energy,
+            self.method,
+            _check_search_range(self.search_range),
+            missing,
+            status=True,
         )
         lost = np.isnan(positions)
         if lost.any():
             if self.missing_zlp == "warn":
+                ambiguous = int(np.sum(status == ZLP_AMBIGUOUS))
                 warnings.warn(
                     f"{int(lost.sum())} spectra (first: {np.flatnonzero(lost)[:5].tolist()}) "
-                    "have no zero-loss maximum inside the search window and are left "
-                    "unshifted; set search_range around the ZLP if this is wrong.",
+                    f"have no zero-loss peak inside the search window, or ({ambiguous} "
+                    "of them) one that cannot be told from an inelastic peak, and are "
+                    "moved like the median spectrum; set search_range around the ZLP "
+                    "if this is wrong.",
                     UserWarning,
                     stacklevel=3,
                 )
             if reference is None:
                 reference = np.median(positions[~lost]) if (~lost).any() else 0.0
             positions[lost] = reference
-        return positions
+        return positions, status
 
     def _axis(self, n_channels):
         return energy_axis_or_channels(self.energy_axis, n_channels, uniform=True)
@@ -336,13 +360,21 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
         X = validate_spectra_data(self, X, reset=True, min_channels=_MIN_CHANNELS)
         energy = self._axis(X.shape[1])
         self.dispersion_ = float((energy[-1] - energy[0]) / (energy.size - 1))
-        self.zlp_positions_ = self._positions(X, energy)
+        self.zlp_positions_, self.zlp_status_ = self._positions(X, energy)
         reference = float(np.median(self.zlp_positions_))
-        # Translate the input axis so that its channel nearest the reference sits at
-        # exactly 0: the output keeps the input's channel grid, shifted sub-channel.
-        nearest = int(np.argmin(np.abs(energy - reference)))
         self._reference_ = reference
-        self.energy_axis_ = energy - energy[nearest]
+        at_zero = np.flatnonzero(np.abs(energy) <= _ZERO_CHANNEL * self.dispersion_)
+        if at_zero.size:
+            # The input axis has a channel at 0 eV: keep it, so that later steps of
+            # a pipeline given the same energy_axis read the aligned spectra right
+            # (on a translated axis they would sit a channel or more off 0 eV).
+            self.energy_axis_ = energy.copy()
+            self.energy_axis_[at_zero[0]] = 0.0
+        else:
+            # Translate the input axis so that its channel nearest the reference
+            # sits at exactly 0: the output keeps the input's channel grid.
+            nearest = int(np.argmin(np.abs(energy - reference)))
+            self.energy_axis_ = energy - energy[nearest]
         return self
 
     def transform(self, X):
@@ -359,7 +391,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
             Spectra on :attr:`energy_axis_`.
         """
         X, energy = self._validated(X)
-        positions = self._positions(X, energy, self._reference_)
+        positions, status = self._positions(X, energy, self._reference_)
         if self.max_shift is not None:
             deviation = np.abs(positions - self._reference_)
             if np.any(deviation > self.max_shift):
@@ -370,10 +402,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
                     f"position, more than max_shift={self.max_shift}; check that they "
                     "contain the ZLP, or raise max_shift."
                 )
-        # Output channel j holds energy_axis_[j]; in spectrum i that energy was
-        # measured at energy_axis_[j] + positions[i], i.e. at input channel
-        # j + start[i].
-        start = (self.energy_axis_[0] + positions - energy[0]) / self.dispersion_
+        start = self._start(positions, energy)
         n_edge = np.ceil(np.abs(start)).astype(int)
         if np.any(n_edge > X.shape[1] // 4):
             warnings.warn(
@@ -384,6 +413,13 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
                 stacklevel=2,
             )
         return _shift_rows(X, start)
+
+    def _start(self, positions, energy):
+        """Input channel (fractional) that output channel 0 of each spectrum samples."""
+        # Output channel j holds energy_axis_[j]; in spectrum i that energy was
+        # measured at energy_axis_[j] + positions[i], i.e. at input channel
+        # j + start[i].
+        return (self.energy_axis_[0] + positions - energy[0]) / self.dispersion_
 
     def zlp_positions(self, X):
         """ZLP maximum of each spectrum on the input axis, in eV.
@@ -399,7 +435,7 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
             The shift that :meth:`transform` removes from each spectrum.
         """
         X, energy = self._validated(X)
-        return self._positions(X, energy, self._reference_)
+        return self._positions(X, energy, self._reference_)[0]
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output channels: their energies on :attr:`energy_axis_`."""
@@ -413,10 +449,13 @@ class ZeroLossAligner(TransformerMixin, BaseEstimator):
 
 
 def zlp_fwhm(spectra, energy_axis):
-    """Full width at half maximum of each spectrum's highest peak, in eV.
+    """Full width at half maximum of each spectrum's zero-loss peak, in eV.
 
-    The half-maximum crossings on both sides of the maximum are interpolated
-    linearly between channels.
+    The ZLP is the peak :func:`find_zlp_position` finds (the lowest-energy clear
+    peak, not necessarily the highest). The half-maximum crossings on both sides
+    of its maximum are interpolated linearly between channels; where the ZLP is
+    not found, or does not fall to half its maximum before a neighbouring peak
+    rises, the width is NaN.
 
     Parameters
     ----------
@@ -428,7 +467,7 @@ def zlp_fwhm(spectra, energy_axis):
     Returns
     -------
     fwhm : ndarray of shape (n_spectra,)
-        Widths in eV.
+        Widths in eV (NaN where not measurable).
 
     Examples
     --------
@@ -448,26 +487,3 @@ def zlp_fwhm(spectra, energy_axis):
         )
     energy_axis = check_energy_axis(energy_axis, spectra.shape[1])
     return fwhm_of_validated(spectra, energy_axis)
-
-
-def fwhm_of_validated(spectra, energy_axis):
-    """:func:`zlp_fwhm` of spectra (n_spectra, n_channels) and an axis already validated.
-
-    For callers that validated their input once at their public entry point;
-    each width depends on its own spectrum only.
-    """
-    widths = np.empty(spectra.shape[0])
-    for i, y in enumerate(spectra):
-        peak = int(np.argmax(y))
-        half = 0.5 * y[peak]
-        below = np.flatnonzero(y[:peak] < half)
-        above = np.flatnonzero(y[peak:] < half)
-        if below.size == 0 or above.size == 0:
-            widths[i] = np.nan
-            continue
-        l1 = below[-1]
-        r1 = peak + above[0]
-        left = np.interp(half, [y[l1], y[l1 + 1]], energy_axis[l1 : l1 + 2])
-        right = np.interp(half, [y[r1], y[r1 - 1]], [energy_axis[r1], energy_axis[r1 - 1]])
-        widths[i] = right - left
-    return widths

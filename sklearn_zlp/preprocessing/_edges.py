@@ -14,12 +14,14 @@ from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.signal import savgol_filter
 
 from .._noise import counting_variance
+from .._status import OK
 from .._validation import (
     as_real_array,
     check_energy_axis,
     check_spectra,
     check_zlp_at_zero,
 )
+from ._plausibility import de1_plausibility
 
 __all__ = ["estimate_de1", "estimate_de2"]
 
@@ -203,7 +205,14 @@ def _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance):
 
 
 def estimate_de1(
-    spectra, energy_axis, *, method="auto", vacuum=None, smoothing=0.1, tolerance=0.2
+    spectra,
+    energy_axis,
+    *,
+    method="auto",
+    vacuum=None,
+    smoothing=0.1,
+    tolerance=0.2,
+    return_status=False,
 ):
     """Estimate dE_I, the upper edge of the ZLP-dominated region I, per spectrum.
 
@@ -233,12 +242,19 @@ def estimate_de1(
         before differentiating.
     tolerance : float, default=0.2
         Relative deviation of the log-derivatives for ``"ratio"``.
+    return_status : bool, default=False
+        Also return each spectrum's status: ``"ok"``, ``"de1_not_found"``,
+        ``"de1_near_peak"`` or ``"de1_inelastic_dominates"`` (see Notes and
+        :func:`sklearn_zlp.describe_status`).
 
     Returns
     -------
     de1 : ndarray of shape (n_spectra,)
         dE_I in eV; NaN for a spectrum where the method finds no edge (no zero
-        crossing, or a specimen that never deviates from the vacuum).
+        crossing, or a specimen that never deviates from the vacuum) or finds
+        an implausible one (see ``return_status``).
+    status : ndarray of object of shape (n_spectra,)
+        Only with ``return_status=True``.
 
     Notes
     -----
@@ -254,7 +270,9 @@ def estimate_de1(
     tail: on the synthetic spectra of
     :func:`~sklearn_zlp.datasets.make_synthetic_eels` (Gaussian core plus
     power-law tails) it finds that bend, about 2x the FWHM, well below the band
-    gap. ``"ratio"`` tracks the gap there (dE_I 0.1-0.4 eV below it, inelastic
+    gap: without vacuum spectra a dE_I within 3 (smoothed) FWHM of the peak is
+    NaN, ``"de1_near_peak"``; past a rise, ``"de1_inelastic_dominates"``.
+    ``"ratio"`` tracks the gap there (dE_I 0.1-0.4 eV below it, inelastic
     intensity below 15% of the ZLP's); give vacuum spectra where you have them.
 
     References
@@ -266,10 +284,15 @@ def estimate_de1(
     --------
     >>> from sklearn_zlp.datasets import make_synthetic_eels
     >>> from sklearn_zlp.preprocessing import estimate_de1
-    >>> data = make_synthetic_eels(2, e_bg=2.0, random_state=0)
-    >>> de1 = estimate_de1(data.spectra, data.energy, method="curvature")
-    >>> bool(((de1 > 0.5) & (de1 < 2.5)).all())
+    >>> data = make_synthetic_eels(2, e_bg=2.0, n_vacuum=2, random_state=0)
+    >>> de1 = estimate_de1(data.spectra, data.energy, vacuum=data.vacuum)
+    >>> bool(((de1 > 1.5) & (de1 < 2.0)).all())
     True
+
+    Without vacuum spectra the knee of these spectra is the ZLP's own bend:
+
+    >>> estimate_de1(data.spectra, data.energy, return_status=True)
+    (array([nan, nan]), array(['de1_near_peak', 'de1_near_peak'], dtype=object))
     """
     X, energy = _check_inputs(spectra, energy_axis)
     _check_method(method, _DE1_METHODS)
@@ -286,18 +309,26 @@ def estimate_de1(
     check_zlp_at_zero(X, energy)
     if V is not None:
         check_zlp_at_zero(V, energy, name="vacuum spectra")
-    return _estimate_de1(
+    de1, status = _estimate_de1(
         X, _smooth(X, energy, smoothing), energy, method, V, smoothing, tolerance
     )
+    return (de1, status) if return_status else de1
 
 
 def _estimate_de1(X, smoothed, energy, method, vacuum, smoothing, tolerance):
-    """dE_I of validated spectra (ZLP at 0 eV checked); ``method`` is not "auto"."""
+    """dE_I of validated spectra (ZLP at 0 eV checked) and its status.
+
+    ``method`` is not "auto". Implausible edges are NaN with their status (see
+    :func:`de1_plausibility`).
+    """
     if method == "derivative":
-        return _de1_derivative(smoothed, energy)[0]
-    if method == "curvature":
-        return _de1_curvature(smoothed, energy)
-    return _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance)
+        de1 = _de1_derivative(smoothed, energy)[0]
+    elif method == "curvature":
+        de1 = _de1_curvature(smoothed, energy)
+    else:
+        de1 = _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance)
+    status = de1_plausibility(smoothed, energy, de1, near_peak=method != "ratio")
+    return np.where(status == OK, de1, np.nan), status
 
 
 # --------------------------------------------------------------------------- dE_II
@@ -450,7 +481,7 @@ def estimate_de2(
         check_zlp_at_zero(V, energy, name="vacuum spectra")
     smoothed = _smooth(X, energy, smoothing)
     if de1 is None:
-        de1 = _estimate_de1(X, smoothed, energy, de1_method, V, smoothing, tolerance)
+        de1 = _estimate_de1(X, smoothed, energy, de1_method, V, smoothing, tolerance)[0]
     return _estimate_de2(X, smoothed, energy, method, de1, V, factor, smoothing)
 
 
@@ -462,9 +493,6 @@ def _estimate_de2(X, smoothed, energy, method, de1, vacuum, factor, smoothing):
     if method == "auto":
         de2 = np.where(np.isnan(de2), factor * de1, de2)
     return de2
-
-
-# --------------------------------------------------------------------------- estimators
 
 
 def _energy_names(energy):

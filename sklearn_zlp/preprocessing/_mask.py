@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._status import OK, describe_status, status_array
 from .._validation import (
     check_zlp_at_zero,
     energy_axis_or_channels,
@@ -82,13 +83,21 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     de1_ : ndarray of shape (n_spectra,)
-        dE_I in eV of each training spectrum (shift applied).
+        dE_I in eV of each training spectrum (shift applied); NaN where the
+        automatic dE_I was not found or is implausible (see :attr:`de1_status_`).
     de2_ : ndarray of shape (n_spectra,)
-        dE_II in eV of each training spectrum (shift applied).
+        dE_II in eV of each training spectrum (shift applied); NaN where dE_I is.
+    de1_status_ : ndarray of object of shape (n_spectra,)
+        ``"ok"`` or why a training spectrum has no automatic dE_I:
+        ``"de1_not_found"``, ``"de1_near_peak"`` (within 3 FWHM of the ZLP's
+        maximum), ``"de1_inelastic_dominates"`` (see
+        :func:`~sklearn_zlp.describe_status`). With ``per="all"`` such spectra
+        are left out of the medians, and the fit fails only if no spectrum has a
+        plausible dE_I; with ``per="spectrum"`` every spectrum needs one.
     de1_all_ : float
-        Median of :attr:`de1_`.
+        Median of :attr:`de1_` over the spectra whose dE_I is ok.
     de2_all_ : float
-        Median of :attr:`de2_`.
+        Median of :attr:`de2_` over the same spectra.
     energy_axis_ : ndarray of shape (n_channels,)
         The axis used (channel numbers when ``energy_axis`` is None).
     n_features_in_ : int
@@ -192,22 +201,25 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             or (self.de2 == "auto" and self.de2_method != "multiple")
         )
 
-    def _estimate(self, X, energy):
-        """Edges of every row of validated X, shifts applied.
+    def _estimate(self, X, energy, allow_lost=False):
+        """Edges of every row of validated X, shifts applied, and dE_I's status.
 
         X and ``energy`` were validated by the public method that calls this,
         and the vacuum spectra by ``fit``: nothing is validated again here
         except that X's zero-loss peaks sit at 0 eV, once, when an edge is
-        estimated from them.
+        estimated from them. A spectrum whose automatic dE_I is not found or
+        implausible gets NaN edges; with ``allow_lost`` that is fine as long as
+        one spectrum has edges (per="all" uses their median), else an error.
         """
         n = X.shape[0]
         vacuum = self._vacuum_ if self._uses_vacuum() else None
         smoothed = None
+        status = status_array(n)
         if self._auto():
             check_zlp_at_zero(X, energy)
             smoothed = _smooth(X, energy, self.smoothing)
         if self.de1 == "auto":
-            de1 = _estimate_de1(
+            de1, status = _estimate_de1(
                 X,
                 smoothed,
                 energy,
@@ -216,14 +228,9 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                 self.smoothing,
                 self.tolerance,
             )
-            lost = np.flatnonzero(np.isnan(de1))
-            if lost.size:
-                raise ValueError(
-                    f"spectra {lost[:5].tolist()}: de1_method={self.de1_method!r} found "
-                    "no dE_I (no zero crossing, or no deviation from the vacuum "
-                    "spectra); set de1 to a value in eV, or try another de1_method or "
-                    "a larger smoothing."
-                )
+            lost = np.flatnonzero(status != OK)
+            if lost.size and (not allow_lost or lost.size == n):
+                raise ValueError(self._lost_de1_message(lost, status))
         else:
             de1 = np.full(n, float(self.de1))
         if self.de2 == "auto":
@@ -237,7 +244,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                 self.de2_factor,
                 self.smoothing,
             )
-            lost = np.flatnonzero(np.isnan(de2))
+            lost = np.flatnonzero(np.isnan(de2) & (status == OK))
             if lost.size:
                 raise ValueError(
                     f"spectra {lost[:5].tolist()}: de2_method={self.de2_method!r} found "
@@ -246,7 +253,23 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                 )
         else:
             de2 = np.full(n, float(self.de2))
-        return de1 * self.de1_shift, de2 * self.de2_shift
+        return de1 * self.de1_shift, de2 * self.de2_shift, status
+
+    def _lost_de1_message(self, lost, status):
+        counts = {s: int(np.sum(status[lost] == s)) for s in dict.fromkeys(status[lost])}
+        reasons = "; ".join(
+            f"{count} {name!r}: {describe_status(name)}" for name, count in counts.items()
+        )
+        scope = (
+            "every spectrum"
+            if lost.size == status.size
+            else f'spectra {lost[:5].tolist()} (per="spectrum" needs each one)'
+        )
+        return (
+            f"de1_method={self.de1_method!r} found no plausible dE_I for {scope}: "
+            f"{reasons} Set de1 to a value in eV, pass vacuum spectra (the "
+            '"ratio" method), or try another de1_method or a larger smoothing.'
+        )
 
     def _check_edges(self, X, energy, de1, de2):
         bad = np.flatnonzero(de1 >= de2)
@@ -307,11 +330,14 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             self._vacuum_ = _check_vacuum(self.vacuum, X.shape[1])
             if self._uses_vacuum():
                 check_zlp_at_zero(self._vacuum_, energy, name="vacuum spectra")
-        de1, de2 = self._estimate(X, energy)
-        self._check_edges(X, energy, de1, de2)
-        self.de1_, self.de2_ = de1, de2
-        self.de1_all_ = float(np.median(de1))
-        self.de2_all_ = float(np.median(de2))
+        de1, de2, status = self._estimate(X, energy, allow_lost=self.per == "all")
+        found = status == OK
+        self._check_edges(X[found], energy, de1[found], de2[found])
+        self.de1_, self.de2_, self.de1_status_ = de1, de2, status
+        # A spectrum without a plausible dE_I does not stop a fit that uses the
+        # median of the others (per="all").
+        self.de1_all_ = float(np.median(de1[found]))
+        self.de2_all_ = float(np.median(de2[found]))
         self.energy_axis_ = energy
         if self.per == "all":
             self._check_edges(X, energy, *self._shared(X.shape[0]))
@@ -330,7 +356,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         if self.per == "all":
             de1, de2 = self._shared(X.shape[0])
         else:
-            de1, de2 = self._estimate(X, energy)
+            de1, de2, _ = self._estimate(X, energy)
         self._check_edges(X, energy, de1, de2)
         return de1, de2
 

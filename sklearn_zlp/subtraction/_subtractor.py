@@ -285,11 +285,11 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
 
     Examples
     --------
-    >>> from sklearn_zlp import ZLPEnsembleRegressor, ZLPSubtractor
-    >>> from sklearn_zlp.datasets import make_synthetic_eels
-    >>> data = make_synthetic_eels(4, e_bg=1.6, random_state=0)
+    >>> from sklearn_zlp import ZLPEnsembleRegressor, ZLPRegionMask, ZLPSubtractor, datasets
+    >>> data = datasets.make_synthetic_eels(4, e_bg=1.6, n_vacuum=2, random_state=0)
     >>> reg = ZLPEnsembleRegressor(n_replicas=4, max_epochs=200, lr=0.05, random_state=0)
-    >>> sub = ZLPSubtractor(energy_axis=data.energy, regressor=reg, random_state=0)
+    >>> regions = ZLPRegionMask(vacuum=data.vacuum)  # dE_I where the specimen deviates
+    >>> sub = ZLPSubtractor(data.energy, regressor=reg, regions=regions, random_state=0)
     >>> sub.fit_transform(data.spectra).shape
     (4, 2001)
     >>> result = sub.subtract(data.spectra)
