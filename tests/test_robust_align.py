@@ -237,3 +237,18 @@ def test_an_eV_axis_that_is_really_kev_or_mev_is_refused(aligned, scale, unit):
 
     with pytest.raises(ValueError, match=rf"looks like {unit}.*energy_unit='{unit}'"):
         estimate_de1(aligned.spectra, aligned.energy * scale)
+
+
+def test_region_mask_takes_the_zlp_not_the_plasmon_for_region_i(thick):
+    # The mask's own check that the ZLP sits inside region I looked at the highest
+    # channel, so aligned thick spectra with vacuum references were refused as
+    # "maximum at 8-17 eV, outside region I" (the merged code before this test).
+    from sklearn_zlp import ZLPRegionMask
+
+    aligner = ZeroLossAligner(energy_axis=THICK_AXIS).fit(thick.spectra)
+    aligned = aligner.transform(thick.spectra)
+    zlp = np.interp(aligner.energy_axis_, THICK_AXIS - thick.shifts[0], thick.zlp[0])
+    vacuum = np.random.default_rng(0).poisson(np.tile(zlp, (2, 1))).astype(float)
+    mask = ZLPRegionMask(energy_axis=aligner.energy_axis_, vacuum=vacuum).fit(aligned)
+    assert np.all(np.isfinite(mask.de1_))
+    assert np.all(np.asarray(mask.de1_) < 5.0)  # below every plasmon

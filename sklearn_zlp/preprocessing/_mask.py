@@ -25,6 +25,7 @@ from ._edges import (
     _smooth,
     resolve_de1_method,
 )
+from ._peak import zlp_peaks
 
 __all__ = ["ZLPRegionMask"]
 
@@ -279,11 +280,14 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                 f"{bad[:5].tolist()}: region II would be empty. Lower de1 or de1_shift, "
                 "or raise de2 or de2_shift."
             )
-        peaks = energy[np.argmax(X, axis=1)]
+        # The ZLP, not the highest peak: in thick specimens the plasmon outgrows it.
+        channel = zlp_peaks(X).channel
+        channel = np.where(channel >= 0, channel, np.argmax(X, axis=1))
+        peaks = energy[channel]
         bad = np.flatnonzero(np.abs(peaks) >= de1)
         if bad.size:
             raise ValueError(
-                f"spectra {bad[:5].tolist()} have their maximum at "
+                f"spectra {bad[:5].tolist()} have their zero-loss peak at "
                 f"{peaks[bad[:5]].round(4).tolist()} eV, outside region I "
                 f"(|E| < dE_I = {de1[bad[0]]:.4g} eV): the zero-loss peak must sit at "
                 "0 eV. Align the spectra with ZeroLossAligner first and pass its "
