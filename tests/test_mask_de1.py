@@ -125,3 +125,28 @@ def test_one_spectrum_without_de1_does_not_abort_the_subtractor(with_hole):
     assert list(sub.regions_.de1_status_) == ["ok", "ok", "ok", "de1_not_found"]
     np.testing.assert_array_equal(sub.de1_, sub.regions_.de1_all_)
     assert np.isfinite(sub.transform(X)).all()
+
+
+def test_tail_method_finds_de1_below_the_gap_without_vacuum():
+    # Issue 11's no-vacuum case: the curvature knee is the ZLP's own core bend
+    # (NaN, de1_near_peak); the tail's power law shows where the gap comes in.
+    from sklearn_zlp.datasets import make_synthetic_eels
+    from sklearn_zlp.preprocessing import estimate_de1
+
+    data = make_synthetic_eels(4, fwhm=0.3, e_bg=2.1, random_state=3)
+    knee, knee_status = estimate_de1(data.spectra, data.energy, return_status=True)
+    assert list(knee_status) == ["de1_near_peak"] * 4
+    de1, status = estimate_de1(data.spectra, data.energy, method="tail", return_status=True)
+    assert list(status) == ["ok"] * 4
+    assert np.all((de1 > 1.5) & (de1 < 2.2)), de1
+
+
+def test_tail_method_is_nan_when_the_tail_is_never_a_power_law():
+    # A gap inside the tail's fitting segment (2.5-3.5 FWHM): no clean tail, NaN.
+    from sklearn_zlp.datasets import make_synthetic_eels
+    from sklearn_zlp.preprocessing import estimate_de1
+
+    data = make_synthetic_eels(3, fwhm=0.6, e_bg=1.5, random_state=4)
+    de1, status = estimate_de1(data.spectra, data.energy, method="tail", return_status=True)
+    assert np.all(np.isnan(de1)), de1
+    assert list(status) == ["de1_not_found"] * 3

@@ -21,6 +21,7 @@ from .._validation import (
     check_spectra,
     check_zlp_at_zero,
 )
+from ._peak import fwhm_of_validated
 from ._plausibility import de1_plausibility
 
 __all__ = ["estimate_de1", "estimate_de2"]
@@ -30,7 +31,7 @@ __all__ = ["estimate_de1", "estimate_de2"]
 # and for normalised intensities alike.
 _LOG_FLOOR = 1e-7
 
-_DE1_METHODS = ("derivative", "ratio", "curvature")
+_DE1_METHODS = ("derivative", "ratio", "curvature", "tail")
 _DE2_METHODS = ("snr", "multiple")
 
 
@@ -103,6 +104,12 @@ def resolve_de1_method(method, has_vacuum):
     if method == "auto":
         return "ratio" if has_vacuum else "curvature"
     return method
+
+
+# The ZLP tail's power law is measured between these multiples of the smoothed
+# FWHM: past the core's bend (the knee of make_synthetic_eels' ZLPs lies at
+# 2.0-2.5 smoothed FWHM), before most band gaps.
+_TAIL_SEGMENT = (2.5, 3.5)
 
 
 def _check_vacuum(vacuum, n_channels):
@@ -181,6 +188,38 @@ def _de1_curvature(smoothed, energy):
     return out
 
 
+def _de1_tail(smoothed, energy, smoothing, tolerance):
+    """Where each spectrum leaves the power law of its own ZLP tail.
+
+    The slope of ln I against ln E is fitted over ``_TAIL_SEGMENT`` FWHM; dE_I
+    is the first energy past that segment from which the spectrum's log-log
+    slope exceeds the tail's by more than ``tolerance`` of its magnitude (falls
+    less steeply) for a run of channels: the "ratio" method with the tail's
+    power law in place of a vacuum spectrum. A spectrum that already deviates
+    where the search starts has inelastic intensity inside the segment: NaN
+    (its status then says the onset lies too near the peak).
+    """
+    fwhm = fwhm_of_validated(smoothed, energy)
+    log_s = _log(smoothed)
+    positive = energy > 0
+    out = np.full(smoothed.shape[0], np.nan)
+    slope = np.full(smoothed.shape, np.nan)
+    slope[:, positive] = np.gradient(log_s[:, positive], np.log(energy[positive]), axis=1)
+    run = _run_length(energy, smoothing)
+    low, high = _TAIL_SEGMENT
+    for i in np.flatnonzero(np.isfinite(fwhm)):
+        segment = np.flatnonzero((energy >= low * fwhm[i]) & (energy <= high * fwhm[i]))
+        if segment.size < 3:
+            continue
+        power = np.polyfit(np.log(energy[segment]), log_s[i, segment], 1)[0]
+        start = int(segment[-1])
+        deviates = (slope[i] - power) > tolerance * abs(power)
+        j = _first_persistent(deviates, start, run)
+        if j is not None and j > start:
+            out[i] = float(energy[j])
+    return out
+
+
 def _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance):
     v_smooth = _smooth(vacuum.mean(axis=0), energy, smoothing)
     v_log = _log(v_smooth[None])[0]
@@ -224,7 +263,7 @@ def estimate_de1(
         are allowed.
     energy_axis : array-like of shape (n_channels,)
         Uniform, strictly increasing energy axis in eV.
-    method : {"auto", "derivative", "ratio", "curvature"}, default="auto"
+    method : {"auto", "derivative", "ratio", "curvature", "tail"}, default="auto"
         ``"derivative"``: first zero crossing, beyond the ZLP's half maximum, of
         the smoothed dI/dE: where the spectrum stops falling because inelastic
         intensity rises. ``"ratio"``: first energy beyond the vacuum ZLP's core
@@ -234,6 +273,9 @@ def estimate_de1(
         channels); needs ``vacuum``. ``"curvature"``: the knee (kneedle: largest
         distance below the chord) of smoothed ln I against ln E between the
         steepest fall of ln I and the derivative zero crossing. ``"auto"``:
+        ``"tail"``: like ``"ratio"`` with the power law of the spectrum's own
+        ZLP tail (fitted over 2.5-3.5 smoothed FWHM) in place of a vacuum
+        spectrum; NaN where the spectrum already deviates there. ``"auto"``:
         ``"ratio"`` when ``vacuum`` is given, otherwise ``"curvature"``; see Notes.
     vacuum : array-like of shape (n_vacuum, n_channels), default=None
         Vacuum (ZLP-only) spectra on the same aligned axis.
@@ -274,6 +316,14 @@ def estimate_de1(
     NaN, ``"de1_near_peak"``; past a rise, ``"de1_inelastic_dominates"``.
     ``"ratio"`` tracks the gap there (dE_I 0.1-0.4 eV below it, inelastic
     intensity below 15% of the ZLP's); give vacuum spectra where you have them.
+    Without them, ``"tail"`` is the option where the knee is the core's bend:
+    on the validation zoo's ``no_vacuum_gap_2p1`` (gap 2.1 eV, FWHM 0.3 eV) it
+    gives 1.88-2.08 eV (seeds 0-1) and the band gap follows within 0.1 eV in
+    78% of the spectra (median error 0.04 eV, quick ensembles), but on a
+    gapless spectrum image (FWHM 1 eV, losses rising from the plasmon's flank)
+    it lands at 3.6-5.8 eV and biases t/lambda, and on a sharp ZLP with a flat
+    floor of counts it stops at the floor (0.9-1.5 eV, gap 1.6 eV). It is not
+    the default for that reason.
 
     References
     ----------
@@ -325,6 +375,8 @@ def _estimate_de1(X, smoothed, energy, method, vacuum, smoothing, tolerance):
         de1 = _de1_derivative(smoothed, energy)[0]
     elif method == "curvature":
         de1 = _de1_curvature(smoothed, energy)
+    elif method == "tail":
+        de1 = _de1_tail(smoothed, energy, smoothing, tolerance)
     else:
         de1 = _de1_ratio(smoothed, energy, vacuum, smoothing, tolerance)
     status = de1_plausibility(smoothed, energy, de1, near_peak=method != "ratio")

@@ -53,7 +53,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
     de2 : "auto" or float, default="auto"
         dE_II in eV, or "auto" to estimate it with ``de2_method`` from the
         (unshifted) dE_I.
-    de1_method : {"auto", "derivative", "ratio", "curvature"}, default="auto"
+    de1_method : {"auto", "derivative", "ratio", "curvature", "tail"}, default="auto"
         See :func:`estimate_de1`; "auto" is "ratio" with ``vacuum``, otherwise
         "curvature".
     de2_method : {"auto", "snr", "multiple"}, default="auto"
@@ -269,7 +269,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         return (
             f"de1_method={self.de1_method!r} found no plausible dE_I for {scope}: "
             f"{reasons} Set de1 to a value in eV, pass vacuum spectra (the "
-            '"ratio" method), or try another de1_method or a larger smoothing.'
+            '"ratio" method), or try another de1_method (e.g. "tail") or a larger smoothing.'
         )
 
     def _check_edges(self, X, energy, de1, de2):
