@@ -167,13 +167,14 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     vacuum_residuals : bool, default=True
         Vacuum mode: each replica is corrected by the relative residual the
         training spectra share against it (where counts make it significant),
-        and gets a draw of their spectrum-to-spectrum scatter, so that the
-        bands are those of a new spectrum's ZLP (``predict_zlp(X,
-        counting_noise=True)``: of its recorded counts). Leave one out, 16 x
-        2000: WS2 vacuum data inside the 68% band over -0.2..0.3 eV on
-        0.60/0.55/1.00 of the channels per fold (False: 0.35/0.10/0.20),
-        synthetic tails over 1.5-4 eV at 1.11-1.13 times the truth (1.47-1.74).
-        Notes of :mod:`sklearn_zlp.subtraction._scatter`.
+        brought within the data's precision there, and given a draw of their
+        spectrum-to-spectrum scatter: the bands are those of a new spectrum's
+        ZLP (``predict_zlp(X, counting_noise=True)``: of its recorded counts).
+        Leave one out, 16 x 2000: WS2 data inside that 68% band over
+        -0.2..0.3 eV on 0.45/0.75/0.75 of the channels per fold (False:
+        0.35/0.10/0.20); synthetic truth 0.60-0.81 over -2..4 eV (False:
+        0.00-0.74), tails over 1.5-4 eV 1.03-1.08 x truth (False: 1.47-1.74).
+        See :mod:`sklearn_zlp.subtraction._scatter`.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -221,8 +222,8 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         channels (NaN where none could be fitted).
     vacuum_residuals_ : tuple of ndarray or None
         Vacuum mode, 2 or more spectra: ln-space corrections (n_replicas,
-        n_channels) and scatter shapes (n_shapes, n_channels), see
-        ``vacuum_residuals``; else None.
+        n_channels), collapse factors (n_channels,) and scatter shapes
+        (n_shapes, n_channels), see ``vacuum_residuals``; else None.
     read_noise_ : float
         The read noise used: ``read_noise``, or its estimate with ``"auto"``.
     n_features_in_ : int
