@@ -171,9 +171,9 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         spectrum-to-spectrum scatter: the bands are those of a new spectrum's
         ZLP (``predict_zlp(X, counting_noise=True)``: of its recorded counts).
         Leave one out, 16 x 2000: WS2 data inside that 68% band over
-        -0.2..0.3 eV on 0.45/0.75/0.75 of the channels per fold (False:
-        0.35/0.10/0.20); synthetic truth 0.60-0.81 over -2..4 eV (False:
-        0.00-0.74), tails over 1.5-4 eV 1.03-1.08 x truth (False: 1.47-1.74).
+        -0.2..0.3 eV on 0.45/0.75/0.80 of the channels per fold (False:
+        0.35/0.10/0.20); synthetic truth 0.65-0.91 over -2..4 eV (False:
+        0.00-0.74), tails over 1.5-4 eV 1.03-1.06 x truth (False: 1.47-1.74).
         See :mod:`sklearn_zlp.subtraction._scatter`.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
