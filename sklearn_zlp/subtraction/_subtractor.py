@@ -94,14 +94,16 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         around 0 eV, at least 1 eV); the value used is ``read_noise_``. With 40
         counts of read noise (the WS2 detector has 42-55) the same coverage is
         0.14-0.16 with 0 and 0.63-0.65 with ``"auto"``, as with the true value.
-    relative_sigma : float, default=0.0
+    relative_sigma : float or "auto", default="auto"
         A relative uncertainty added in quadrature to every training point,
         ``(relative_sigma * I)^2``: how well a ZLP shape can be known at all
         (drift, detector nonlinearity), which keeps bright spectra's counting
         errors from making the fit stiff. Measured with ``pseudo_data="tail"``
         (sets as under ``pseudo_data``, two seeds): 0.01 and 0.02 leave the
         first two sets unchanged but lower the bright FWHM 0.6 eV set from
-        0.91-0.99 to 0.63-0.98 and 0.29-0.85, so the default is 0.
+        0.91-0.99 to 0.63-0.98 and 0.29-0.85, so ``"auto"`` is 0 in specimen
+        mode; 0.02 in vacuum mode, where 0 left the model 1.29-1.38 (WS2) and
+        2.5 (synthetic) times the held-out tails (see ``vacuum_residuals``).
     n_pseudo : int, default=32
         Region-III pseudo-data points per spectrum, spread evenly over
         ``[dE_II, 1.5 dE_II]`` (within the axis).
