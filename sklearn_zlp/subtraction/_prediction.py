@@ -16,6 +16,7 @@ from ._regions import matching_start
 from ._result import ZLPSubtractionResult, empty_summary, summarise
 from ._streaming import batch_slices, model_replicas, subtract_batch
 from ._summary import subtractor_summary
+from ._uncertainty import add_counting_noise, noise_generator
 
 __all__ = ["SubtractionMethods"]
 
@@ -300,8 +301,15 @@ class SubtractionMethods:
             out[rows] = replica_median(subtract_batch(self, part).subtracted)
         return out
 
-    def predict_zlp(self, X, quantiles=(0.16, 0.5, 0.84)):
+    def predict_zlp(self, X, quantiles=(0.16, 0.5, 0.84), *, counting_noise=False):
         """Quantiles over replicas of the model ZLP (before matching).
+
+        In vacuum mode (with ``vacuum_residuals``) every replica also carries a
+        draw of the spectrum-to-spectrum scatter of the training spectra, so
+        the band is that of a new spectrum's (noise-free) ZLP; with
+        ``counting_noise`` also a draw of the counting noise (and read noise)
+        at the replica's ZLP: the band of the counts a new spectrum records,
+        to compare with data, e.g. a held-out vacuum spectrum.
 
         Parameters
         ----------
@@ -309,6 +317,9 @@ class SubtractionMethods:
             Spectra (their covariates and normalisation are used).
         quantiles : sequence of float, default=(0.16, 0.5, 0.84)
             Quantiles in [0, 1].
+        counting_noise : bool, default=False
+            Add each replica's draw of the counting noise (a stream per
+            spectrum, seeded by ``random_state`` and the spectrum's values).
 
         Returns
         -------
@@ -318,7 +329,14 @@ class SubtractionMethods:
         data = self._validated(X)
         out = np.empty((q.size, *data.spectra.shape))
         for rows, part in self._batches(data):
-            out[:, rows] = replica_quantiles(model_replicas(self, part)[0], q)
+            cube = model_replicas(self, part)[0]
+            if counting_noise:
+                streams = [
+                    noise_generator(self._noise_seed_ + 2, s, a)
+                    for s, a in zip(part.spectra, part.acquisition, strict=True)
+                ]
+                add_counting_noise(cube, streams, self.read_noise_)
+            out[:, rows] = replica_quantiles(cube, q)
         return out
 
     def score(self, X, y=None):

@@ -20,7 +20,8 @@ from ._inputs import covariate_table, normalisation
 from ._matching import match_zlp, model_weight
 from ._point_table import energy_feature, tail_law
 from ._regions import matching_start, region_edges
-from ._uncertainty import add_noise_draws
+from ._scatter import add_scatter
+from ._uncertainty import add_noise_draws, noise_generator
 
 __all__ = ["BatchReplicas", "batch_slices", "model_replicas", "subtract_batch"]
 
@@ -91,6 +92,13 @@ def model_replicas(est, data):
                     powers[1, i] = law[2]
         continue_tails(model, energy, anchors, values[:, :, n_channels:], powers)
     model *= norm[None, :, None]
+    residuals = getattr(est, "vacuum_residuals_", None)
+    if est.vacuum_residuals and residuals is not None:
+        streams = [
+            noise_generator(est._noise_seed_ + 1, s, a)
+            for s, a in zip(spectra, data.acquisition, strict=True)
+        ]
+        add_scatter(model, residuals, streams)
     if est.band_scale != 1.0:
         rescale_replicas(model, est.band_scale)
     return model, fwhm, de1, de2, covariates

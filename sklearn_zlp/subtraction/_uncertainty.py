@@ -100,3 +100,16 @@ def add_noise_draws(seed, spectra, acquisition, read_noise, n_replicas, out=None
         draw += spectra[i]
         out[:, i, :] = draw
     return out
+
+
+def add_counting_noise(model, generators, read_noise):
+    """Every replica's ZLP as a spectrum would record it: plus counting noise, in place.
+
+    ``model`` is (n_replicas, n_spectra, n_channels) in counts; spectrum ``i``
+    draws from ``generators[i]`` alone (its own stream), with the variance of
+    :func:`~sklearn_zlp._noise.counting_variance` at each replica's ZLP.
+    """
+    for i, rng in enumerate(generators):
+        sigma = np.sqrt(counting_variance(np.maximum(model[:, i, :], 0.0), read_noise))
+        model[:, i, :] += sigma * rng.standard_normal(sigma.shape)
+    return model
