@@ -30,6 +30,8 @@ _NAMES = {
     "ZLPSubtractor": "subtraction",
     "ZLPSubtractionResult": "subtraction",
     "estimate_read_noise": "_noise",
+    "describe_status": "_status",
+    "statuses": "_status",
 }
 _SUBMODULES = (
     "datasets",

@@ -27,8 +27,38 @@ def register_status(name, meaning):
     return name
 
 
+# Statuses are registered where they are detected, on import; these subpackages
+# hold every one of them.
+_REGISTERING = ("preprocessing", "physics", "subtraction")
+
+
+def _register_all():
+    import importlib
+
+    for name in _REGISTERING:
+        importlib.import_module(f"sklearn_zlp.{name}")
+
+
 def describe_status(name):
-    """What a status means, for a person."""
+    """What a status in a returned result means, for a person.
+
+    Parameters
+    ----------
+    name : str
+        A status, e.g. ``"at_bound"`` or ``"region_i_too_short"``.
+
+    Returns
+    -------
+    meaning : str
+
+    Examples
+    --------
+    >>> from sklearn_zlp import describe_status
+    >>> describe_status("ok")
+    'the estimate passed every check.'
+    """
+    if name not in _MEANINGS:
+        _register_all()
     try:
         return _MEANINGS[name]
     except KeyError:
@@ -38,7 +68,8 @@ def describe_status(name):
 
 
 def statuses():
-    """Every registered status and its meaning (a new dict)."""
+    """Every status the package can return, with its meaning (a new dict)."""
+    _register_all()
     return dict(_MEANINGS)
 
 

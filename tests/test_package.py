@@ -135,3 +135,23 @@ def test_no_module_is_much_over_the_size_limit():
     # about 230 of its lines document 25 parameters, 17 attributes and fit.
     limits = {"ensemble/_regressor.py": 550}
     assert {f: n for f, n in sizes.items() if n > limits.get(f, 500)} == {}
+
+
+def test_describe_status_knows_every_status_in_a_fresh_interpreter():
+    # Statuses register where they are detected, on import; a user who reads a
+    # status off a saved result must get its meaning without importing those
+    # modules first (sklearn_zlp.describe_status was documented but missing).
+    script = (
+        "import sklearn_zlp\n"
+        "print(sklearn_zlp.describe_status('at_bound'))\n"
+        "print(sklearn_zlp.describe_status('region_i_too_short'))\n"
+        "print(sklearn_zlp.describe_status('de1_near_peak'))\n"
+        "print(len(sklearn_zlp.statuses()))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert all(len(line) > 20 for line in out[:3])
+    assert int(out[3]) >= 15
+    with pytest.raises(ValueError, match="unknown status 'no_such_status'"):
+        sklearn_zlp.describe_status("no_such_status")
