@@ -84,15 +84,21 @@ def continue_tails(model, energy, anchors, values, powers):
         The same array: ``Z(edge) (E / edge)^p`` beyond each edge. Replicas
         whose edge value is not positive keep the network's prediction.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(values)
-    for side, beyond in ((0, energy < anchors[0]), (1, energy > anchors[1])):
-        if not beyond.any():
+    # The axis is increasing: what lies beyond each anchor is a slice, so the
+    # model is written in place through a view (no copies of the replica cube).
+    gain = slice(0, int(np.searchsorted(energy, anchors[0], side="left")))
+    loss = slice(int(np.searchsorted(energy, anchors[1], side="right")), energy.size)
+    for side, beyond in ((0, gain), (1, loss)):
+        if beyond.start >= beyond.stop:
             continue
         power = np.minimum(np.asarray(powers[side], dtype=float), MIN_TAIL_POWER)
-        ok = np.isfinite(power)[None, :] & np.isfinite(logs[..., side])
+        edge = values[..., side]
+        ok = np.isfinite(power)[None, :] & np.isfinite(edge) & (edge > 0)
+        # (E / edge)^p depends on the spectrum and channel only: computed once,
+        # not once per replica.
         ratio = np.log(energy[beyond] / anchors[side])  # > 0 on both sides
-        tail = np.exp(logs[..., side, None] + power[None, :, None] * ratio)
-        current = model[:, :, beyond]
-        model[:, :, beyond] = np.where(ok[..., None], tail, current)
+        with np.errstate(invalid="ignore"):
+            shape = np.exp(power[:, None] * ratio[None, :])
+            tail = edge[..., None] * shape[None]
+        np.copyto(model[:, :, beyond], tail, where=ok[..., None])
     return model
