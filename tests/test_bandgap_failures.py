@@ -120,6 +120,35 @@ def test_window_without_onset_is_nan_with_status():
     assert np.all(np.isnan(auto.window))
 
 
+def test_first_rise_above_search_end_is_no_onset_not_a_gap():
+    # A very thin specimen hides its gap in the noise; the first sustained rise
+    # is then a plasmon's flank (issue 11 zoo, thin_0p02: E_bg 17.9 +- 0.03 eV
+    # for a 1.6 eV gap, status "ok").
+    e = np.linspace(0.0, 30.0, 1201)
+    flank = 400.0 * np.clip(e - 14.0, 0, None) ** 1.5
+    R = flank + np.random.default_rng(3).normal(0.0, 5.0, size=(8, e.size))
+    res = fit_band_gap(e, R, sigma=5.0, replica_axis=0)
+    _assert_nan_with_status(res)
+    assert res.status[0] == "no_onset_in_window"
+    wide = fit_band_gap(e, R, sigma=5.0, replica_axis=0, search_end=20.0)
+    assert wide.status[0] == "ok"
+    assert abs(wide.e_bg_median[0] - 14.0) < 0.05
+    with pytest.raises(ValueError, match="search_end=0.5 eV must lie above search_start"):
+        fit_band_gap(e, R, sigma=5.0, replica_axis=0, search_end=0.5)
+
+
+def test_noise_free_onset_is_not_falling_below_gap():
+    # With no noise the residual below the gap is rounding error; the F test
+    # scaled by it alone called a fall of 1e-12 counts significant.
+    d = make_synthetic_eels(1, e_bg=1.2, b=0.5, fwhm=0.15, random_state=0)
+    for background in ("constant", "linear"):
+        res = fit_band_gap(d.energy, d.inelastic, zlp=d.zlp, background=background)
+        assert res.status.tolist() == ["ok"]
+        assert abs(res.e_bg_median[0] - 1.2) < 0.01
+    res = fit_band_gap(d.energy, d.ssd, background="linear")
+    assert res.status.tolist() == ["ok"]
+
+
 def test_flat_floor_alone_is_pedestal_dominates():
     e = np.linspace(0.0, 4.0, 161)
     rng = np.random.default_rng(1)

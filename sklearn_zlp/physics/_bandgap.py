@@ -41,6 +41,7 @@ def _auto_window(energy, replicas, sigma, options, search_start, fwhm):
         n_sigma=options["n_sigma"],
         smooth=options["smooth"],
         search_start=search_start,
+        search_end=options["search_end"],
         fwhm=fwhm,
     )
     if window is None:
@@ -77,6 +78,7 @@ def fit_band_gap(
     n_sigma=2.0,
     smooth=0.2,
     search_start=None,
+    search_end=10.0,
     resolution=None,
     zlp=None,
     min_replica_fraction=0.8,
@@ -129,6 +131,13 @@ def fit_band_gap(
         ``max(0.8, 1.5 FWHM)`` with the FWHM of ``resolution`` or ``zlp``
         (0.8 eV without either). Lower it for gaps below about 1 eV with a
         narrow ZLP, or give a window.
+    search_end : float, default=10.0
+        Highest energy in eV at which the automatic window accepts the start
+        of an onset. Above ~10 eV a rise is the flank of a plasmon, not a gap
+        (on a very thin specimen, whose gap onset is below the noise, the
+        first sustained rise is the plasmon's); such spectra get
+        "no_onset_in_window". Raise it for wider gaps (LiF, rare-gas solids)
+        or give a window.
     resolution : float, default=None
         FWHM in eV of a Gaussian energy resolution (e.g. the ZLP FWHM) that
         the onset is convolved with. Requires a uniform energy axis. Ignored
@@ -171,7 +180,8 @@ def fit_band_gap(
     Automatic window: the first energy above ``search_start`` from which the
     smoothed replica median rises significantly (``n_sigma``) over every lag of
     ``smooth`` eV for a further 0.3 eV is the onset E_on; a flat floor rises
-    only once and is skipped. The replica median's gap E_1, fitted in (E_on -
+    only once and is skipped; a first such energy above ``search_end`` is no
+    onset. The replica median's gap E_1, fitted in (E_on -
     0.8 eV - FWHM, E_on + 0.8 eV + FWHM), places the window (E_1 - 0.6 eV -
     FWHM, E_1 + 1 eV), clipped to the search range: wide enough below to pin
     the pedestal and the broadened foot of the onset, short enough above that
@@ -274,8 +284,16 @@ def fit_band_gap(
         search_start = np.full(
             arr.shape[1], as_real_scalar(search_start, name="search_start")
         )
+    search_end = as_real_scalar(search_end, name="search_end")
+    if not search_end > np.max(search_start):
+        raise ValueError(
+            f"search_end={search_end} eV must lie above search_start "
+            f"({float(np.max(search_start)):.4g} eV): the automatic window looks for "
+            "the onset between them."
+        )
     options = {
         "b": b,
+        "search_end": search_end,
         "background": background,
         "n_sigma": n_sigma,
         "smooth": smooth,

@@ -185,6 +185,8 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
             "background": self.background,
             "n_sigma": 2.0,
             "smooth": 0.2,
+            # fit_band_gap's default; without an energy axis E is a channel index
+            "search_end": 10.0 if self.energy_axis is not None else np.inf,
             "fwhm": self.resolution or 0.0,
             "resolution": self.resolution,
             "unit_zlp": None,

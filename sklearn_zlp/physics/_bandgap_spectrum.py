@@ -89,7 +89,10 @@ def _falling_below_gap(e, y, w, fits):
         rss_line = float(np.sum((r - slope * x) ** 2))
         drop = slope**2 * (x @ x)
         f_crit = stats.f.isf(_ALPHA_FALLING, 1, n - 2)
-        falling[i] = slope < 0 and drop > f_crit * rss_line / (n - 2)
+        # scatter floored at half the stated noise: on noise-free
+        # input a fall of 1e-12 counts is no fall
+        variance = max(rss_line / (n - 2), 0.25 * float(np.median(1.0 / w[i, sel])) ** 2)
+        falling[i] = slope < 0 and drop > f_crit * variance
     scatter = np.maximum(np.median(1.0 / w, axis=1), np.sqrt(np.nanmean(resid**2, axis=1)))
     end = fits.pedestal[:, 0] + fits.pedestal[:, 1]
     falling |= (fits.pedestal[:, 1] < 0) & (end < -3.0 * scatter)

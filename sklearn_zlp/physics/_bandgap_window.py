@@ -88,7 +88,9 @@ def window_margins(fwhm):
     return 0.6 + fwhm, _ABOVE
 
 
-def auto_window(energy, replicas, sigma, *, n_sigma, smooth, search_start, fwhm):
+def auto_window(
+    energy, replicas, sigma, *, n_sigma, smooth, search_start, fwhm, search_end=np.inf
+):
     """Fit window (e_min, e_max) of one spectrum, or None where no onset is found.
 
     Parameters
@@ -101,6 +103,8 @@ def auto_window(energy, replicas, sigma, *, n_sigma, smooth, search_start, fwhm)
     n_sigma, smooth, search_start, fwhm : float
         Detection threshold, running-mean width (eV), lowest energy searched
         (eV) and the instrument resolution (eV, 0 when unknown).
+    search_end : float, default=inf
+        Highest energy (eV) at which an onset may start.
 
     Returns
     -------
@@ -122,12 +126,13 @@ def auto_window(energy, replicas, sigma, *, n_sigma, smooth, search_start, fwhm)
     lower, upper = replica_band(rises)
     counting = np.hypot(sigma[width:], sigma[:-width]) / np.sqrt(width)
     rise_noise = np.hypot(counting, 0.5 * (upper - lower))
-    above = (rise > n_sigma * rise_noise) & (energy[:-width] >= search_start)
+    lags = energy[:-width]
+    above = (rise > n_sigma * rise_noise) & (lags >= search_start)
     run = max(1, int(round(_SUSTAIN / de)))
     # channels from which the next `run` channels all rise significantly
     csum = np.concatenate([[0], np.cumsum(above)])
     starts = np.flatnonzero(csum[run:] - csum[:-run] == run)
-    if starts.size == 0:
+    if starts.size == 0 or lags[starts[0]] > search_end:
         return None, np.nan
     # the rise lies between the run's start and one lag later
     onset = energy[starts[0]] + 0.5 * width * de
