@@ -114,6 +114,23 @@ def test_per_spectrum_edges_still_need_every_spectrum(with_hole):
         mask.fit(X)
 
 
+def test_a_minority_with_de1_does_not_speak_for_the_rest(with_hole):
+    # Zoo spectrum_image_1000 (no vacuum, no gap): 97% of 1000 pixels had no
+    # plausible dE_I and the median of the other 3% was used for all of them
+    # (t/lambda -0.01, 2% of 68% bands holding the truth, no status).
+    energy, X, vacuum = with_hole
+    holes = np.vstack([X[:1], X[3:], X[3:]])  # one specimen spectrum, two holes
+    with pytest.raises(
+        ValueError,
+        match=r"no plausible dE_I for 2 of 3 spectra \(per=\"all\" takes the median "
+        r"dE_I of the others only when they are at least half\).*de1_not_found",
+    ):
+        ZLPRegionMask(energy_axis=energy, vacuum=vacuum).fit(holes)
+    # half is enough
+    mask = ZLPRegionMask(energy_axis=energy, vacuum=vacuum).fit(holes[:2])
+    assert list(mask.de1_status_) == ["ok", "de1_not_found"]
+
+
 def test_one_spectrum_without_de1_does_not_abort_the_subtractor(with_hole):
     energy, X, vacuum = with_hole
     sub = ZLPSubtractor(

@@ -192,10 +192,12 @@ CASES = (
         (_thickness(),),
         seed=2000,
     ),
+    # -- hard or impossible: the package must recover or say why not ---------------
     ZooCase(
         "spectrum_image_1000",
         "a 25 x 40 spectrum image (1000 spectra), 1e5 counts per pixel, no vacuum, "
-        "thickness map 0.2-1.2",
+        "no gap, thickness map 0.2-1.2 (before: dE_I of the 3% of pixels that had one "
+        "used for all, t/lambda -0.01, 2% of bands holding the truth)",
         {
             "image_shape": (25, 40),
             "energy": _axis(-8.0, 160.0, 0.2),
@@ -208,11 +210,10 @@ CASES = (
             "read_noise": 3.0,
         },
         {},
-        (_thickness(),),
+        (_thickness("recover_or_diagnose", refusal=_DE1),),
         seed=2100,
         n_seeds=1,
     ),
-    # -- hard or impossible: the package must recover or say why not ---------------
     ZooCase(
         "no_vacuum_gap_2p1",
         "no vacuum reference, E_bg 2.1 eV, FWHM 0.3 eV (issue 11: dE_I 0.75 eV, "

@@ -93,8 +93,9 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         ``"de1_not_found"``, ``"de1_near_peak"`` (within 3 FWHM of the ZLP's
         maximum), ``"de1_inelastic_dominates"`` (see
         :func:`~sklearn_zlp.describe_status`). With ``per="all"`` such spectra
-        are left out of the medians, and the fit fails only if no spectrum has a
-        plausible dE_I; with ``per="spectrum"`` every spectrum needs one.
+        are left out of the medians, and the fit fails if more than half of the
+        spectra have no plausible dE_I (the median would be that of a minority);
+        with ``per="spectrum"`` every spectrum needs one.
     de1_all_ : float
         Median of :attr:`de1_` over the spectra whose dE_I is ok.
     de2_all_ : float
@@ -210,7 +211,8 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         except that X's zero-loss peaks sit at 0 eV, once, when an edge is
         estimated from them. A spectrum whose automatic dE_I is not found or
         implausible gets NaN edges; with ``allow_lost`` that is fine as long as
-        one spectrum has edges (per="all" uses their median), else an error.
+        at least half of the spectra have edges (per="all" uses their median),
+        else an error.
         """
         n = X.shape[0]
         vacuum = self._vacuum_ if self._uses_vacuum() else None
@@ -230,7 +232,9 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
                 self.tolerance,
             )
             lost = np.flatnonzero(status != OK)
-            if lost.size and (not allow_lost or lost.size == n):
+            # per="all" takes the median of the spectra that have a dE_I; where
+            # they are the minority, it would be theirs, not the data's
+            if lost.size and (not allow_lost or 2 * lost.size > n):
                 raise ValueError(self._lost_de1_message(lost, status))
         else:
             de1 = np.full(n, float(self.de1))
@@ -261,11 +265,15 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         reasons = "; ".join(
             f"{count} {name!r}: {describe_status(name)}" for name, count in counts.items()
         )
-        scope = (
-            "every spectrum"
-            if lost.size == status.size
-            else f'spectra {lost[:5].tolist()} (per="spectrum" needs each one)'
-        )
+        if lost.size == status.size:
+            scope = "every spectrum"
+        elif self.per == "all":
+            scope = (
+                f"{lost.size} of {status.size} spectra (per=\"all\" takes the median "
+                "dE_I of the others only when they are at least half)"
+            )
+        else:
+            scope = f'spectra {lost[:5].tolist()} (per="spectrum" needs each one)'
         return (
             f"de1_method={self.de1_method!r} found no plausible dE_I for {scope}: "
             f"{reasons} Set de1 to a value in eV, pass vacuum spectra (the "
