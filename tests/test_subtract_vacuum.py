@@ -130,3 +130,21 @@ def test_ws2_vacuum_leave_one_out(ws2):
         assert 0.6 < np.median(median[0, far] / data[far]) < 1.5  # no tail overshoot
     assert 0.55 <= np.mean(covers) <= 0.85
     assert min(covers) >= 0.4
+
+
+def test_bench_ws2_loo_runs_every_fold(capsys):
+    # benchmarks/bench_ws2_loo.py with tiny networks: every fold and range printed
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "benchmarks" / "bench_ws2_loo.py"
+    spec = importlib.util.spec_from_file_location("bench_ws2_loo", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    summary = bench.main(["--tiny"])
+    assert list(summary) == list(bench.RANGES)
+    assert all(len(folds) == 3 for folds in summary.values())
+    assert all(0.0 <= c <= 1.0 for folds in summary.values() for c in folds)
+    printed = capsys.readouterr().out
+    assert all(name in printed for name in ("vacuum_17", "vacuum_22", "vacuum_23"))
+    assert "pooled over the folds (target 0.68)" in printed
