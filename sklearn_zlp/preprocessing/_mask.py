@@ -269,7 +269,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             scope = "every spectrum"
         elif self.per == "all":
             scope = (
-                f"{lost.size} of {status.size} spectra (per=\"all\" takes the median "
+                f'{lost.size} of {status.size} spectra (per="all" takes the median '
                 "dE_I of the others only when they are at least half)"
             )
         else:
