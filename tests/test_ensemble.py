@@ -678,3 +678,29 @@ def test_fit_and_predict_leave_process_state_alone(points):
     assert list(warnings.filters) == filters
     np.testing.assert_array_equal(np.random.get_state()[1], numpy_rng)  # noqa: NPY002
     assert torch.equal(torch.get_rng_state(), torch_rng)
+
+
+def test_parallel_fit_on_large_inputs_raises_no_torch_warning(tmp_path):
+    # joblib hands arrays over 1 MB to its workers as read-only memmaps; torch
+    # warned "The given NumPy array is not writable" (zoo run, n_jobs=2). In a
+    # fresh interpreter, with warnings as errors in the workers too.
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from sklearn_zlp.ensemble import ZLPEnsembleRegressor\n"
+        "rng = np.random.default_rng(0)\n"
+        "X = rng.uniform(-1, 1, size=(40000, 1))\n"
+        "y = np.exp(-X[:, 0] ** 2) + 0.01 * rng.normal(size=40000)\n"
+        "ZLPEnsembleRegressor(n_replicas=4, max_epochs=2, hidden_layer_sizes=(4,),\n"
+        "    activations=('sigmoid',), n_jobs=2, random_state=0).fit(X, y)\n"
+        "print('fitted')\n"
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "error::UserWarning"}
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "fitted" in run.stdout

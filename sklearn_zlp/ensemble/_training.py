@@ -96,7 +96,13 @@ def fit_chunk(
     )
 
     def as_tensor(a):
-        return None if a is None else torch.as_tensor(a, dtype=torch.float32, device=device)
+        if a is None:
+            return None
+        if isinstance(a, np.ndarray) and not a.flags.writeable:
+            # joblib hands large inputs to workers as read-only memmaps, which
+            # torch would share and warn about: a float32 copy of our own
+            a = np.array(a, dtype=np.float32)
+        return torch.as_tensor(a, dtype=torch.float32, device=device)
 
     # The replica axis is skorch's sample axis: every entry leads with it (the
     # shared inputs as a stride-0 view, no copy).
