@@ -215,7 +215,7 @@ def run_specimen(case, data, settings, folder, seed):
             if getattr(batch, "t_over_lambda", None) is not None:
                 # the subtractor's own estimate: data noise and ZLP replicas together
                 median, band = batch.t_over_lambda, batch.t_over_lambda_band
-                extra = ["(none)"] * median.size
+                extra = statuses_of(batch, median.size, names=("t_over_lambda_status",))
             else:
                 values = t_over_lambda(batch.spectra, batch.zlp)
                 median, band = summarize(values, axis=0)

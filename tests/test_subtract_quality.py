@@ -205,8 +205,13 @@ def test_training_spectra_are_ok_and_results_carry_statuses(fitted, data):
         "zlp_excess_fraction",
         "covariate_outside",
         "fwhm_outside",
+        "gain_side_floor",
+        "gain_side_floor_error",
+        "floor_t_over_lambda",
     }
     assert np.all(result.diagnostics["region_i_chi2"] < 4)
+    # no floor under these spectra: t/lambda's status is the spectrum's
+    assert list(result.t_over_lambda_status) == ["ok"] * 5
 
 
 def test_spectrum_with_covariate_outside_the_training_range_is_extrapolated(fitted, data):

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._noise import counting_variance
 from .._replicas import replica_band, replica_median, replica_quantiles
 from ._checks import spectrum_checks
+from ._floor import thickness_status
 from ._inputs import validate_input
 from ._regions import matching_start
 from ._result import ZLPSubtractionResult, empty_summary, summarise
@@ -43,11 +44,16 @@ def batch_checks(est, part, batch, model_median, model_band, confidence_level):
         batch.fwhm,
     )
     thickness = batch.t_over_lambda
+    band = replica_band(thickness, confidence_level, nan_policy="omit")
+    thickness_statuses, floor = thickness_status(
+        status, part.spectra, part.energy, batch.fwhm, est.read_noise_, band
+    )
     return {
         "status": status,
-        "diagnostics": diagnostics,
+        "diagnostics": {**diagnostics, **floor},
         "t_over_lambda": replica_median(thickness, nan_policy="omit"),
-        "t_over_lambda_band": replica_band(thickness, confidence_level, nan_policy="omit"),
+        "t_over_lambda_band": band,
+        "t_over_lambda_status": thickness_statuses,
     }
 
 
@@ -63,6 +69,7 @@ def join_checks(parts):
         "t_over_lambda_band": np.concatenate(
             [p["t_over_lambda_band"] for p in parts], axis=1
         ),
+        "t_over_lambda_status": np.concatenate([p["t_over_lambda_status"] for p in parts]),
     }
 
 

@@ -71,6 +71,13 @@ class ZLPSubtractionResult:
         (Egerton 2011, section 5.1).
     t_over_lambda_band : ndarray of shape (2, n_spectra)
         Its band (ZLP model and data noise together).
+    t_over_lambda_status : ndarray of shape (n_spectra,) of str
+        ``status``, or where that is "ok", ``"gain_side_floor"`` when the far
+        gain side levels off at a floor of counts (a dark offset or detector
+        tail) that would move t/lambda by more than its band: t/lambda counts
+        such a floor as inelastic (diagnostics ``"gain_side_floor"``, counts
+        per channel, ``"gain_side_floor_error"`` and ``"floor_t_over_lambda"``,
+        the shift; see ``sklearn_zlp/subtraction/_floor.py``).
     subtracted_median, zlp_median, zlp_model_median : ndarray of shape \
 (n_spectra, n_channels)
         Medians over replicas of the ZLP-free spectra, the matched ZLP and the
@@ -108,11 +115,13 @@ class ZLPSubtractionResult:
         diagnostics=None,
         t_over_lambda=None,
         t_over_lambda_band=None,
+        t_over_lambda_status=None,
     ):
         self.status = status
         self.diagnostics = {} if diagnostics is None else diagnostics
         self.t_over_lambda = t_over_lambda
         self.t_over_lambda_band = t_over_lambda_band
+        self.t_over_lambda_status = t_over_lambda_status
         self.energy = energy
         self.spectra = spectra
         self.de0, self.de1, self.de2 = de0, de1, de2
