@@ -1,8 +1,8 @@
 """The cases of the validation zoo (see ``_zoo.py`` and ``docs/zoo.rst``).
 
 Sizes are chosen so that the whole zoo at default settings (100 replicas x 3000
-epochs per fit, five seeds) stays well under an hour on two cores (1222 s with n_jobs=2): a few spectra
-per case, axes only as long as the quantity scored needs.
+epochs per fit, five seeds) stays well under an hour on two cores (1222 s with
+n_jobs=2): a few spectra per case, axes only as long as the quantity scored needs.
 """
 
 import numpy as np
