@@ -316,6 +316,11 @@ def _physics_report(folder, energy, sample, names, subtractor, *, say):
                     "t_over_lambda": round(float(t_median[j]), 4),
                     "t_over_lambda_p16": round(float(t_low[j]), 4),
                     "t_over_lambda_p84": round(float(t_high[j]), 4),
+                    # e.g. gain_side_floor: a floor of counts t/lambda takes for losses
+                    "t_over_lambda_status": batch.t_over_lambda_status[j],
+                    "floor_t_over_lambda": round(
+                        float(batch.diagnostics["floor_t_over_lambda"][j]), 4
+                    ),
                 }
             )
     with open(folder / "physics.csv", "w", newline="") as fh:
@@ -328,11 +333,12 @@ def _physics_report(folder, energy, sample, names, subtractor, *, say):
         "p(ind): probability (equal prior odds) that the gap is indirect (b=1.5) rather "
         "than direct (b=0.5); ok: share of replicas whose fit is ok (the rest are NaN "
         "with a status); t/lambda = ln(I_total / I_ZLP) per replica (medians and 68% "
-        "intervals):"
+        "intervals) and its status (gain_side_floor: the spectrum sits on a floor of "
+        "counts, a dark offset or detector tail, that adds 'floor' to t/lambda):"
     )
     say(
         f"{'spectrum':<11}{'E_bg (eV)':>22}{'b':>7}{'p(ind)':>8}{'ok':>6}  {'status':<10}"
-        f"{'t/lambda':>22}"
+        f"{'t/lambda':>22}  {'status':<16}{'floor':>7}"
     )
     for r in rows:
         say(
@@ -340,7 +346,8 @@ def _physics_report(folder, energy, sample, names, subtractor, *, say):
             f"{r['E_bg_p84_eV']:.2f}]{r['b']:>7.2f}{r['p_indirect']:>8.2f}"
             f"{r['replicas_ok']:>6.2f}  {r['status']:<10}"
             f"{r['t_over_lambda']:>8.3f} [{r['t_over_lambda_p16']:.3f}, "
-            f"{r['t_over_lambda_p84']:.3f}]"
+            f"{r['t_over_lambda_p84']:.3f}]  {r['t_over_lambda_status']:<16}"
+            f"{r['floor_t_over_lambda']:>7.3f}"
         )
 
 

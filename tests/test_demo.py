@@ -65,6 +65,10 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
             for k in ("t_over_lambda_p16", "t_over_lambda", "t_over_lambda_p84")
         ]
         assert 0 < t[0] <= t[1] <= t[2] < 1  # thin WS2 flakes
+        # WS2 sits on a floor of 260-380 counts per channel (tests/test_floor.py):
+        # t/lambda says so when that outweighs its band
+        assert describe_status(row["t_over_lambda_status"])
+        assert 0.005 < float(row["floor_t_over_lambda"]) < 0.02
         assert 0 <= float(row["fraction_indirect"]) <= 1
 
 
