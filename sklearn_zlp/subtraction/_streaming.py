@@ -18,7 +18,7 @@ from ..preprocessing._align import fwhm_of_validated
 from ._extrapolation import anchor_energies, continue_tails
 from ._inputs import covariate_table, normalisation
 from ._matching import match_zlp, model_weight
-from ._point_table import energy_feature, tail_law
+from ._point_table import energy_feature, tail_law, tail_reference
 from ._regions import matching_start, region_edges
 from ._scatter import add_scatter
 from ._uncertainty import add_noise_draws, noise_generator
@@ -86,8 +86,9 @@ def model_replicas(est, data):
     if anchors is not None:
         powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
         if est.mode == "specimen":
+            reference = tail_reference(est.regions_)
             for i, (s, d) in enumerate(zip(spectra, de1, strict=True)):
-                law = tail_law(s, energy, d)
+                law = tail_law(s, energy, d, reference)
                 if law is not None:
                     powers[1, i] = law[2]
         continue_tails(model, energy, anchors, values[:, :, n_channels:], powers)

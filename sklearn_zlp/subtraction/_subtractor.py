@@ -115,7 +115,9 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         tail, a power law ``I ~ E^p`` fitted in ln-ln on the loss side over
         ``[dE_I / 2, dE_I)`` (ZLP-dominated by the definition of dE_I; ``p <= -1``)
         and extrapolated, not below 1 count, with a 10% (ln-space 0.1)
-        uncertainty. A field-emission ZLP falls as a power law, not to zero:
+        uncertainty; with vacuum spectra in ``regions``, the power is their
+        mean's over the same channels (a specimen's tail there may already
+        carry losses). A field-emission ZLP falls as a power law, not to zero:
         at an automatic dE_II it is still tens to hundreds of counts (synthetic
         spectra: 42 counts at 4.1 eV for FWHM 0.3 eV and 1e7 counts, 8.5 at 2.1
         eV for FWHM 0.15 eV and 1e6, 138 at 8.6 eV for FWHM 0.6 eV and 1e8; the
