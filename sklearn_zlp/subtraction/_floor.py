@@ -19,8 +19,8 @@ spectra without an offset the floors spread with a standard deviation of 1.8
 of their errors (-7.0 to +5.7): a real tail is no pure power law at 3 FWHM.
 Hence the high bar: where ``c`` exceeds 5 times its error and the shift it
 would make, ``-ln(1 - n c / N)``, exceeds two half-widths of t/lambda's 68%
-band, t/lambda's status is ``gain_side_floor``: the value stays, the status says the band may not hold it. The bundled WS2 spectra show such a
-floor (260-380 +- 13 counts per channel in the specimen spectra, 0.009-0.013
+band, t/lambda's status is ``gain_side_floor``: the value stays, the status
+says the band may not hold it. The bundled WS2 spectra show such a floor (260-380 +- 13 counts per channel in the specimen spectra, 0.009-0.013
 in t/lambda): whether it is a dark offset or the detector's far tail, the
 data cannot tell, and that is what the status says.
 """
@@ -88,7 +88,7 @@ def gain_side_floor(spectra, energy, fwhm, read_noise):
             fits.append((chi2, coef[0], np.sqrt(np.linalg.inv(design.T @ design)[0, 0])))
         if not fits:
             continue
-        chi2s, floors, errors = (np.array(v) for v in zip(*fits))
+        chi2s, floors, errors = np.array(fits).T
         k = int(np.argmin(chi2s))
         scale = max(1.0, chi2s[k] / max(use.sum() - 3, 1))
         # The power and the floor trade off: every power whose fit is within
