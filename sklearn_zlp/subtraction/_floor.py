@@ -20,9 +20,10 @@ of their errors (-7.0 to +5.7): a real tail is no pure power law at 3 FWHM.
 Hence the high bar: where ``c`` exceeds 5 times its error and the shift it
 would make, ``-ln(1 - n c / N)``, exceeds two half-widths of t/lambda's 68%
 band, t/lambda's status is ``gain_side_floor``: the value stays, the status
-says the band may not hold it. The bundled WS2 spectra show such a floor (260-380 +- 13 counts per channel in the specimen spectra, 0.009-0.013
-in t/lambda): whether it is a dark offset or the detector's far tail, the
-data cannot tell, and that is what the status says.
+says the band may not hold it. The bundled WS2 spectra show such a floor
+(260-380 +- 13 counts per channel in the specimen spectra, 0.009-0.013 in
+t/lambda): whether it is a dark offset or the detector's far tail, the data
+cannot tell, and that is what the status says.
 """
 
 import numpy as np
