@@ -50,7 +50,12 @@ def load_ws2():
     Notes
     -----
     Intensities are detector counts after dark/gain correction, so some tail
-    channels are negative. Published on these spectra: band gap
+    channels are negative. Even so, far out on the gain side (beyond 3 FWHM)
+    the specimen spectra level off at 260-380 +- 13 counts per channel above a
+    power-law ZLP tail, the vacuum spectra at 28-227: a residual offset or the
+    detector's far tail. Counted as losses it is 0.009-0.014 of their t/lambda
+    (~0.1-0.12); ``ZLPSubtractor`` results say so in ``t_over_lambda_status``
+    (``"gain_side_floor"``). Published on these spectra: band gap
     E_bg = 1.6 (+0.3/-0.2) eV with an indirect-gap onset exponent; exciton-like
     peaks near 1.5, 1.7 and 2.0 eV.
 
