@@ -42,7 +42,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see DESIGN.
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -57,6 +56,10 @@ from sklearn_zlp.datasets import validation_zoo
 from sklearn_zlp.io import read_spectra
 from sklearn_zlp.physics import fit_band_gap, summarize, t_over_lambda
 from sklearn_zlp.subtraction import default_regressor
+
+# _machine.py beside this file, whether run as a script or loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model, load_average
 
 QUICK = {"replicas": 20, "epochs": 1000, "seeds": 2}
 # test-only: the smallest networks that run the whole pipeline in seconds
@@ -486,13 +489,8 @@ def print_summary(lines, markdown=False):
 
 
 def header(settings):
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    load = os.getloadavg() if hasattr(os, "getloadavg") else (np.nan,) * 3
+    cpu = cpu_model()
+    load = load_average()
     print(
         f"CPU: {cpu}, {os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} "
         f"{load[2]:.2f}"

@@ -27,14 +27,19 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch: see DESIGN.md
 
 import argparse
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from sklearn_zlp import ZeroLossAligner, ZLPSubtractor
 from sklearn_zlp.datasets import load_ws2
 from sklearn_zlp.subtraction import default_regressor
+
+# _machine.py beside this file, whether run as a script or loaded by path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import cpu_model
 
 RANGES = ((-1.0, -0.2), (-0.2, 0.3), (0.3, 1.0), (1.0, 3.0), (3.0, 6.0))
 QUICK = {"replicas": 16, "epochs": 2000}
@@ -90,12 +95,7 @@ def main(argv=None):
         settings.update(QUICK)
     if args.tiny:
         settings.update(TINY)
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     ens = (
         "defaults (100 replicas x 3000 epochs)"
         if settings["replicas"] is None

@@ -29,7 +29,7 @@ cannot tell, and that is what the status says.
 import numpy as np
 
 from .._noise import counting_variance
-from .._status import register_status
+from .._status import OK, register_status
 
 __all__ = ["GAIN_SIDE_FLOOR", "floor_shift", "gain_side_floor", "thickness_status"]
 
@@ -122,7 +122,7 @@ def thickness_status(status, spectra, energy, fwhm, read_noise, band):
     with np.errstate(invalid="ignore"):
         found = (floor > _N_SIGMA * error) & (shift > _BAND_WIDTHS * half)
     out = status.copy()
-    out[found & (status == "ok")] = GAIN_SIDE_FLOOR
+    out[found & (status == OK)] = GAIN_SIDE_FLOOR
     diagnostics = {
         "gain_side_floor": floor,
         "gain_side_floor_error": error,
