@@ -122,13 +122,13 @@ def fit_band_gap(
         those of the spectra before subtraction when ``spectra`` is a
         subtraction result (``result.spectra``), else the replica median. A
         subtracted spectrum keeps the noise of the ZLP's counts it lost; for
-        arrays of subtracted spectra pass ``sigma=np.sqrt(counting_variance(
-        recorded, read_noise))``. Weighting by the subtracted counts alone
-        underweights nothing and overweights the onset's foot, where the
-        ZLP's tail still holds most counts: on synthetic 1e6-count spectra
-        (FWHM 0.3 eV, gap 1.6 eV, true ZLP subtracted) E_bg came out +0.11
-        eV high in median and 22 of 48 spectra were flagged, against +0.01
-        eV and 2 of 48 with the recorded counts' noise.
+        arrays of subtracted spectra pass ``sigma=np.sqrt(np.maximum(recorded,
+        1) + read_noise**2)``. Weighting by the subtracted counts alone
+        overweights the onset's foot, where the ZLP's tail still holds most
+        of the counts: on synthetic 1e6-count spectra (FWHM 0.3 eV, gap 1.6
+        eV, true ZLP subtracted) E_bg came out +0.11 eV high in median and 22
+        of 48 spectra were flagged, against +0.01 eV and 2 of 48 with the
+        recorded counts' noise.
     read_noise : float, default=0.0
         Gaussian read noise in counts per channel, used when sigma is None.
     n_sigma : float, default=2.0
