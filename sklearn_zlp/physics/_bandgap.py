@@ -15,7 +15,13 @@ from .._noise import counting_variance
 from .._replicas import replica_median
 from .._status import status_array
 from .._validation import as_real_array, as_real_scalar, check_energy_axis
-from ._bandgap_inputs import as_replica_array, check_b, check_window, unit_zlp
+from ._bandgap_inputs import (
+    as_replica_array,
+    check_b,
+    check_window,
+    is_subtraction_result,
+    unit_zlp,
+)
 from ._bandgap_result import BandGapResult
 from ._bandgap_spectrum import NO_ONSET, TOO_FEW_POINTS, fit_spectrum, n_parameters
 from ._bandgap_window import auto_window, refine_window
@@ -234,8 +240,11 @@ def fit_band_gap(
     """
     if beam_energy is not None and refractive_index is not None:
         check_cherenkov(beam_energy, refractive_index)
-    recorded = _recorded_counts(spectra)
     arr = as_replica_array(spectra, replica_axis)
+    # a subtracted spectrum carries the counting noise of the recorded one
+    recorded = (
+        np.asarray(spectra.spectra, float) if is_subtraction_result(spectra) else None
+    )
     # Convolving the model with a response needs a constant channel width.
     energy = check_energy_axis(
         energy,
@@ -275,7 +284,6 @@ def fit_band_gap(
             )
     median = replica_median(arr)  # (n_spec, n_ch)
     if sigma is None:
-        # a subtracted spectrum carries the counting noise of the recorded one
         counts = median if recorded is None else recorded
         sig = np.sqrt(counting_variance(counts, read_noise))
     else:
@@ -318,13 +326,6 @@ def fit_band_gap(
         "uniform": resolution is not None or zlp is not None,
     }
     return _fit_validated(energy, arr, median, sig, window, options)
-
-
-def _recorded_counts(spectra):
-    """The recorded spectra behind a subtraction result, or None for arrays."""
-    if hasattr(spectra, "replicas_kept") and hasattr(spectra, "spectra"):
-        return np.asarray(spectra.spectra, dtype=float)
-    return None
 
 
 def _check_background(background):

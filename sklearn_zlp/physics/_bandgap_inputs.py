@@ -5,7 +5,18 @@ import numpy as np
 from .._validation import as_real_array, as_real_scalar
 from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT
 
-__all__ = ["as_replica_array", "check_b", "check_window", "unit_zlp"]
+__all__ = [
+    "as_replica_array",
+    "check_b",
+    "check_window",
+    "is_subtraction_result",
+    "unit_zlp",
+]
+
+
+def is_subtraction_result(spectra):
+    """Whether ``spectra`` is a ZLPSubtractionResult (or a subtract_batches batch)."""
+    return hasattr(spectra, "replicas_kept") and hasattr(spectra, "subtracted")
 
 
 def as_replica_array(spectra, replica_axis=None):
@@ -16,7 +27,7 @@ def as_replica_array(spectra, replica_axis=None):
     spectrum image): they come from ``replica_axis`` or from a subtraction
     result that kept them.
     """
-    if hasattr(spectra, "replicas_kept") and hasattr(spectra, "subtracted"):
+    if is_subtraction_result(spectra):
         # ZLPSubtractor.subtract(X, keep_replicas=True) or a subtract_batches batch
         if not spectra.replicas_kept:
             raise ValueError(
