@@ -266,6 +266,17 @@ def test_cuda_matches_cpu(points, fitted):
     np.testing.assert_allclose(gpu.transform(X), fitted.transform(X), rtol=1e-3)
 
 
+def test_fitted_nets_keep_no_training_state_on_any_device(fitted):
+    # What a fit leaves in its nets is what pickles: per-run tensors of the
+    # callbacks (on the training device, which a CPU-only machine cannot load)
+    # must be gone, and the optimizer's moments must be on the CPU.
+    for net in fitted.estimators_:
+        for _, cb in net.callbacks:
+            assert not [k for k, v in vars(cb).items() if torch.is_tensor(v)], cb
+        moments = [v for s in net.optimizer_.state.values() for v in s.values()]
+        assert all(v.device.type == "cpu" for v in moments if torch.is_tensor(v))
+
+
 def test_replicas_stuck_on_a_constant_are_retrained():
     # A tiny ReLU network with a large step dies for about a quarter of these
     # seeded replicas (constant output, a plateau it cannot leave; 8 of 32 on the

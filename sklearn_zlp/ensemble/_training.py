@@ -7,6 +7,7 @@ import contextlib
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
@@ -135,11 +136,30 @@ def fit_chunk(
     # Read by the estimator's replica diagnostics (ensemble/_diagnostics.py).
     net.replica_first_loss_ = lookback.first_loss_.cpu().numpy()
     net.replica_last_loss_ = lookback.last_loss_.cpu().numpy()
+    _release_device(net)
+    return net, best_epoch, best_loss, len(net.history)
+
+
+def _release_device(net):
+    """Leave nothing of a finished training run on its device or in its callbacks.
+
+    The weights and the optimizer's moments move to the CPU (a model trained on a
+    GPU predicts, pickles and loads where there is none), and the callbacks are
+    replaced by unfitted clones: the look-back holds a copy of every weight and
+    per-replica tensors on the training device, which a fitted model has no use for.
+    """
     net.set_params(device="cpu")
     net.module_.to("cpu")
-    del net.callbacks_  # the look-back copies are no longer needed
+    for key, value in vars(net).items():  # the last epoch's losses per replica
+        if torch.is_tensor(value):
+            setattr(net, key, value.cpu())
+    for state in net.optimizer_.state.values():
+        for key, value in state.items():
+            if torch.is_tensor(value):
+                state[key] = value.cpu()
+    net.callbacks = [(name, clone(cb)) for name, cb in net.callbacks]
+    del net.callbacks_
     net.initialize_callbacks()
-    return net, best_epoch, best_loss, len(net.history)
 
 
 @contextlib.contextmanager
