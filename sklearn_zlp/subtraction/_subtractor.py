@@ -153,10 +153,13 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         of the training spectra (linear in the core, logarithmic in the tail),
         so that a narrow peak and a long tail are resolved alike; ``"linear"``:
         E itself, as in the paper; ``"auto"``: linear in specimen mode, asinh in
-        vacuum mode. Measured: on synthetic specimen spectra asinh extrapolated
-        worse through region II (68% coverage 0.46 against 0.91); on vacuum
-        spectra over -4 to 10 eV it cut the median error of an unseen exposure
-        time from 0.12 to 0.045.
+        vacuum mode. In specimen mode each wins somewhere (benchmarks/README.md,
+        "Region II"): at 1e6 counts (FWHM 0.3 eV, gap at dE_I) asinh follows the
+        power-law tail where E bridges region II 8-13% above it (E_bg +0.09
+        against +0.15 eV, 36 spectra); at FWHM 0.6 eV and 1e8 counts asinh
+        lies 20-60% below the tail beyond dE_I (68% coverage of the inelastic
+        signal 0.04). On vacuum spectra asinh cut the median error of an
+        unseen exposure time from 0.12 to 0.045.
     gain_side : {"data", "model"}, default="data"
         ZLP on the energy-gain side (E < 0): the data (subtracted spectrum zero
         there) or the same matching mirrored.

@@ -1,0 +1,50 @@
+"""The model ZLP through region II, where the band-gap onset lies under its tail.
+
+A field-emission ZLP's tail falls as a power law; ln I is then convex in E, and a
+network that sees E itself (the specimen-mode default, as in the paper) bridges
+region II (between dE_I and the region-III pseudo-data) along a chord above the
+tail: at 1e6 counts the median model ZLP lay 8-13% above the truth over 1.6-2.5 eV
+and E_bg +0.15 eV high. With ``energy_scale="asinh"`` a power law is a straight
+line and the excess fell to 2-6%; it is not the default because at FWHM 0.6 eV and
+1e8 counts it lies 20-60% below the tail (benchmarks/README.md, "Region II").
+"""
+
+import numpy as np
+import pytest
+
+from sklearn_zlp import ZLPRegionMask, ZLPSubtractor
+from sklearn_zlp.datasets import make_synthetic_eels
+
+WS2_AXIS = np.round(np.arange(-4.0, 46.0 + 1e-9, 0.025), 6)
+
+
+@pytest.mark.slow
+def test_asinh_energy_follows_the_tail_through_region_ii_at_low_counts():
+    # the zoo's read_noise_0 case (1e6 counts, no read noise), one of its seeds
+    d = make_synthetic_eels(
+        6,
+        energy=WS2_AXIS,
+        fwhm=0.3,
+        t_over_lambda=(0.3, 0.7),
+        e_bg=1.6,
+        b=1.5,
+        total_counts=1e6,
+        read_noise=0.0,
+        n_vacuum=3,
+        random_state=1400,
+    )
+    sub = ZLPSubtractor(
+        energy_axis=d.energy,
+        regions=ZLPRegionMask(vacuum=d.vacuum),
+        energy_scale="asinh",
+        n_jobs=2,
+        random_state=0,
+    ).fit(d.spectra)
+    zlp = sub.subtract(d.spectra).zlp_median
+    excess = []
+    for j, de1 in enumerate(sub.de1_):
+        region = (d.energy >= de1) & (d.energy < de1 + 0.8)
+        excess.append(zlp[j, region].sum() / d.zlp[j, region].sum() - 1)
+    # measured: asinh 0.011-0.051 (median 0.04), linear 0.088-0.134 (median 0.115)
+    assert np.median(excess) < 0.06, np.round(excess, 3)
+    assert np.min(excess) > -0.06, np.round(excess, 3)
