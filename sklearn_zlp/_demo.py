@@ -197,6 +197,8 @@ def _subtract_and_report(
         f"read noise measured on the spectra: {subtractor.read_noise_:.0f} counts per "
         "channel."
     )
+    # quality figures: chi^2 per replica and spectrum, held-out residuals in region I
+    say("\n" + subtractor.summary())
     # medians and 68% bands, streamed: no replica of any spectrum is kept
     result = subtractor.subtract(sample)
     median, (low, high) = result.subtracted_median, result.subtracted_band

@@ -15,6 +15,8 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
     out = tmp_path / "out"
     printed = capsys.readouterr().out
     assert str(out) in printed
+    # the fit's quality figures, with the held-out residuals' percentiles
+    assert "held-out standardised residuals: 16/50/84%" in printed
     assert (out / "aligned_spectra.png").stat().st_size > 10_000
     with open(out / "zlp_summary.csv") as fh:
         rows = list(csv.DictReader(fh))
