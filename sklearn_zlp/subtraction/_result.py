@@ -57,7 +57,12 @@ class ZLPSubtractionResult:
     diagnostics : dict of ndarray of shape (n_spectra,)
         ``"region_i_chi2"``: mean squared residual of the model median in the
         matching interval [dE_0, dE_I), standardised by counting noise and
-        band (``poor_fit_in_region_i`` above 4); ``"de1_over_fwhm"``
+        band (``poor_fit_in_region_i`` above 4); ``"region_i_model_chi2"``:
+        the same without the band, and ``"region_i_relative_misfit"``, the
+        median of |data - model| / data there (``poor_fit_in_region_i`` where
+        both exceed 25 and 0.2: a median model off by 5 noise standard
+        deviations and a fifth of the counts, e.g. an ensemble that has not
+        converged, whatever its band); ``"de1_over_fwhm"``
         (``region_i_too_short`` below 2.75); ``"zlp_excess_fraction"``: fraction of
         region-II channels where the model's lower band edge lies 3 sigma above
         the data (``zlp_exceeds_data`` from 0.1); ``"covariate_outside"`` and
