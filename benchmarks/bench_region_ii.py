@@ -2,7 +2,7 @@
 
 Run from the repository root (a script, not a test)::
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_region_ii.py            # ~25 min
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_region_ii.py            # ~9 min
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_region_ii.py --quick    # ~2 min
 
 WS2-like synthetic spectra (six per seed, FWHM 0.3 eV, indirect gap at 1.6 eV, which
