@@ -13,26 +13,13 @@ import numpy as np
 import pytest
 
 from sklearn_zlp import ZLPRegionMask, ZLPSubtractor
-from sklearn_zlp.datasets import make_synthetic_eels
-
-WS2_AXIS = np.round(np.arange(-4.0, 46.0 + 1e-9, 0.025), 6)
+from sklearn_zlp.datasets import validation_zoo
 
 
 @pytest.mark.slow
 def test_asinh_energy_follows_the_tail_through_region_ii_at_low_counts():
-    # the zoo's read_noise_0 case (1e6 counts, no read noise), one of its seeds
-    d = make_synthetic_eels(
-        6,
-        energy=WS2_AXIS,
-        fwhm=0.3,
-        t_over_lambda=(0.3, 0.7),
-        e_bg=1.6,
-        b=1.5,
-        total_counts=1e6,
-        read_noise=0.0,
-        n_vacuum=3,
-        random_state=1400,
-    )
+    # the zoo's read_noise_0 case (1e6 counts, no read noise), its first seed
+    d = validation_zoo(["read_noise_0"])["read_noise_0"].generate(0)
     sub = ZLPSubtractor(
         energy_axis=d.energy,
         regions=ZLPRegionMask(vacuum=d.vacuum),

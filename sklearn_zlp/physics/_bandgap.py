@@ -14,10 +14,11 @@ import numpy as np
 from .._noise import counting_variance
 from .._replicas import replica_median
 from .._status import status_array
-from .._validation import as_real_array, as_real_scalar, check_energy_axis
+from .._validation import as_real_scalar, check_energy_axis
 from ._bandgap_inputs import (
     as_replica_array,
     check_b,
+    check_sigma,
     check_window,
     is_subtraction_result,
     unit_zlp,
@@ -291,18 +292,9 @@ def fit_band_gap(
     median = replica_median(arr)  # (n_spec, n_ch)
     if sigma is None:
         counts = median if recorded is None else recorded
-        sig = np.sqrt(counting_variance(counts, read_noise))
+        sig = np.broadcast_to(np.sqrt(counting_variance(counts, read_noise)), arr.shape)
     else:
-        sig = as_real_array(sigma, name="sigma")
-        if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
-            raise ValueError("sigma must be finite and positive in every channel.")
-    try:
-        sig = np.broadcast_to(sig, arr.shape)
-    except ValueError as exc:
-        raise ValueError(
-            f"sigma of shape {np.shape(sig)} does not broadcast to the spectra's "
-            f"shape {arr.shape}; pass one value, one per channel or one per value."
-        ) from exc
+        sig = check_sigma(sigma, arr.shape)
     zlp_unit = None if zlp is None else unit_zlp(energy, zlp, arr.shape)
     fwhm = _resolution_fwhm(energy, resolution, zlp_unit)
     if search_start is None:

@@ -8,11 +8,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
 from .._replicas import replica_median
-from .._validation import as_real_array, energy_axis_or_channels, validate_spectra_data
+from .._validation import energy_axis_or_channels, validate_spectra_data
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from . import _bandgap  # fit_band_gap's window rule and fit, looked up at call time
-from ._bandgap_inputs import check_b, check_window
+from ._bandgap_inputs import check_b, check_sigma, check_window
 from ._onset_fit import B_BOUNDS
 
 __all__ = ["BandGapFitter"]
@@ -233,18 +233,6 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
 
 def _sigma(sigma, X):
     """Per-channel standard deviations of X: counting noise of X, or ``sigma`` checked."""
-    if sigma is None:
-        return np.sqrt(counting_variance(X, 0.0))
-    sig = as_real_array(sigma, name="sigma")
-    if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
-        raise ValueError(
-            "sigma must be finite and positive in every channel (standard deviations "
-            "in counts), e.g. np.sqrt(np.maximum(recorded, 1) + read_noise**2)."
-        )
-    try:
-        return np.broadcast_to(sig, X.shape)
-    except ValueError as exc:
-        raise ValueError(
-            f"sigma of shape {sig.shape} does not broadcast to the spectra's shape "
-            f"{X.shape}; pass one value, one per channel or one per value."
-        ) from exc
+    return (
+        np.sqrt(counting_variance(X, 0.0)) if sigma is None else check_sigma(sigma, X.shape)
+    )

@@ -8,6 +8,7 @@ from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT
 __all__ = [
     "as_replica_array",
     "check_b",
+    "check_sigma",
     "check_window",
     "is_subtraction_result",
     "unit_zlp",
@@ -142,3 +143,17 @@ def unit_zlp(energy, zlp, shape):
             f"from {energy[0]:.4g} to {energy[-1]:.4g} eV."
         )
     return z / total
+
+
+def check_sigma(sigma, shape):
+    """A given ``sigma`` (counts) checked and broadcast to the spectra's ``shape``."""
+    sig = as_real_array(sigma, name="sigma")
+    if not np.all(np.isfinite(sig)) or np.any(sig <= 0):
+        raise ValueError("sigma must be finite and positive in every channel.")
+    try:
+        return np.broadcast_to(sig, shape)
+    except ValueError as exc:
+        raise ValueError(
+            f"sigma of shape {sig.shape} does not broadcast to the spectra's "
+            f"shape {shape}; pass one value, one per channel or one per value."
+        ) from exc
