@@ -23,7 +23,8 @@ def test_tail_power_comes_from_the_vacuum_when_given():
     with_vacuum = tail_law(d.spectra[0], d.energy, de1, d.vacuum.mean(axis=0))
     assert own > zlp_slope + 0.1  # flattened by the losses
     assert abs(with_vacuum[2] - zlp_slope) < 0.05
-    assert with_vacuum[:2] == tail_law(d.spectra[0], d.energy, de1)[:2]  # level kept
+    # dE_I at 5 FWHM: beyond the core's bend, the level stays the spectrum's
+    assert with_vacuum[:2] == tail_law(d.spectra[0], d.energy, de1)[:2]
     # the subtractor's pseudo-data follow the vacuum's power
     sub = ZLPSubtractor(
         energy_axis=d.energy,
@@ -38,3 +39,24 @@ def test_tail_power_comes_from_the_vacuum_when_given():
     )
     slope = np.polyfit(np.log(energy), np.log(table.target[pseudo]), 1)[0]
     assert abs(slope - with_vacuum[2]) < 0.02
+
+
+def test_tail_law_of_a_broad_zlp_is_the_vacuum_tail_beyond_de1():
+    # dE_I = 1.56 eV is 2.6 FWHM: over [dE_I / 2, dE_I) the tail still steepens
+    # out of the core (slope -3.36, -2.6 beyond). With that slope the
+    # region-III pseudo-data lay at 0.16-0.33 of the true ZLP (the code before
+    # this test, vacuum given or not); the vacuum's law beyond dE_I, scaled by
+    # the counts below it, puts them at 1.04-1.06.
+    from sklearn_zlp.subtraction._point_table import tail_extrapolation
+
+    d = make_synthetic_eels(
+        6, fwhm=0.6, t_over_lambda=(0.6, 1.4), total_counts=1e8, n_vacuum=3, random_state=1
+    )
+    de1, e3 = 1.56, np.linspace(8.6, 12.9, 32)
+    reference = d.vacuum.mean(axis=0)
+    for spectrum, zlp in zip(d.spectra, d.zlp, strict=True):
+        truth = np.interp(e3, d.energy, zlp)
+        own = tail_extrapolation(spectrum, d.energy, de1, e3) / truth
+        assert np.all(own < 0.4)
+        ratio = tail_extrapolation(spectrum, d.energy, de1, e3, reference) / truth
+        assert np.all(np.abs(ratio - 1) < 0.1), ratio

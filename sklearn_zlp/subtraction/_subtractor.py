@@ -117,11 +117,13 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         and extrapolated, not below 1 count, with a 10% (ln-space 0.1)
         uncertainty; with vacuum spectra in ``regions``, the power is their
         mean's over the same channels (a specimen's tail there may already
-        carry losses). A field-emission ZLP falls as a power law, not to zero:
-        at an automatic dE_II it is still tens to hundreds of counts (synthetic
-        spectra: 42 counts at 4.1 eV for FWHM 0.3 eV and 1e7 counts, 8.5 at 2.1
-        eV for FWHM 0.15 eV and 1e6, 138 at 8.6 eV for FWHM 0.6 eV and 1e8; the
-        extrapolation gave 44, 8.6 and 33), so pushing it to 1 count bends the
+        carry losses); with dE_I under 3.5 FWHM (the core's bend) the law is
+        their mean's over ``[dE_I, 3 dE_I)``, scaled. A field-emission ZLP
+        falls as a power law, not to zero: at an automatic dE_II it is still
+        tens to hundreds of counts (synthetic spectra: 42 counts at 4.1 eV for
+        FWHM 0.3 eV and 1e7 counts, 8.5 at 2.1 eV for FWHM 0.15 eV and 1e6, 138
+        at 8.6 eV for FWHM 0.6 eV and 1e8; the law gave 44, 8.6 and 144, the
+        last 33 from [dE_I / 2, dE_I)), so pushing it to 1 count bends the
         model down through region II, or (bright, broad ZLPs) leaves the fit
         unconverged. ``"one"``: 1 count with an uncertainty of 0.5 counts (the
         paper's push to zero). Measured 68% coverage of
