@@ -12,7 +12,11 @@ def test_tail_power_comes_from_the_vacuum_when_given():
     # total too large and t/lambda too small, beyond its band (zoo metal_no_gap:
     # -0.0006..-0.0023 against half-widths of 0.0006, 3 of 30 covered).
     from sklearn_zlp.subtraction._inputs import validate_input
-    from sklearn_zlp.subtraction._point_table import tail_law, training_table
+    from sklearn_zlp.subtraction._point_table import (
+        tail_extrapolation,
+        tail_law,
+        training_table,
+    )
 
     d = make_synthetic_eels(
         4, fwhm=0.3, t_over_lambda=(0.5, 0.8), e_bg=None, n_vacuum=3, random_state=2
@@ -23,8 +27,13 @@ def test_tail_power_comes_from_the_vacuum_when_given():
     with_vacuum = tail_law(d.spectra[0], d.energy, de1, d.vacuum.mean(axis=0))
     assert own > zlp_slope + 0.1  # flattened by the losses
     assert abs(with_vacuum[2] - zlp_slope) < 0.05
-    # dE_I at 5 FWHM: beyond the core's bend, the level stays the spectrum's
-    assert with_vacuum[:2] == tail_law(d.spectra[0], d.energy, de1)[:2]
+    # the law's pseudo-data over [dE_II, 1.5 dE_II] follow the true ZLP: 1.01-1.02
+    # scaled to the vacuum on the gain side, 1.04-1.05 on the loss side, where
+    # the metal's losses add counts
+    e3 = np.linspace(4.0, 6.0, 32)
+    level = tail_extrapolation(d.spectra[0], d.energy, de1, e3, d.vacuum.mean(axis=0))
+    ratio = level / np.interp(e3, d.energy, d.zlp[0])
+    assert np.all(np.abs(ratio - 1) < 0.03), ratio
     # the subtractor's pseudo-data follow the vacuum's power
     sub = ZLPSubtractor(
         energy_axis=d.energy,
@@ -60,3 +69,44 @@ def test_tail_law_of_a_broad_zlp_is_the_vacuum_tail_beyond_de1():
         assert np.all(own < 0.4)
         ratio = tail_extrapolation(spectrum, d.energy, de1, e3, reference) / truth
         assert np.all(np.abs(ratio - 1) < 0.1), ratio
+
+
+def test_tail_pseudo_data_run_through_region_ii_only_with_vacuum_spectra():
+    # Vacuum spectra show the ZLP's tail beyond dE_I, so with them the tail
+    # law's pseudo-data cover region II too; without them (or asked for region
+    # III only) region II is left to the network.
+    from sklearn_zlp.subtraction._inputs import validate_input
+    from sklearn_zlp.subtraction._point_table import (
+        tail_extrapolation,
+        tail_reference,
+        training_table,
+    )
+
+    d = make_synthetic_eels(3, fwhm=0.3, n_vacuum=2, random_state=0)
+    data = validate_input(d.spectra, ("log_total",), d.energy)
+    counts = {}
+    for vacuum, pseudo_data in [
+        (d.vacuum, "tail"),
+        (d.vacuum, "tail_region_iii"),
+        (None, "tail"),
+    ]:
+        sub = ZLPSubtractor(
+            energy_axis=d.energy,
+            regressor=ZLPEnsembleRegressor(n_replicas=2, max_epochs=5, random_state=0),
+            regions=ZLPRegionMask(de1=1.5, de2=4.0, vacuum=vacuum),
+            pseudo_data=pseudo_data,
+            random_state=0,
+        ).fit(d.spectra)
+        table = training_table(sub, data)
+        for i, spectrum in enumerate(d.spectra):
+            pseudo = ~table.is_data & (table.spectrum == i)
+            energy = table.points[pseudo, 0]
+            region_ii = (energy > 1.5) & (energy < 4.0)
+            counts[vacuum is None, pseudo_data, i] = int(region_ii.sum())
+            reference = tail_reference(sub.regions_, sub.read_noise_)
+            law = tail_extrapolation(spectrum, d.energy, 1.5, energy, reference)
+            ratio = table.target[pseudo] / law  # 1 / the spectrum's normalisation
+            np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+    assert {counts[False, "tail", i] for i in range(3)} == {sub.n_pseudo - 1}
+    assert {counts[False, "tail_region_iii", i] for i in range(3)} == {0}
+    assert {counts[True, "tail", i] for i in range(3)} == {0}

@@ -86,7 +86,7 @@ def model_replicas(est, data):
     if anchors is not None:
         powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
         if est.mode == "specimen":
-            reference = tail_reference(est.regions_)
+            reference = tail_reference(est.regions_, est.read_noise_)
             for i, (s, d) in enumerate(zip(spectra, de1, strict=True)):
                 law = tail_law(s, energy, d, reference)
                 if law is not None:
