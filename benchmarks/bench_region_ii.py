@@ -8,7 +8,8 @@ Run from the repository root (a script, not a test)::
 WS2-like synthetic spectra (six per seed, FWHM 0.3 eV, indirect gap at 1.6 eV, which
 is where the vacuum spectra put dE_I, three vacuum references), at 1e6 counts
 without read noise and at 1e7 counts with read noise 5, through ``ZLPSubtractor``
-at its defaults but for ``energy_scale`` (E, the specimen default, or asinh), then
+at its defaults but for ``energy_scale`` (E, the specimen default, or asinh) and
+``pseudo_data`` (``--pseudo-data``), then
 ``fit_band_gap`` of the result, unconvolved (its default) and convolved with the
 matched ZLP replicas (``zlp=result.zlp``). Per row: the median model ZLP over the
 true ZLP beyond dE_I (the region-II excess), the median E_bg error, the share
@@ -32,7 +33,7 @@ AXIS = np.round(np.arange(-4.0, 46.0 + 1e-9, 0.025), 6)
 SETS = {"1e6": (1e6, 0.0, 2000), "1e7": (1e7, 5.0, 2100)}  # counts, read noise, seed
 
 
-def run(scale, counts, read_noise, seed, regressor):
+def run(scale, counts, read_noise, seed, regressor, pseudo_data="tail"):
     d = make_synthetic_eels(
         6,
         energy=AXIS,
@@ -50,6 +51,7 @@ def run(scale, counts, read_noise, seed, regressor):
         regressor=regressor,
         regions=ZLPRegionMask(vacuum=d.vacuum),
         energy_scale=scale,
+        pseudo_data=pseudo_data,
         n_jobs=2,
         random_state=seed,
     ).fit(d.spectra)
@@ -81,6 +83,13 @@ def main():
     parser.add_argument("--quick", action="store_true", help="1 seed, 16 x 1000 replicas")
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--scales", nargs="+", default=["linear", "asinh"])
+    parser.add_argument(
+        "--pseudo-data",
+        default="tail",
+        choices=["tail", "tail_region_iii"],
+        help="tail: through region II with the vacuum spectra (the default); "
+        "tail_region_iii: region III only (the default before 0480a26)",
+    )
     args = parser.parse_args()
     seeds = 1 if args.quick else args.seeds
     warnings.simplefilter("ignore", UserWarning)
@@ -100,7 +109,7 @@ def main():
                     if args.quick
                     else None
                 )
-                got = run(scale, counts, read_noise, seed0 + k, regressor)
+                got = run(scale, counts, read_noise, seed0 + k, regressor, args.pseudo_data)
                 rows["excess"] += got["excess"]
                 rows["inelastic"] += got["inelastic"]
                 for conv in (False, True):
