@@ -146,6 +146,14 @@ def _far_law(reference, energy, de1):
     10.9 / 1.07, ``direct_gap_sharp_zlp`` 1.37 / 1.06; synthetic 1e6 counts
     with read noise 20 1.31-1.38 / 0.99-1.01; bright tails alike (1.01-1.05).
     """
+    # one fit per dE_I: the spectra of a table or batch share the reference
+    cache = reference.__dict__.setdefault("far_laws", {})
+    if float(de1) not in cache:
+        cache[float(de1)] = _fit_far_law(reference, energy, de1)
+    return cache[float(de1)]
+
+
+def _fit_far_law(reference, energy, de1):
     start = _law(reference.mean, energy, de1, 3.0 * de1)
     if start is None:
         return None
