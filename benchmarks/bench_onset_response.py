@@ -2,7 +2,7 @@
 
 Run from the repository root (a script, not a test)::
 
-    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_onset_response.py           # ~4 min
+    OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_onset_response.py           # ~2.5 min
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_onset_response.py --quick   # ~1 min
 
 No network and no ZLP subtraction: the replicas are the *true* inelastic signal
