@@ -30,6 +30,7 @@ import warnings
 
 import numpy as np
 
+from sklearn_zlp._noise import counting_variance
 from sklearn_zlp.datasets import make_synthetic_eels
 from sklearn_zlp.physics import fit_band_gap
 
@@ -38,7 +39,7 @@ RESPONSES = ("none", "gaussian", "true_zlp")
 
 
 def replicas(gap, fwhm, seed, n_replicas=24, read_noise=5.0):
-    """(energy, replicas (n_replicas, 6, n_channels), sigma, zlp) of one seed."""
+    """(replicas (n_replicas, 6, n_channels), their sigma, true ZLP (6, n_channels)) of one seed."""
     d = make_synthetic_eels(
         6,
         energy=AXIS,
@@ -52,7 +53,8 @@ def replicas(gap, fwhm, seed, n_replicas=24, read_noise=5.0):
     )
     inelastic = d.inelastic.reshape(6, -1)
     zlp = d.zlp.reshape(6, -1)
-    sigma = np.sqrt(inelastic + zlp + read_noise**2)
+    # the recorded spectrum's noise, with the package's one noise model
+    sigma = np.sqrt(counting_variance(inelastic + zlp, read_noise))
     rng = np.random.default_rng(seed)
     observed = inelastic + rng.normal(size=inelastic.shape) * sigma
     reps = observed[None] + rng.normal(size=(n_replicas,) + inelastic.shape) * sigma[None]
