@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_accuracy as ba  # noqa: E402
+import bench_accuracy as ba
 
-from sklearn_zlp import ZeroLossAligner, ZLPRegionMask, ZLPSubtractor  # noqa: E402
-from sklearn_zlp.datasets import validation_zoo  # noqa: E402
+from sklearn_zlp import ZeroLossAligner, ZLPRegionMask, ZLPSubtractor
+from sklearn_zlp.datasets import validation_zoo
 
 CASES = ("metal_no_gap", "thick_broad_vacuum", "coarse_0p5eV_channels", "reference_ws2like")
 SETTINGS = {"jobs": 2, "replicas": None, "epochs": None, "seeds": None}
@@ -74,7 +74,10 @@ def rows(data, axis, positions, res):
         n0 = true_zlp[i].sum()
         excess = (res.zlp_median[i] - true_zlp[i]) / n0
         edges = [-np.inf, d0, d1, d2, np.inf]
-        parts = [excess[(axis >= a) & (axis < b)].sum() for a, b in zip(edges, edges[1:])]
+        parts = [
+            excess[(axis >= a) & (axis < b)].sum()
+            for a, b in zip(edges[:-1], edges[1:], strict=True)
+        ]
         hidden = inelastic[i][axis < d1].sum() / n0
         sel = (axis >= d1) & (axis < 2 * d1)
         slope = res.subtracted_median[i][sel] @ axis[sel] / np.sum(axis[sel] ** 2)
