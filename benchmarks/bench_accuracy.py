@@ -48,6 +48,7 @@ import time
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -160,11 +161,24 @@ def on_aligned_axis(component, raw_axis, aligned_axis, positions):
 
 
 # ---------------------------------------------------------------------- pipelines
-def run_specimen(case, data, settings, folder, seed):
-    """The specimen pipeline; returns {expectation index: estimate arrays}."""
+class FittedSpecimen(NamedTuple):
+    """What :func:`fit_specimen` returns."""
+
+    subtractor: ZLPSubtractor  # fitted on ``aligned``
+    aligned: np.ndarray  # (n_spectra, n_channels), as the subtractor saw them
+    axis: np.ndarray  # their energy axis (the file's unit for text cases)
+    energy: np.ndarray  # the axis as read, before alignment
+    positions: np.ndarray  # each spectrum's ZLP position on the generated axis, eV
+    shape: tuple  # the spectra's shape as the case gives them (images: 3-D)
+
+
+def fit_specimen(case, data, settings, folder, seed):
+    """Align (unless the case skips it) and fit a ZLPSubtractor as a user would.
+
+    Returns a :class:`FittedSpecimen`.
+    """
     steps = case.steps
     spectra, vacuum, energy = case_inputs(case, data, folder)
-    image_shape = spectra.shape[:-1] if spectra.ndim == 3 else None
     X = spectra.reshape(-1, spectra.shape[-1])
     raw_axis = data.energy_ev
     if steps["align"]:
@@ -185,7 +199,17 @@ def run_specimen(case, data, settings, folder, seed):
         n_jobs=settings["jobs"],
         random_state=seed,
     ).fit(aligned)
-    n = X.shape[0]
+    return FittedSpecimen(sub, aligned, axis, energy, positions, spectra.shape)
+
+
+def run_specimen(case, data, settings, folder, seed):
+    """The specimen pipeline; returns {expectation index: estimate arrays}."""
+    steps = case.steps
+    sub, aligned, axis, energy, positions, shape = fit_specimen(
+        case, data, settings, folder, seed
+    )
+    image_shape = shape[:-1] if len(shape) == 3 else None
+    n = aligned.shape[0]
     wanted = {e.quantity for e in case.expectations}
     found = {
         q: {
@@ -246,7 +270,7 @@ def run_specimen(case, data, settings, folder, seed):
         if q == "inelastic":
             true = on_aligned_axis(
                 data.inelastic.reshape(n, -1),
-                raw_axis,
+                data.energy_ev,
                 _in_ev(axis, data, energy),
                 positions,
             )

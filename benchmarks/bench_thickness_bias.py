@@ -32,7 +32,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_accuracy as ba
 
-from sklearn_zlp import ZeroLossAligner, ZLPRegionMask, ZLPSubtractor
 from sklearn_zlp.datasets import validation_zoo
 
 CASES = ("metal_no_gap", "thick_broad_vacuum", "coarse_0p5eV_channels", "reference_ws2like")
@@ -43,21 +42,10 @@ def fitted(case, k, jobs):
     """The case's k-th seed aligned, fitted and subtracted at defaults."""
     data = case.generate(k)
     with tempfile.TemporaryDirectory() as folder:
-        spectra, vacuum, energy = ba.case_inputs(case, data, folder)
-    X = spectra.reshape(-1, spectra.shape[-1])
-    both = X if vacuum is None else np.vstack([vacuum, X])
-    aligner = ZeroLossAligner(energy_axis=energy).fit(both)
-    aligned, axis = aligner.transform(X), aligner.energy_axis_
-    vac = None if vacuum is None else aligner.transform(vacuum)
-    regions = ZLPRegionMask(vacuum=vac) if case.steps["vacuum"] else None
-    sub = ZLPSubtractor(
-        energy_axis=axis,
-        regressor=ba.regressor_for({**SETTINGS, "jobs": jobs}),
-        regions=regions,
-        n_jobs=jobs,
-        random_state=case.random_state(k),
-    ).fit(aligned)
-    return data, axis, aligner.zlp_positions(X), sub.subtract(aligned)
+        fit = ba.fit_specimen(
+            case, data, {**SETTINGS, "jobs": jobs}, folder, case.random_state(k)
+        )
+    return data, fit.axis, fit.positions, fit.subtractor.subtract(fit.aligned)
 
 
 def rows(data, axis, positions, res):
