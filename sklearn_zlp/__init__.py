@@ -26,6 +26,7 @@ _NAMES = {
     "ZeroLossAligner": "preprocessing",
     "ZLPRegionMask": "preprocessing",
     "EnergyWindow": "preprocessing",
+    "ThicknessClusterer": "preprocessing",
     "ZLPEnsembleRegressor": "ensemble",
     "ZLPSubtractor": "subtraction",
     "ZLPSubtractionResult": "subtraction",

@@ -4,7 +4,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_zlp import ZeroLossAligner, ZLPEnsembleRegressor, ZLPSubtractor
 from sklearn_zlp.physics import BandGapFitter
-from sklearn_zlp.preprocessing import EnergyWindow, ZLPRegionMask
+from sklearn_zlp.preprocessing import EnergyWindow, ThicknessClusterer, ZLPRegionMask
 
 ESTIMATORS = [
     # The defaults, only smaller: log_target=True declares positive-only targets,
@@ -129,7 +129,24 @@ _MASK_NO_ZLP_AT_ZERO = (
     "exist; ZLPRegionMask refuses unaligned spectra rather than invent edges."
 )
 
-PHYSICS_ESTIMATORS = [ZeroLossAligner(), ZLPRegionMask(), EnergyWindow(), BandGapFitter()]
+
+
+def _every_channel(X):
+    """A ThicknessClusterer feature for the checks' random numbers: the rows themselves.
+
+    The default feature, ln N_tot, refuses rows whose total is <= 0, which the
+    checks' random rows have (tests/test_clusters.py checks that error).
+    """
+    return X
+
+
+PHYSICS_ESTIMATORS = [
+    ZeroLossAligner(),
+    ZLPRegionMask(),
+    EnergyWindow(),
+    BandGapFitter(),
+    ThicknessClusterer(feature=_every_channel),
+]
 
 PHYSICS_EXPECTED_FAILED_CHECKS = {
     "ZeroLossAligner": {

@@ -355,7 +355,7 @@ class ZLPEnsembleRegressor(
         return sizes, acts
 
     @transactional_fit
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, replica_targets=None):
         """Train one network per Monte Carlo replica.
 
         Transactional: if it raises or is interrupted, the estimator keeps its
@@ -373,6 +373,14 @@ class ZLPEnsembleRegressor(
             ``1 / sigma^2`` of each ``y``: the uncertainties that set both the
             chi^2 and the replicas' noise. None: counting statistics,
             ``sigma^2 = max(y, 1)`` when ``log_target``, else ``sigma = 1``.
+        replica_targets : array-like of shape (n_points, n_replicas), default=None
+            Each replica's own pseudo-data in place of a draw around ``y``: e.g.
+            one random spectrum of each thickness cluster per replica
+            (``ZLPSubtractor(training="clusters")``). ``y`` and
+            ``sample_weight`` still set the chi^2 of the fit's diagnostics;
+            each replica's split and initial weights are drawn as usual (and
+            its points resampled with ``replica_method="bootstrap"``).
+            Positive where ``sample_weight`` is when ``log_target``.
 
         Returns
         -------
@@ -396,6 +404,8 @@ class ZLPEnsembleRegressor(
         )
         if sample_weight is not None:
             sample_weight = as_sample_weight(sample_weight, y.size)
+        if replica_targets is not None:
+            replica_targets = self._check_replica_targets(replica_targets, y, sample_weight)
         n_required = self._required_replicas()
         n_data = y.size
         pairs = None
@@ -435,6 +445,12 @@ class ZLPEnsembleRegressor(
             )
             for s in seeds
         ]
+        if replica_targets is not None:
+            given = np.log(replica_targets) if self.log_target else replica_targets
+            for r, d in enumerate(draws):
+                own = target.copy()  # monotonic points (no data) keep the central value
+                own[:n_data] = np.where(active[:n_data], given[:, r], target[:n_data])
+                draws[r] = ((own - target_mean) / target_scale, *d[1:])
         inputs = scale_inputs(X, low, width)
         # A constant is the right answer where the targets or the inputs do not vary.
         varies = np.ptp(inputs[:, active], axis=1).max() > 0 if active.any() else False
@@ -510,6 +526,29 @@ class ZLPEnsembleRegressor(
         )
         self.oob_prediction_ = self._held_out(inputs[:, :n_data], draws)
         return self
+
+    def _check_replica_targets(self, replica_targets, y, sample_weight):
+        given = as_real_array(replica_targets, name="replica_targets")
+        if given.shape != (y.size, self.n_replicas):
+            raise ValueError(
+                f"replica_targets must have shape (n_points, n_replicas) = "
+                f"({y.size}, {self.n_replicas}), one column of pseudo-data per replica; "
+                f"got {given.shape}."
+            )
+        active = np.ones(y.size, bool) if sample_weight is None else sample_weight > 0
+        bad = ~np.isfinite(given[active])
+        if self.log_target:
+            bad |= ~(given[active] > 0)
+        if bad.any():
+            positive = (
+                " and positive (log_target=True models ln y)" if self.log_target else ""
+            )
+            raise ValueError(
+                f"replica_targets has {int(bad.sum())} values that are not finite"
+                f"{positive} at points with a positive sample_weight; clip them, e.g. "
+                "np.maximum(replica_targets, 1)."
+            )
+        return np.where(active[:, None], given, 1.0)
 
     def _required_replicas(self):
         if isinstance(self.min_replicas, Integral):

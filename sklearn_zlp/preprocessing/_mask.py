@@ -3,7 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
 from .._status import OK, describe_status, status_array
@@ -12,8 +12,9 @@ from .._validation import (
     energy_axis_or_channels,
     validate_spectra_data,
 )
-from ..utils._sklearn_compat import Interval, StrOptions
+from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ..utils._transaction import transactional_fit
+from ._clusters import ThicknessClusterer
 from ._edges import (
     _DE1_METHODS,
     _DE2_METHODS,
@@ -64,11 +65,20 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         Factor applied to dE_II, automatic or user-given.
     de2_factor : float, default=3.0
         dE_II / dE_I for ``de2_method="multiple"`` (and the "auto" fallback).
-    per : {"all", "spectrum"}, default="all"
+    per : {"all", "spectrum", "cluster"}, default="all"
         "all": every spectrum gets the median edges of the training spectra,
         :attr:`de1_all_` and :attr:`de2_all_`. "spectrum": each spectrum passed
         to :meth:`transform` gets its own edges, estimated the same way
-        (user-given floats are the same for all).
+        (user-given floats are the same for all). "cluster" (spectrum images):
+        ``clusterer`` groups the training spectra by thickness, the edges are
+        estimated on each cluster's median spectrum, and every spectrum gets
+        those of its cluster (:attr:`de1_cluster_`); a cluster whose median
+        shows no plausible dE_I gets the median edges of the others, its
+        status in :attr:`de1_cluster_status_` saying so.
+    clusterer : estimator, default=None
+        With ``per="cluster"``: a clusterer with ``fit`` and ``predict`` on the
+        spectra, cloned and fitted in :meth:`fit`. None:
+        ``ThicknessClusterer(random_state=0)`` (K-means on ln N_tot).
     vacuum : array-like of shape (n_vacuum, n_channels), default=None
         Vacuum spectra on the same aligned axis, for the "ratio" and "snr"
         methods.
@@ -97,9 +107,20 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         spectra have no plausible dE_I (the median would be that of a minority);
         with ``per="spectrum"`` every spectrum needs one.
     de1_all_ : float
-        Median of :attr:`de1_` over the spectra whose dE_I is ok.
+        Median of :attr:`de1_` over the spectra (clusters with ``per="cluster"``)
+        whose dE_I is ok.
     de2_all_ : float
         Median of :attr:`de2_` over the same spectra.
+    clusterer_ : estimator
+        With ``per="cluster"``: the fitted clone of ``clusterer``.
+    labels_ : ndarray of int of shape (n_spectra,)
+        With ``per="cluster"``: the cluster of every training spectrum.
+    de1_cluster_, de2_cluster_ : ndarray of shape (n_clusters,)
+        With ``per="cluster"``: the edges of every cluster (shifts applied),
+        estimated on its median spectrum.
+    de1_cluster_status_ : ndarray of object of shape (n_clusters,)
+        With ``per="cluster"``: ``"ok"``, or why the cluster's median shows no
+        plausible dE_I (it then has the median edges of the other clusters).
     energy_axis_ : ndarray of shape (n_channels,)
         The axis used (channel numbers when ``energy_axis`` is None).
     n_features_in_ : int
@@ -107,6 +128,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
 
     See Also
     --------
+    ThicknessClusterer : groups spectra by thickness, for ``per="cluster"``.
     ZeroLossAligner : puts the ZLP maximum at 0 eV, which this step requires.
     EnergyWindow : crops channels to an energy range.
 
@@ -145,7 +167,8 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         "de1_shift": [Interval(Real, 0, None, closed="neither")],
         "de2_shift": [Interval(Real, 0, None, closed="neither")],
         "de2_factor": [Interval(Real, 1, None, closed="neither")],
-        "per": [StrOptions({"all", "spectrum"})],
+        "per": [StrOptions({"all", "spectrum", "cluster"})],
+        "clusterer": [HasMethods(["fit", "predict"]), None],
         "vacuum": ["array-like", None],
         "smoothing": [Interval(Real, 0, None, closed="left")],
         "tolerance": [Interval(Real, 0, None, closed="neither")],
@@ -165,6 +188,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         de2_shift=1.0,
         de2_factor=3.0,
         per="all",
+        clusterer=None,
         vacuum=None,
         smoothing=0.1,
         tolerance=0.2,
@@ -180,6 +204,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
         self.de2_shift = de2_shift
         self.de2_factor = de2_factor
         self.per = per
+        self.clusterer = clusterer
         self.vacuum = vacuum
         self.smoothing = smoothing
         self.tolerance = tolerance
@@ -342,6 +367,9 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             self._vacuum_ = _check_vacuum(self.vacuum, X.shape[1])
             if self._uses_vacuum():
                 check_zlp_at_zero(self._vacuum_, energy, name="vacuum spectra")
+        if self.per == "cluster":
+            self._fit_clusters(X, energy)
+            return self
         de1, de2, status = self._estimate(X, energy, allow_lost=self.per == "all")
         found = status == OK
         self._check_edges(X[found], energy, de1[found], de2[found])
@@ -355,6 +383,42 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             self._check_edges(X, energy, *self._shared(X.shape[0]))
         return self
 
+    def _fit_clusters(self, X, energy):
+        """per="cluster": cluster X, edges of every cluster's median spectrum."""
+        if self.clusterer is None:
+            clusterer = ThicknessClusterer(random_state=0)
+        else:
+            clusterer = clone(self.clusterer)
+        labels = np.asarray(clusterer.fit(X).predict(X), dtype=int)
+        k = int(labels.max()) + 1
+        if labels.min() < 0 or np.any(np.bincount(labels, minlength=k) == 0):
+            raise ValueError(
+                "the clusterer must label the training spectra 0, 1, ..., n_clusters - 1 "
+                f"with every cluster used; got labels {np.unique(labels)[:10].tolist()}."
+            )
+        medians = np.stack([np.median(X[labels == c], axis=0) for c in range(k)])
+        # at least half of the clusters need a dE_I; the others borrow their median
+        de1_c, de2_c, status_c = self._estimate(medians, energy, allow_lost=True)
+        found = status_c == OK
+        self._check_edges(medians[found], energy, de1_c[found], de2_c[found])
+        de1_all, de2_all = float(np.median(de1_c[found])), float(np.median(de2_c[found]))
+        de1_c = np.where(found, de1_c, de1_all)
+        de2_c = np.where(found, de2_c, de2_all)
+        self._check_edges(X, energy, de1_c[labels], de2_c[labels])
+        self.__dict__.update(
+            clusterer_=clusterer,
+            labels_=labels,
+            de1_cluster_=de1_c,
+            de2_cluster_=de2_c,
+            de1_cluster_status_=status_c,
+            de1_=de1_c[labels],
+            de2_=de2_c[labels],
+            de1_status_=status_c[labels],
+            de1_all_=de1_all,
+            de2_all_=de2_all,
+            energy_axis_=energy,
+        )
+
     def _shared(self, n):
         return np.full(n, self.de1_all_), np.full(n, self.de2_all_)
 
@@ -367,6 +431,9 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
     def _edges(self, X, energy):
         if self.per == "all":
             de1, de2 = self._shared(X.shape[0])
+        elif self.per == "cluster":
+            labels = np.asarray(self.clusterer_.predict(X), dtype=int)
+            de1, de2 = self.de1_cluster_[labels], self.de2_cluster_[labels]
         else:
             de1, de2, _ = self._estimate(X, energy)
         self._check_edges(X, energy, de1, de2)

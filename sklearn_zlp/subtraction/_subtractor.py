@@ -7,8 +7,10 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils import check_random_state
 
 from ..ensemble import ZLPEnsembleRegressor
+from ..preprocessing._align import fwhm_of_validated
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
+from ._clusters import cluster_training_table
 from ._defaults import default_regressor
 from ._inputs import LOG_TOTAL, validate_input
 from ._point_table import robust_ranges, training_table
@@ -177,6 +179,18 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         0.35/0.10/0.20); synthetic truth 0.65-0.91 over -2..4 eV (False:
         0.00-0.74), tails over 1.5-4 eV 1.03-1.06 x truth (False: 1.47-1.74).
         See :mod:`sklearn_zlp.subtraction._scatter`.
+    training : {"spectra", "clusters"}, default="spectra"
+        What the networks train on. ``"spectra"``: every training spectrum,
+        with Gaussian replicas of each. ``"clusters"`` (spectrum images, the
+        method of Roest et al. 2021, section 3.2): ``regions`` must be a
+        ``ZLPRegionMask(per="cluster")``, which groups the spectra by thickness
+        and gives each cluster its own dE_I and dE_II; the table holds the
+        clusters' median spectra (ln N_tot: the cluster's median), with the
+        variance of one member around them as uncertainty, and every replica
+        trains on one randomly chosen spectrum of every cluster. Training then
+        costs as much as ``n_clusters`` spectra, whatever the image's size;
+        ``training_chi2_``, ``spectrum_chi2_`` and ``heldout_chi2_`` are then
+        per cluster. Needs a :class:`~sklearn_zlp.ZLPEnsembleRegressor`.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -305,6 +319,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         "gain_side": [StrOptions({"data", "model"})],
         "band_scale": [Interval(Real, 0, None, closed="neither")],
         "vacuum_residuals": ["boolean"],
+        "training": [StrOptions({"spectra", "clusters"})],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
@@ -331,6 +346,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         gain_side="data",
         band_scale=1.0,
         vacuum_residuals=True,
+        training="spectra",
         batch_size=32,
         n_jobs=None,
         random_state=None,
@@ -353,6 +369,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         self.gain_side = gain_side
         self.band_scale = band_scale
         self.vacuum_residuals = vacuum_residuals
+        self.training = training
         self.batch_size = batch_size
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -430,9 +447,8 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
 
     @transactional_fit
     def _fit(self, data):
-        table = training_table(self, data)
-        points, target, weight = table.points, table.target, table.weight
-        monotonic, covariates = table.monotonic, table.covariates
+        clusters = self.training == "clusters"
+        table = None if clusters else training_table(self, data)
         rng = check_random_state(self.random_state)
         if self.regressor is None:
             regressor = default_regressor(n_jobs=self.n_jobs)
@@ -441,7 +457,22 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         params = regressor.get_params()
         if "random_state" in params and params["random_state"] is None:
             regressor.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
-        fit_kwargs = {"sample_weight": weight}
+        fit_kwargs = {}
+        if clusters:
+            if not isinstance(regressor, ZLPEnsembleRegressor):
+                raise ValueError(
+                    'training="clusters" gives every replica its own pseudo-data, '
+                    "which needs a ZLPEnsembleRegressor as regressor; got "
+                    f"{type(regressor).__name__}."
+                )
+            # a seed of its own, drawn after the others: training="spectra" is unchanged
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            table, fit_kwargs["replica_targets"] = cluster_training_table(
+                self, data, regressor.n_replicas, seed
+            )
+        points, target, weight = table.points, table.target, table.weight
+        monotonic, covariates = table.monotonic, table.covariates
+        fit_kwargs["sample_weight"] = weight
         if isinstance(regressor, ZLPEnsembleRegressor):
             if params.get("input_ranges") is None:
                 all_points = points if monotonic is None else np.vstack([points, monotonic])
@@ -451,22 +482,24 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             if monotonic is not None:
                 regressor.set_params(monotonic_X=monotonic)
         regressor.fit(points, target, **fit_kwargs)
-        quality = fit_quality(regressor, table, len(data.spectra))
+        quality = fit_quality(regressor, table, len(table.covariates))
         # assigned together at the end: nothing fitted changes before this line
         self.__dict__.update(
             n_features_in_=data.n_features,
             read_noise_=table.read_noise,
             relative_sigma_=table.relative_sigma,
             training_covariates_=covariates,
-            fwhm_=table.fwhm,
+            fwhm_=table.fwhm
+            if not clusters
+            else fwhm_of_validated(data.spectra, data.energy),
             training_chi2_=quality["training_chi2"],
             spectrum_chi2_=quality["spectrum_chi2"],
             heldout_chi2_=quality["heldout_chi2"],
             heldout_residual_quantiles_=quality["heldout_quantiles"],
             regressor_=regressor,
             regions_=table.regions,
-            de1_=table.de1,
-            de2_=table.de2,
+            de1_=table.de1 if not clusters else table.regions.de1_,
+            de2_=table.de2 if not clusters else table.regions.de2_,
             energy_axis_=data.energy,
             energy_width_=table.width,
             covariate_ranges_=robust_ranges(points, covariates, self.covariates)[1:],
