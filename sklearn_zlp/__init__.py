@@ -11,6 +11,7 @@ The subpackages follow the data's way through the package::
     ensemble       ZLPEnsembleRegressor: replicas, training, predictions
     subtraction    ZLPSubtractor: point table, matching, result
     physics        band gap, thickness, Fourier-log, Kramers-Kronig
+    maps           spectrum images: per-pixel t/lambda, E_bg and b maps
     io             files in and out, HyperSpy bridge
     datasets       the bundled WS2 spectra and a seeded synthetic generator
 
@@ -38,6 +39,7 @@ _SUBMODULES = (
     "datasets",
     "ensemble",
     "io",
+    "maps",
     "nn",
     "physics",
     "preprocessing",
