@@ -86,22 +86,6 @@ def loky_subtractor(spectra):
 
 
 @pytest.fixture(scope="module")
-def dask_client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,  # no port to clash with a parallel test run
-        silence_logs=logging.ERROR,
-    )
-    client = distributed.Client(cluster)
-    yield client
-    client.close()
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def ray_backend():
     ray = pytest.importorskip("ray")
     from ray.util.joblib import register_ray

@@ -134,8 +134,8 @@ class ThicknessClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     def _feature(self, X):
         f = log_total(X) if self.feature == "log_total" else self.feature(X)
         f = np.asarray(f, dtype=np.float64)
-        f = f.reshape(X.shape[0], -1) if f.ndim <= 1 else f
-        if f.shape[0] != X.shape[0] or f.ndim != 2 or not np.all(np.isfinite(f)):
+        f = f[:, None] if f.ndim == 1 else f
+        if f.ndim != 2 or f.shape[0] != X.shape[0] or not np.all(np.isfinite(f)):
             raise ValueError(
                 f"feature must give one finite value (or row) per spectrum, shape "
                 f"({X.shape[0]},) or ({X.shape[0]}, n_features); got {f.shape}"
