@@ -29,6 +29,38 @@ def test_gain_side_floor_measures_a_dark_offset(pedestal):
     np.testing.assert_allclose(shift, truth, rtol=1e-12)
 
 
+def _floor_by_lstsq(distance, y, read_noise):
+    """The floor fit of _floor.py done the slow way: one QR least squares per power."""
+    from sklearn_zlp._noise import counting_variance
+    from sklearn_zlp.subtraction._floor import _POWERS
+
+    root_w = 1.0 / np.sqrt(counting_variance(y, read_noise))
+    fits = []
+    for p in _POWERS:
+        design = np.column_stack([np.ones_like(distance), distance**-p]) * root_w[:, None]
+        coef = np.linalg.lstsq(design, y * root_w, rcond=None)[0]
+        chi2 = float(np.sum((y * root_w - design @ coef) ** 2))
+        fits.append((chi2, coef[0], np.sqrt(np.linalg.inv(design.T @ design)[0, 0])))
+    chi2s, floors, errors = np.array(fits).T
+    k = int(np.argmin(chi2s))
+    scale = max(1.0, chi2s[k] / max(y.size - 3, 1))
+    near = chi2s <= chi2s[k] + scale
+    return floors[k], max(errors[k] * np.sqrt(scale), 0.5 * np.ptp(floors[near]))
+
+
+@pytest.mark.parametrize("fwhm, pedestal", [(0.1, 0.0), (0.3, 30.0), (1.0, 0.0)])
+def test_all_powers_at_once_equal_one_least_squares_per_power(fwhm, pedestal):
+    d = make_synthetic_eels(5, fwhm=fwhm, pedestal=pedestal, random_state=2)
+    width = fwhm_of_validated(d.spectra, d.energy)
+    floor, error = gain_side_floor(d.spectra, d.energy, width, 5.0)
+    for i in range(5):
+        use = d.energy < -3.0 * width[i]
+        expected = _floor_by_lstsq(-d.energy[use], d.spectra[i, use], 5.0)
+        np.testing.assert_allclose(
+            [floor[i], error[i]], expected, rtol=1e-9, atol=1e-9 * error[i]
+        )
+
+
 def test_no_gain_side_no_floor():
     d = make_synthetic_eels(2, energy=np.linspace(-0.5, 10.0, 421), random_state=0)
     fwhm = fwhm_of_validated(d.spectra, d.energy)
