@@ -292,13 +292,22 @@ def test_image_shaped_input_is_refused_with_the_fix():
 
 
 def test_subtraction_result_without_replicas_is_refused():
-    class Result:  # what ZLPSubtractor.subtract(X) returns, replicas not kept
-        replicas_kept = False
-        subtracted = None
+    # the real object: its .subtracted raises AttributeError (a fake with
+    # subtracted = None once hid that the check missed it)
+    from sklearn_zlp import ZLPEnsembleRegressor, ZLPRegionMask, ZLPSubtractor
+    from sklearn_zlp.datasets import make_synthetic_eels
 
-    e = np.linspace(0.0, 4.0, 161)
+    data = make_synthetic_eels(2, random_state=0)
+    sub = ZLPSubtractor(
+        data.energy,
+        regressor=ZLPEnsembleRegressor(n_replicas=2, max_epochs=5),
+        regions=ZLPRegionMask(de1=1.0, de2=3.0),
+        random_state=0,
+    ).fit(data.spectra)
+    result = sub.subtract(data.spectra)
+    assert not result.replicas_kept
     with pytest.raises(ValueError, match="keep_replicas=True"):
-        fit_band_gap(e, Result())
+        fit_band_gap(data.energy, result)
 
 
 # ------------------------------------------------------- BandGapFitter statuses

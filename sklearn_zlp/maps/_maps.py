@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._status import OK
@@ -314,7 +315,8 @@ def spectral_maps(
     *,
     band_gap=True,
     confidence_level=0.68,
-    block_size=4096,
+    block_size=1024,
+    n_jobs=None,
     progress=False,
     **band_gap_options,
 ):
@@ -342,9 +344,14 @@ def spectral_maps(
         every pixel's replicas; False maps t/lambda only.
     confidence_level : float, default=0.68
         Level of the bands.
-    block_size : int, default=4096
-        Pixels per progress step for arrays in memory (results do not depend
-        on it; dask arrays use their own chunks).
+    block_size : int, default=1024
+        Pixels per task (and progress step) for arrays in memory; results do
+        not depend on it. Dask arrays use their own chunks.
+    n_jobs : int, default=None
+        Blocks of an array in memory processed in parallel through
+        :class:`sklearn.utils.parallel.Parallel` (any joblib backend: loky,
+        dask, ray); -1 for all cores, None for one unless in a
+        :func:`joblib.parallel_config` context. Results do not depend on it.
     progress : bool, default=False
         Show a progress bar (tqdm) over the pixels of an array in memory.
     **band_gap_options
@@ -412,17 +419,21 @@ def spectral_maps(
         return SpectralMaps(packed, axes, float(confidence_level))
     flat = np.asarray(data, dtype=np.float64).reshape(-1, energy.size)
     packed = np.empty((flat.shape[0], n_fields))
-    starts = range(0, flat.shape[0], max(1, int(block_size)))
+    step = max(1, int(block_size))
+    blocks = [slice(i, min(i + step, flat.shape[0])) for i in range(0, flat.shape[0], step)]
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(
+        delayed(block_maps)(subtractor, flat[rows], options) for rows in blocks
+    )
+    bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=flat.shape[0], unit="pixel", desc="maps")
-    for start in starts:
-        rows = slice(start, min(start + block_size, flat.shape[0]))
-        packed[rows] = block_maps(subtractor, flat[rows], options)
-        if progress:
+    for rows, values in zip(blocks, results, strict=True):
+        packed[rows] = values
+        if bar is not None:
             bar.update(rows.stop - rows.start)
-    if progress:
+    if bar is not None:
         bar.close()
     return SpectralMaps(
         packed.reshape(*navigation, n_fields), axes, float(confidence_level)

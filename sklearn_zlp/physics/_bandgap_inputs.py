@@ -17,7 +17,8 @@ __all__ = [
 
 def is_subtraction_result(spectra):
     """Whether ``spectra`` is a ZLPSubtractionResult (or a subtract_batches batch)."""
-    return hasattr(spectra, "replicas_kept") and hasattr(spectra, "subtracted")
+    # not "subtracted": a result without replicas raises AttributeError for it
+    return hasattr(spectra, "replicas_kept") and hasattr(spectra, "subtracted_median")
 
 
 def as_replica_array(spectra, replica_axis=None):
