@@ -29,7 +29,7 @@ def register_status(name, meaning):
 
 # Statuses are registered where they are detected, on import; these subpackages
 # hold every one of them.
-_REGISTERING = ("preprocessing", "physics", "subtraction")
+_REGISTERING = ("preprocessing", "physics", "subtraction", "maps")
 
 
 def _register_all():

@@ -139,13 +139,13 @@ def test_cluster_training_draws_one_member_per_cluster_per_replica(pixels):
         training="clusters",
     )
     data = validate_input(pixels, est.covariates, ENERGY)
-    table, targets = cluster_training_table(est, data, 5, seed=3)
+    table, targets = cluster_training_table(est, data, _tiny(5), np.random.RandomState(3))
     labels = table.labels
     assert table.picks.shape == (3, 5)
     for c in range(3):
         assert np.all(labels[table.picks[c]] == c)
         rows = np.flatnonzero((table.spectrum == c) & table.is_data)
-        chosen = (np.abs(ENERGY) < table.de1[c]) & (np.median(pixels[labels == c], 0) > 0)
+        chosen = (np.abs(ENERGY) < table.regions.de1_cluster_[c]) & (np.median(pixels[labels == c], 0) > 0)
         for r in range(5):
             member = pixels[table.picks[c, r]]
             # the replica's targets are that member, in the same normalised units
@@ -155,7 +155,7 @@ def test_cluster_training_draws_one_member_per_cluster_per_replica(pixels):
     pseudo = ~table.is_data
     assert np.array_equal(targets[pseudo], np.repeat(table.target[pseudo, None], 5, 1))
     # the same seed draws the same members
-    again = cluster_training_table(est, data, 5, seed=3)[0]
+    again = cluster_training_table(est, data, _tiny(5), np.random.RandomState(3))[0]
     assert np.array_equal(again.picks, table.picks)
 
 

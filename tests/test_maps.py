@@ -131,6 +131,42 @@ def test_hyperspy_signals_in_and_out(subtractor, image, maps):
     assert signals["e_bg_status"].data.shape == THICKNESS.shape
 
 
+def test_maps_save_and_load_both_formats(maps, tmp_path):
+    formats = [".npz"]
+    try:
+        import hyperspy.api  # noqa: F401
+
+        formats.append(".hspy")
+    except ImportError:
+        pass
+    for suffix in formats:
+        path = maps.save(tmp_path / f"maps{suffix}")
+        back = SpectralMaps.load(path)
+        assert np.array_equal(back.packed, maps.packed, equal_nan=True), suffix
+        assert back.navigation_axes == maps.navigation_axes
+        assert list(back.e_bg_status.ravel()) == list(maps.e_bg_status.ravel())
+    with pytest.raises(ValueError, match="'.npz', or '.hspy'"):
+        maps.save(tmp_path / "maps.txt")
+
+
+def test_images_from_files_keep_their_shape(subtractor, image, tmp_path):
+    from sklearn_zlp.io import write_spectra
+
+    part = image.spectra[:2, :3]
+    expected = spectral_maps(subtractor, part, band_gap=False)
+    path = tmp_path / "image.npz"
+    write_spectra(path, part.reshape(-1, ENERGY.size), ENERGY, {"navigation_shape": (2, 3)})
+    from_file = spectral_maps(subtractor, path, band_gap=False)
+    assert from_file.navigation_shape == (2, 3)
+    assert np.array_equal(from_file.packed, expected.packed, equal_nan=True)
+    # a band gap not asked for is NaN and says so, never "ok"
+    assert set(from_file.e_bg_status.ravel()) == {"not_computed"}
+    assert np.all(np.isnan(from_file.e_bg))
+    write_spectra(tmp_path / "shifted.npz", part.reshape(-1, ENERGY.size), ENERGY + 0.1)
+    with pytest.raises(ValueError, match="not the subtractor's"):
+        spectral_maps(subtractor, tmp_path / "shifted.npz")
+
+
 def test_maps_save_summary_and_plot(maps, tmp_path):
     path = maps.to_npz(tmp_path / "maps.npz")
     with np.load(path) as saved:

@@ -28,8 +28,13 @@ import numpy as np
 
 from . import _training
 
-__all__ = ["CheckpointStore", "fit_group", "restore_group"]
+__all__ = ["UNRESUMABLE", "CheckpointStore", "fit_group", "restore_group"]
 
+UNRESUMABLE = (
+    "checkpoint_dir is set but random_state=None draws new replica seeds on every "
+    "fit, so no later fit can resume from these checkpoints; pass an int "
+    "random_state to resume."
+)
 FORMAT_VERSION = 1
 _PREFIX = "zlp-replicas-"
 _LOSSES = ("best_epoch", "best_loss", "first_loss", "last_loss")

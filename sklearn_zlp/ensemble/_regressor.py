@@ -15,13 +15,14 @@ from .._validation import as_real_array
 from ..nn import ACTIVATIONS
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
+from ._checkpoint import UNRESUMABLE
 from ._diagnostics import (
     FAILED,
     failure_message,
     final_statuses,
     status_summary,
 )
-from ._draws import MAX_SEED, draw_replica
+from ._draws import MAX_SEED, check_replica_targets, draw_replica, given_pseudo_data
 from ._inputs import as_sample_weight, input_box, real_input, targets_and_sigmas
 from ._prediction import EnsemblePredictionMethods
 from ._trainer import EnsembleTraining
@@ -374,13 +375,10 @@ class ZLPEnsembleRegressor(
             chi^2 and the replicas' noise. None: counting statistics,
             ``sigma^2 = max(y, 1)`` when ``log_target``, else ``sigma = 1``.
         replica_targets : array-like of shape (n_points, n_replicas), default=None
-            Each replica's own pseudo-data in place of a draw around ``y``: e.g.
-            one random spectrum of each thickness cluster per replica
-            (``ZLPSubtractor(training="clusters")``). ``y`` and
-            ``sample_weight`` still set the chi^2 of the fit's diagnostics;
-            each replica's split and initial weights are drawn as usual (and
-            its points resampled with ``replica_method="bootstrap"``).
-            Positive where ``sample_weight`` is when ``log_target``.
+            Each replica's pseudo-data in place of a draw around ``y`` (e.g. one
+            spectrum per thickness cluster, ``ZLPSubtractor(training="clusters")``);
+            ``y`` and ``sample_weight`` still set the chi^2, splits and seeds
+            are drawn as usual. Positive where weighted when ``log_target``.
 
         Returns
         -------
@@ -405,7 +403,7 @@ class ZLPEnsembleRegressor(
         if sample_weight is not None:
             sample_weight = as_sample_weight(sample_weight, y.size)
         if replica_targets is not None:
-            replica_targets = self._check_replica_targets(replica_targets, y, sample_weight)
+            replica_targets = check_replica_targets(self, replica_targets, y, sample_weight)
         n_required = self._required_replicas()
         n_data = y.size
         pairs = None
@@ -423,13 +421,7 @@ class ZLPEnsembleRegressor(
         target_scale = float(np.std(target[active])) or 1.0
 
         if self.checkpoint_dir is not None and self.random_state is None:
-            warnings.warn(
-                "checkpoint_dir is set but random_state=None draws new replica seeds "
-                "on every fit, so no later fit can resume from these checkpoints; pass "
-                "an int random_state to resume.",
-                UserWarning,
-                stacklevel=3,  # past transactional_fit to the caller
-            )
+            warnings.warn(UNRESUMABLE, UserWarning, stacklevel=3)  # past transactional_fit
         rng = check_random_state(self.random_state)
         seeds = rng.randint(MAX_SEED, size=self.n_replicas)
         scaled_target = (target - target_mean) / target_scale
@@ -446,11 +438,15 @@ class ZLPEnsembleRegressor(
             for s in seeds
         ]
         if replica_targets is not None:
-            given = np.log(replica_targets) if self.log_target else replica_targets
-            for r, d in enumerate(draws):
-                own = target.copy()  # monotonic points (no data) keep the central value
-                own[:n_data] = np.where(active[:n_data], given[:, r], target[:n_data])
-                draws[r] = ((own - target_mean) / target_scale, *d[1:])
+            own = (
+                replica_targets,
+                self.log_target,
+                target,
+                active,
+                target_mean,
+                target_scale,
+            )
+            draws = given_pseudo_data(draws, *own)
         inputs = scale_inputs(X, low, width)
         # A constant is the right answer where the targets or the inputs do not vary.
         varies = np.ptp(inputs[:, active], axis=1).max() > 0 if active.any() else False
@@ -526,29 +522,6 @@ class ZLPEnsembleRegressor(
         )
         self.oob_prediction_ = self._held_out(inputs[:, :n_data], draws)
         return self
-
-    def _check_replica_targets(self, replica_targets, y, sample_weight):
-        given = as_real_array(replica_targets, name="replica_targets")
-        if given.shape != (y.size, self.n_replicas):
-            raise ValueError(
-                f"replica_targets must have shape (n_points, n_replicas) = "
-                f"({y.size}, {self.n_replicas}), one column of pseudo-data per replica; "
-                f"got {given.shape}."
-            )
-        active = np.ones(y.size, bool) if sample_weight is None else sample_weight > 0
-        bad = ~np.isfinite(given[active])
-        if self.log_target:
-            bad |= ~(given[active] > 0)
-        if bad.any():
-            positive = (
-                " and positive (log_target=True models ln y)" if self.log_target else ""
-            )
-            raise ValueError(
-                f"replica_targets has {int(bad.sum())} values that are not finite"
-                f"{positive} at points with a positive sample_weight; clip them, e.g. "
-                "np.maximum(replica_targets, 1)."
-            )
-        return np.where(active[:, None], given, 1.0)
 
     def _required_replicas(self):
         if isinstance(self.min_replicas, Integral):

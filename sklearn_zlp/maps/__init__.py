@@ -7,6 +7,7 @@ NumPy, dask and HyperSpy input alike.
 """
 
 from ._compute import FIELDS
-from ._maps import SpectralMaps, spectral_maps
+from ._maps import spectral_maps
+from ._result import SpectralMaps
 
 __all__ = ["FIELDS", "SpectralMaps", "spectral_maps"]

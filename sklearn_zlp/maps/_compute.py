@@ -12,10 +12,16 @@ pixel's spectrum and ``random_state``, so any chunking gives the same maps.
 
 import numpy as np
 
-from .._status import OK, statuses
+from .._status import OK, register_status, statuses
 from ..physics import fit_band_gap
 
-__all__ = ["FIELDS", "STATUS_FIELDS", "block_maps", "status_names"]
+__all__ = ["FIELDS", "NOT_COMPUTED", "STATUS_FIELDS", "block_maps", "status_names"]
+
+NOT_COMPUTED = register_status(
+    "not_computed",
+    "the estimate was not asked for (e.g. spectral_maps(..., band_gap=False)): its "
+    "value is NaN.",
+)
 
 # Numbers per pixel, in the order of the last axis of the packed array.
 VALUE_FIELDS = (
@@ -103,4 +109,6 @@ def block_maps(subtractor, spectra, options):
             out[rows, col["b_low"]], out[rows, col["b_high"]] = b_band
             out[rows, col["p_indirect"]] = gap.p_indirect
             out[rows, col["e_bg_status"]] = _codes(gap.status, names)
+        else:
+            out[rows, col["e_bg_status"]] = names.index(NOT_COMPUTED)
     return out

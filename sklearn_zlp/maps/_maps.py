@@ -6,16 +6,12 @@ import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
-from .._status import OK
-from ._compute import FIELDS, STATUS_FIELDS, VALUE_FIELDS, block_maps, status_names
+from ._compute import FIELDS, block_maps
+from ._result import SpectralMaps, _is_dask
 
-__all__ = ["SpectralMaps", "spectral_maps"]
+__all__ = ["spectral_maps"]
 
 _BAND_GAP_OPTIONS = ("window", "b", "background", "search_start", "search_end", "zlp")
-
-
-def _is_dask(array):
-    return type(array).__module__.split(".")[0] == "dask" and hasattr(array, "map_blocks")
 
 
 def _is_signal(obj):
@@ -45,9 +41,42 @@ def _default_axes(shape):
     ]
 
 
+def _check_axis(axis_ev, energy, where):
+    if axis_ev.shape != energy.shape or not np.allclose(axis_ev, energy, atol=1e-9):
+        raise ValueError(
+            f"{where}'s energy axis ({axis_ev[0]:.4g} to {axis_ev[-1]:.4g} eV, "
+            f"{axis_ev.size} channels) is not the subtractor's ({energy[0]:.4g} to "
+            f"{energy[-1]:.4g} eV, {energy.size} channels); align the image on the "
+            "axis the subtractor was fitted on (ZeroLossAligner)."
+        )
+
+
+def _read_image(path):
+    """A file: a lazy HyperSpy signal for .hspy/.zspy when HyperSpy is there, else arrays."""
+    import importlib.util
+    import os
+
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix in (".hspy", ".zspy", ".hdf5") and importlib.util.find_spec("hyperspy"):
+        import hyperspy.api as hs
+
+        signal = hs.load(path, lazy=True)
+        return signal[0] if isinstance(signal, list) else signal
+    from ..io import read_spectra
+
+    spectra, axis, metadata = read_spectra(path)
+    return spectra.reshape(*metadata["navigation_shape"], axis.size), axis
+
+
 def _image_data(image, energy):
     """(data of shape (..., n_channels), navigation axes) of any accepted image."""
     axes = None
+    if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+        source = image
+        image = _read_image(image)
+        if isinstance(image, tuple):
+            image, axis_ev = image
+            _check_axis(axis_ev, energy, f"the file {source}")
     if _is_signal(image):
         from ..io._hyperspy import from_hyperspy
 
@@ -56,13 +85,7 @@ def _image_data(image, energy):
         # the energy axis from one spectrum (a lazy signal stays lazy otherwise)
         first = image.inav[(0,) * image.axes_manager.navigation_dimension]
         _, axis_ev, _ = from_hyperspy(first)
-        if axis_ev.shape != energy.shape or not np.allclose(axis_ev, energy, atol=1e-9):
-            raise ValueError(
-                f"the signal's energy axis ({axis_ev[0]:.4g} to {axis_ev[-1]:.4g} eV, "
-                f"{axis_ev.size} channels) is not the subtractor's ({energy[0]:.4g} to "
-                f"{energy[-1]:.4g} eV, {energy.size} channels); align the image on the "
-                "axis the subtractor was fitted on (ZeroLossAligner)."
-            )
+        _check_axis(axis_ev, energy, "the signal")
         axes = _navigation_axes(image)
         image = image.data
     if not _is_dask(image):
@@ -79,234 +102,6 @@ def _image_data(image, energy):
             "energy axis last (e.g. (ny, nx, n_channels))."
         )
     return image, axes
-
-
-class SpectralMaps:
-    """Per-pixel maps of a spectrum image, with bands and statuses.
-
-    Made by :func:`spectral_maps`. Every map has the navigation shape of the
-    image (``(ny, nx)`` for an image, ``(n,)`` for a line scan). A number that
-    cannot be trusted is NaN with its status saying why (``"ok"`` otherwise):
-    ``status`` for the subtraction, ``t_over_lambda_status`` and
-    ``e_bg_status`` for the two estimates (the latter also for ``b``).
-
-    Attributes
-    ----------
-    t_over_lambda : ndarray of shape navigation_shape
-        Relative thickness, median over replicas.
-    t_over_lambda_band : ndarray of shape (2, \\*navigation_shape)
-        Its band at ``confidence_level`` (lower, upper).
-    e_bg, b : ndarray of shape navigation_shape
-        Band gap in eV and onset exponent, medians over the ok replicas.
-    e_bg_band, b_band : ndarray of shape (2, \\*navigation_shape)
-        Their bands.
-    p_indirect : ndarray of shape navigation_shape
-        Probability that the gap is indirect (see :func:`fit_band_gap`).
-    de1, de2 : ndarray of shape navigation_shape
-        dE_I and dE_II used for each pixel, in eV.
-    cluster : ndarray of int of shape navigation_shape
-        Thickness cluster of each pixel (-1 without clusters).
-    status, t_over_lambda_status, e_bg_status : ndarray of str
-        Statuses (see :func:`sklearn_zlp.describe_status`).
-    navigation_shape : tuple of int
-    navigation_axes : list of dict
-        Name, size, offset, scale and units of each navigation axis.
-    confidence_level : float
-    lazy : bool
-        True while the maps are a dask array (call :meth:`compute`).
-    """
-
-    def __init__(self, packed, navigation_axes, confidence_level, names=None):
-        self._packed = packed
-        self.navigation_axes = navigation_axes
-        self.navigation_shape = tuple(packed.shape[:-1])
-        self.confidence_level = confidence_level
-        self._names = status_names() if names is None else list(names)
-
-    @property
-    def lazy(self):
-        return _is_dask(self._packed)
-
-    def compute(self, **kwargs):
-        """The computed maps (itself when not lazy); ``kwargs`` go to dask's compute."""
-        if not self.lazy:
-            return self
-        return SpectralMaps(
-            np.asarray(self._packed.compute(**kwargs)),
-            self.navigation_axes,
-            self.confidence_level,
-            self._names,
-        )
-
-    @property
-    def packed(self):
-        """Every map stacked on the last axis, in the order of :data:`FIELDS`."""
-        return self._packed
-
-    def _field(self, name):
-        if self.lazy:
-            raise RuntimeError(
-                "these maps are lazy (a dask array); call maps = maps.compute() first, "
-                "or use maps.packed for the dask array itself."
-            )
-        return self._packed[..., FIELDS.index(name)]
-
-    def _status(self, name):
-        codes = self._field(name)
-        names = np.array(self._names, dtype=object)
-        return names[np.nan_to_num(codes, nan=0).astype(int)]
-
-    def _band(self, name):
-        return np.stack([self._field(f"{name}_low"), self._field(f"{name}_high")])
-
-    t_over_lambda = property(lambda self: self._field("t_over_lambda"))
-    t_over_lambda_band = property(lambda self: self._band("t_over_lambda"))
-    e_bg = property(lambda self: self._field("e_bg"))
-    e_bg_band = property(lambda self: self._band("e_bg"))
-    b = property(lambda self: self._field("b"))
-    b_band = property(lambda self: self._band("b"))
-    p_indirect = property(lambda self: self._field("p_indirect"))
-    de1 = property(lambda self: self._field("de1"))
-    de2 = property(lambda self: self._field("de2"))
-    cluster = property(
-        lambda self: np.nan_to_num(self._field("cluster"), nan=-1).astype(int)
-    )
-    status = property(lambda self: self._status("status"))
-    t_over_lambda_status = property(lambda self: self._status("t_over_lambda_status"))
-    e_bg_status = property(lambda self: self._status("e_bg_status"))
-
-    def as_dict(self):
-        """Every map as a NumPy array (statuses as str arrays), keyed by name."""
-        out = {name: self._field(name) for name in VALUE_FIELDS}
-        out["cluster"] = self.cluster
-        out.update({name: self._status(name).astype(str) for name in STATUS_FIELDS})
-        return out
-
-    def summary(self):
-        """Fractions of ok pixels and the medians of the maps, as text."""
-        lines = [
-            f"SpectralMaps: {' x '.join(map(str, self.navigation_shape))} pixels, "
-            f"bands at {self.confidence_level:.0%}"
-        ]
-        for value, status in (
-            ("t_over_lambda", "t_over_lambda_status"),
-            ("e_bg", "e_bg_status"),
-            ("b", "e_bg_status"),
-        ):
-            v, s = self._field(value), self._status(status)
-            ok = s == OK
-            median = np.nanmedian(v[ok]) if np.isfinite(v[ok]).any() else np.nan
-            names, counts = np.unique(s[~ok].astype(str), return_counts=True)
-            flagged = ", ".join(f"{c} {n}" for n, c in zip(names, counts, strict=True))
-            lines.append(
-                f"  {value:>13}: {ok.mean():6.1%} ok, median {median:.4g}"
-                + (f"; flagged: {flagged}" if flagged else "")
-            )
-        return "\n".join(lines)
-
-    def to_npz(self, path):
-        """Save every map (and the navigation axes) to a compressed .npz file."""
-        import json
-
-        arrays = self.as_dict()
-        np.savez_compressed(
-            path,
-            navigation_axes=np.array(json.dumps(self.navigation_axes)),
-            confidence_level=np.array(self.confidence_level),
-            **arrays,
-        )
-        return path
-
-    def to_hyperspy(self):
-        """Every map as a HyperSpy signal with the image's navigation axes.
-
-        Returns
-        -------
-        signals : dict of str to hyperspy signal
-            2-D maps are ``Signal2D`` (line scans ``Signal1D``) whose signal
-            axes are the image's navigation axes; statuses are str arrays
-            (``BaseSignal``), bands have a navigation axis ``band``
-            (lower, upper).
-        """
-        from ..io._optional import _import_hyperspy
-
-        hs = _import_hyperspy()
-        axes = [dict(a, navigate=False) for a in self.navigation_axes]
-        out = {}
-        for name, data in self.as_dict().items():
-            if data.dtype.kind in "US":
-                signal = hs.signals.BaseSignal(data.astype(object))
-            elif len(axes) == 2:
-                signal = hs.signals.Signal2D(data, axes=axes)
-            elif len(axes) == 1:
-                signal = hs.signals.Signal1D(data, axes=axes)
-            else:
-                signal = hs.signals.BaseSignal(data)
-            signal.metadata.General.title = name
-            out[name] = signal
-        return out
-
-    def plot(self, fields=("t_over_lambda", "e_bg", "b", "cluster"), *, figsize=None):
-        """A matplotlib figure: each map with the width of its band below it.
-
-        Pixels whose status is not "ok" are shown grey. Needs matplotlib.
-
-        Returns
-        -------
-        figure : matplotlib.figure.Figure
-        """
-        import matplotlib.pyplot as plt
-
-        status_of = {"t_over_lambda": "t_over_lambda_status", "e_bg": "e_bg_status"}
-        status_of["b"] = "e_bg_status"
-        banded = [f for f in fields if f in status_of]
-        n_rows = 2 if banded else 1
-        fig, axes = plt.subplots(
-            n_rows,
-            len(fields),
-            figsize=figsize or (3.2 * len(fields), 2.9 * n_rows),
-            squeeze=False,
-            layout="constrained",
-        )
-        extent = None
-        if len(self.navigation_shape) == 2:
-            (ya, xa) = self.navigation_axes
-            extent = [
-                xa["offset"],
-                xa["offset"] + xa["scale"] * xa["size"],
-                ya["offset"] + ya["scale"] * ya["size"],
-                ya["offset"],
-            ]
-        cmap = plt.get_cmap("viridis").with_extremes(bad="0.7")
-        units = {"t_over_lambda": "", "e_bg": " (eV)", "b": "", "cluster": ""}
-        for j, name in enumerate(fields):
-            value = self.cluster.astype(float) if name == "cluster" else self._field(name)
-            if name in status_of:
-                value = np.where(self._status(status_of[name]) == OK, value, np.nan)
-            image = np.atleast_2d(value)
-            im = axes[0, j].imshow(image, cmap=cmap, extent=extent, interpolation="nearest")
-            axes[0, j].set_title(f"{name}{units.get(name, '')}")
-            fig.colorbar(im, ax=axes[0, j], shrink=0.8)
-            if n_rows == 2:
-                ax = axes[1, j]
-                if name in status_of:
-                    low, high = self._band(name)
-                    width = np.where(np.isfinite(value), high - low, np.nan)
-                    im = ax.imshow(
-                        np.atleast_2d(width),
-                        cmap=cmap,
-                        extent=extent,
-                        interpolation="nearest",
-                    )
-                    ax.set_title(f"{name}: {self.confidence_level:.0%} band width")
-                    fig.colorbar(im, ax=ax, shrink=0.8)
-                else:
-                    ax.axis("off")
-        return fig
-
-    def __repr__(self):
-        state = "lazy" if self.lazy else "computed"
-        return f"<SpectralMaps {self.navigation_shape} ({state})>"
 
 
 def spectral_maps(
@@ -336,9 +131,12 @@ def spectral_maps(
     subtractor : ZLPSubtractor
         Fitted, e.g. with ``training="clusters"`` and
         ``regions=ZLPRegionMask(per="cluster")`` on the same image.
-    image : array-like of shape (..., n_channels), dask array or HyperSpy signal
+    image : array-like of shape (..., n_channels), dask array, HyperSpy signal or path
         Aligned spectra on ``subtractor.energy_axis_``: an image (ny, nx,
-        n_channels), a line scan (n, n_channels) or one spectrum.
+        n_channels), a line scan (n, n_channels) or one spectrum; a lazy
+        HyperSpy signal stays lazy. A file is read with
+        :func:`~sklearn_zlp.io.read_spectra` (its navigation shape kept), or,
+        for .hspy/.zspy with HyperSpy installed, loaded lazily.
     band_gap : bool, default=True
         Fit the band-gap onset (:func:`~sklearn_zlp.physics.fit_band_gap`) on
         every pixel's replicas; False maps t/lambda only.

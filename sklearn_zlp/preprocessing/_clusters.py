@@ -9,11 +9,12 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._status import OK
 from .._validation import validate_spectra_data
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 
-__all__ = ["ThicknessClusterer", "log_total"]
+__all__ = ["ThicknessClusterer", "cluster_edges", "log_total"]
 
 # Spectra scored by the silhouette when the number of clusters is chosen: the
 # score costs O(n^2), and 2000 spectra fix it to about 0.01.
@@ -262,3 +263,41 @@ class ThicknessClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
         tags.input_tags.allow_nan = False
         tags.non_deterministic = False
         return tags
+
+
+def cluster_edges(mask, clusterer, X, energy):
+    """The fitted attributes of ``ZLPRegionMask(per="cluster")``, as a dict.
+
+    ``clusterer`` (unfitted) groups the validated spectra X; the mask's edge
+    estimate runs on every cluster's median spectrum. At least half of the
+    clusters need a plausible dE_I; the others get the median edges of those
+    (their status says why).
+    """
+    labels = np.asarray(clusterer.fit(X).predict(X), dtype=int)
+    k = int(labels.max()) + 1
+    if labels.min() < 0 or np.any(np.bincount(labels, minlength=k) == 0):
+        raise ValueError(
+            "the clusterer must label the training spectra 0, 1, ..., n_clusters - 1 "
+            f"with every cluster used; got labels {np.unique(labels)[:10].tolist()}."
+        )
+    medians = np.stack([np.median(X[labels == c], axis=0) for c in range(k)])
+    de1, de2, status = mask._estimate(medians, energy, allow_lost=True)
+    found = status == OK
+    mask._check_edges(medians[found], energy, de1[found], de2[found])
+    de1_all, de2_all = float(np.median(de1[found])), float(np.median(de2[found]))
+    de1 = np.where(found, de1, de1_all)
+    de2 = np.where(found, de2, de2_all)
+    mask._check_edges(X, energy, de1[labels], de2[labels])
+    return {
+        "clusterer_": clusterer,
+        "labels_": labels,
+        "de1_cluster_": de1,
+        "de2_cluster_": de2,
+        "de1_cluster_status_": status,
+        "de1_": de1[labels],
+        "de2_": de2[labels],
+        "de1_status_": status[labels],
+        "de1_all_": de1_all,
+        "de2_all_": de2_all,
+        "energy_axis_": energy,
+    }

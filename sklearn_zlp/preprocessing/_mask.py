@@ -14,7 +14,7 @@ from .._validation import (
 )
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ..utils._transaction import transactional_fit
-from ._clusters import ThicknessClusterer
+from ._clusters import ThicknessClusterer, cluster_edges
 from ._edges import (
     _DE1_METHODS,
     _DE2_METHODS,
@@ -389,35 +389,7 @@ class ZLPRegionMask(TransformerMixin, BaseEstimator):
             clusterer = ThicknessClusterer(random_state=0)
         else:
             clusterer = clone(self.clusterer)
-        labels = np.asarray(clusterer.fit(X).predict(X), dtype=int)
-        k = int(labels.max()) + 1
-        if labels.min() < 0 or np.any(np.bincount(labels, minlength=k) == 0):
-            raise ValueError(
-                "the clusterer must label the training spectra 0, 1, ..., n_clusters - 1 "
-                f"with every cluster used; got labels {np.unique(labels)[:10].tolist()}."
-            )
-        medians = np.stack([np.median(X[labels == c], axis=0) for c in range(k)])
-        # at least half of the clusters need a dE_I; the others borrow their median
-        de1_c, de2_c, status_c = self._estimate(medians, energy, allow_lost=True)
-        found = status_c == OK
-        self._check_edges(medians[found], energy, de1_c[found], de2_c[found])
-        de1_all, de2_all = float(np.median(de1_c[found])), float(np.median(de2_c[found]))
-        de1_c = np.where(found, de1_c, de1_all)
-        de2_c = np.where(found, de2_c, de2_all)
-        self._check_edges(X, energy, de1_c[labels], de2_c[labels])
-        self.__dict__.update(
-            clusterer_=clusterer,
-            labels_=labels,
-            de1_cluster_=de1_c,
-            de2_cluster_=de2_c,
-            de1_cluster_status_=status_c,
-            de1_=de1_c[labels],
-            de2_=de2_c[labels],
-            de1_status_=status_c[labels],
-            de1_all_=de1_all,
-            de2_all_=de2_all,
-            energy_axis_=energy,
-        )
+        self.__dict__.update(cluster_edges(self, clusterer, X, energy))
 
     def _shared(self, n):
         return np.full(n, self.de1_all_), np.full(n, self.de2_all_)

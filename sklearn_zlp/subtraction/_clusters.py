@@ -38,15 +38,29 @@ def _check_regions(regions, mode):
         )
 
 
-def cluster_training_table(est, data, n_replicas, seed):
+def cluster_training_table(est, data, regressor, rng):
     """The point table of the clusters' medians and each replica's member draws.
 
+    ``regressor`` is the ensemble to be fitted (its ``n_replicas``); the
+    members are drawn with a seed from ``rng``, drawn after the subtractor's
+    others, so ``training="spectra"`` is unchanged by this option.
+
     Returns ``(table, replica_targets)``: the namespace of
-    :func:`~._point_table.training_table` (its rows the clusters, plus
-    ``labels`` of every training spectrum and ``picks`` (n_clusters,
-    n_replicas), the spectrum each replica drew from each cluster) and the
-    pseudo-data of every replica, shape (n_points, n_replicas).
+    :func:`~._point_table.training_table` (its rows the clusters; ``de1``,
+    ``de2`` and ``fwhm`` of every training spectrum; ``labels`` of every
+    training spectrum and ``picks`` (n_clusters, n_replicas), the spectrum
+    each replica drew from each cluster) and the pseudo-data of every
+    replica, shape (n_points, n_replicas).
     """
+    from ..ensemble import ZLPEnsembleRegressor
+
+    if not isinstance(regressor, ZLPEnsembleRegressor):
+        raise ValueError(
+            'training="clusters" gives every replica its own pseudo-data, which needs '
+            f"a ZLPEnsembleRegressor as regressor; got {type(regressor).__name__}."
+        )
+    n_replicas = regressor.n_replicas
+    seed = int(rng.randint(np.iinfo(np.int32).max))
     _check_regions(est.regions, est.mode)
     spectra, energy = data.spectra, data.energy
     fwhm_all = fwhm_of_validated(spectra, energy)
@@ -109,10 +123,10 @@ def cluster_training_table(est, data, n_replicas, seed):
         covariates=cluster_cov,
         read_noise=read_noise,
         regions=regions,
-        de1=de1,
-        de2=de2,
+        de1=regions.de1_,  # every training spectrum's: its cluster's
+        de2=regions.de2_,
         width=width,
-        fwhm=fwhm,
+        fwhm=fwhm_all,
         relative_sigma=relative,
         labels=labels,
         picks=picks,

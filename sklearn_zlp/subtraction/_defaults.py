@@ -1,8 +1,12 @@
-"""The ensemble ZLPSubtractor fits by default."""
+"""The ensemble ZLPSubtractor fits by default, and how its regressor is prepared."""
+
+import numpy as np
+from sklearn.base import clone
 
 from ..ensemble import ZLPEnsembleRegressor
+from ._point_table import robust_ranges
 
-__all__ = ["default_regressor"]
+__all__ = ["attach_table", "default_regressor", "fresh_regressor"]
 
 
 def default_regressor(random_state=None, n_jobs=None):
@@ -33,3 +37,30 @@ def default_regressor(random_state=None, n_jobs=None):
         n_jobs=n_jobs,
         random_state=random_state,
     )
+
+
+def fresh_regressor(est, rng):
+    """An unfitted clone of ``est.regressor`` (or the default), seeded from ``rng``.
+
+    A regressor with ``random_state=None`` gets a seed drawn from ``rng``.
+    """
+    if est.regressor is None:
+        regressor = default_regressor(n_jobs=est.n_jobs)
+    else:
+        regressor = clone(est.regressor)
+    params = regressor.get_params()
+    if "random_state" in params and params["random_state"] is None:
+        regressor.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+    return regressor
+
+
+def attach_table(regressor, table, names):
+    """Give an ensemble its robust input ranges (unless set) and the monotonic grid."""
+    if not isinstance(regressor, ZLPEnsembleRegressor):
+        return
+    monotonic = table.monotonic
+    if regressor.get_params().get("input_ranges") is None:
+        points = table.points if monotonic is None else np.vstack([table.points, monotonic])
+        regressor.set_params(input_ranges=robust_ranges(points, table.covariates, names))
+    if monotonic is not None:
+        regressor.set_params(monotonic_X=monotonic)

@@ -3,15 +3,13 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
-from ..ensemble import ZLPEnsembleRegressor
-from ..preprocessing._align import fwhm_of_validated
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from ._clusters import cluster_training_table
-from ._defaults import default_regressor
+from ._defaults import attach_table, default_regressor, fresh_regressor
 from ._inputs import LOG_TOTAL, validate_input
 from ._point_table import robust_ranges, training_table
 from ._prediction import SubtractionMethods
@@ -180,17 +178,14 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         0.00-0.74), tails over 1.5-4 eV 1.03-1.06 x truth (False: 1.47-1.74).
         See :mod:`sklearn_zlp.subtraction._scatter`.
     training : {"spectra", "clusters"}, default="spectra"
-        What the networks train on. ``"spectra"``: every training spectrum,
-        with Gaussian replicas of each. ``"clusters"`` (spectrum images, the
-        method of Roest et al. 2021, section 3.2): ``regions`` must be a
-        ``ZLPRegionMask(per="cluster")``, which groups the spectra by thickness
-        and gives each cluster its own dE_I and dE_II; the table holds the
-        clusters' median spectra (ln N_tot: the cluster's median), with the
-        variance of one member around them as uncertainty, and every replica
-        trains on one randomly chosen spectrum of every cluster. Training then
-        costs as much as ``n_clusters`` spectra, whatever the image's size;
-        ``training_chi2_``, ``spectrum_chi2_`` and ``heldout_chi2_`` are then
-        per cluster. Needs a :class:`~sklearn_zlp.ZLPEnsembleRegressor`.
+        ``"spectra"``: the networks train on every training spectrum, with
+        Gaussian replicas. ``"clusters"`` (spectrum images; Roest et al. 2021,
+        section 3.2): every replica trains on one random spectrum of every
+        thickness cluster of ``regions``, a ``ZLPRegionMask(per="cluster")``
+        (see :mod:`sklearn_zlp.subtraction._clusters`); training costs as much
+        as ``n_clusters`` spectra whatever the image's size, and
+        ``training_chi2_``, ``spectrum_chi2_`` and ``heldout_chi2_`` are per
+        cluster. Needs a :class:`~sklearn_zlp.ZLPEnsembleRegressor`.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -450,37 +445,15 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         clusters = self.training == "clusters"
         table = None if clusters else training_table(self, data)
         rng = check_random_state(self.random_state)
-        if self.regressor is None:
-            regressor = default_regressor(n_jobs=self.n_jobs)
-        else:
-            regressor = clone(self.regressor)
-        params = regressor.get_params()
-        if "random_state" in params and params["random_state"] is None:
-            regressor.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        regressor = fresh_regressor(self, rng)
         fit_kwargs = {}
         if clusters:
-            if not isinstance(regressor, ZLPEnsembleRegressor):
-                raise ValueError(
-                    'training="clusters" gives every replica its own pseudo-data, '
-                    "which needs a ZLPEnsembleRegressor as regressor; got "
-                    f"{type(regressor).__name__}."
-                )
-            # a seed of its own, drawn after the others: training="spectra" is unchanged
-            seed = int(rng.randint(np.iinfo(np.int32).max))
             table, fit_kwargs["replica_targets"] = cluster_training_table(
-                self, data, regressor.n_replicas, seed
+                self, data, regressor, rng
             )
-        points, target, weight = table.points, table.target, table.weight
-        monotonic, covariates = table.monotonic, table.covariates
-        fit_kwargs["sample_weight"] = weight
-        if isinstance(regressor, ZLPEnsembleRegressor):
-            if params.get("input_ranges") is None:
-                all_points = points if monotonic is None else np.vstack([points, monotonic])
-                regressor.set_params(
-                    input_ranges=robust_ranges(all_points, covariates, self.covariates)
-                )
-            if monotonic is not None:
-                regressor.set_params(monotonic_X=monotonic)
+        points, target, covariates = table.points, table.target, table.covariates
+        fit_kwargs["sample_weight"] = table.weight
+        attach_table(regressor, table, self.covariates)
         regressor.fit(points, target, **fit_kwargs)
         quality = fit_quality(regressor, table, len(table.covariates))
         # assigned together at the end: nothing fitted changes before this line
@@ -489,17 +462,15 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             read_noise_=table.read_noise,
             relative_sigma_=table.relative_sigma,
             training_covariates_=covariates,
-            fwhm_=table.fwhm
-            if not clusters
-            else fwhm_of_validated(data.spectra, data.energy),
+            fwhm_=table.fwhm,
             training_chi2_=quality["training_chi2"],
             spectrum_chi2_=quality["spectrum_chi2"],
             heldout_chi2_=quality["heldout_chi2"],
             heldout_residual_quantiles_=quality["heldout_quantiles"],
             regressor_=regressor,
             regions_=table.regions,
-            de1_=table.de1 if not clusters else table.regions.de1_,
-            de2_=table.de2 if not clusters else table.regions.de2_,
+            de1_=table.de1,
+            de2_=table.de2,
             energy_axis_=data.energy,
             energy_width_=table.width,
             covariate_ranges_=robust_ranges(points, covariates, self.covariates)[1:],
