@@ -299,9 +299,14 @@ class SpectralMaps:
             if name in status_of:
                 value = np.where(self._status(status_of[name]) == OK, value, np.nan)
             image = np.atleast_2d(value)
-            im = axes[0, j].imshow(image, cmap=cmap, extent=extent, interpolation="nearest")
+            style = {"cmap": cmap}
+            if name == "cluster":  # one colour per cluster
+                k = max(int(np.nanmax(value)) + 1, 1)
+                style = {"cmap": plt.get_cmap("tab10", k), "vmin": -0.5, "vmax": k - 0.5}
+            im = axes[0, j].imshow(image, extent=extent, interpolation="nearest", **style)
             axes[0, j].set_title(f"{name}{units.get(name, '')}")
-            fig.colorbar(im, ax=axes[0, j], shrink=0.8)
+            ticks = np.arange(style["vmax"] + 0.5) if name == "cluster" else None
+            fig.colorbar(im, ax=axes[0, j], shrink=0.8, ticks=ticks)
             if n_rows == 2:
                 ax = axes[1, j]
                 if name in status_of:
@@ -313,7 +318,7 @@ class SpectralMaps:
                         extent=extent,
                         interpolation="nearest",
                     )
-                    ax.set_title(f"{name}: {self.confidence_level:.0%} band width")
+                    ax.set_title(f"{self.confidence_level:.0%} band width")
                     fig.colorbar(im, ax=ax, shrink=0.8)
                 else:
                     ax.axis("off")
