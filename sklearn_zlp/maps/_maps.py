@@ -3,6 +3,7 @@
 import numbers
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
@@ -143,8 +144,9 @@ def spectral_maps(
     confidence_level : float, default=0.68
         Level of the bands.
     block_size : int, default=1024
-        Pixels per task (and progress step) for arrays in memory; results do
-        not depend on it. Dask arrays use their own chunks.
+        Most pixels per task (and progress step) for arrays in memory, fewer
+        when that gives each worker at least 4 tasks; results do not depend on
+        it. Dask arrays use their own chunks.
     n_jobs : int, default=None
         Blocks of an array in memory processed in parallel through
         :class:`sklearn.utils.parallel.Parallel` (any joblib backend: loky,
@@ -217,7 +219,9 @@ def spectral_maps(
         return SpectralMaps(packed, axes, float(confidence_level))
     flat = np.asarray(data, dtype=np.float64).reshape(-1, energy.size)
     packed = np.empty((flat.shape[0], n_fields))
-    step = max(1, int(block_size))
+    # at least 4 blocks per worker, so that no worker waits while another works
+    workers = effective_n_jobs(n_jobs)
+    step = max(1, min(int(block_size), -(-flat.shape[0] // (4 * workers))))
     blocks = [slice(i, min(i + step, flat.shape[0])) for i in range(0, flat.shape[0], step)]
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(block_maps)(subtractor, flat[rows], options) for rows in blocks
