@@ -75,7 +75,7 @@ def synthetic_image(n, seed=0):
     )
 
 
-def lazy_image(n, chunk=64, seed=0):
+def lazy_image(n, chunk=32, seed=0):
     """An n x n image as a dask array, each chunk generated where it is computed."""
     import dask.array as da
 
@@ -202,25 +202,53 @@ def per_pixel_loop(sub, pixels):
         fit_band_gap(ENERGY, result, read_noise=sub.read_noise_)
 
 
-def grow(sub, sizes, jobs):
-    """Peak memory of the maps stage on lazily generated images of growing size."""
+def _grow_one(path, n, jobs):
+    """One size of --grow, in a fresh process: prints its time and peak RSS."""
+    import pickle
+    import resource
+
     import dask
 
+    with open(path, "rb") as fh:
+        sub = pickle.load(fh)
+    start = time.perf_counter()
+    with dask.config.set(scheduler="threads", num_workers=jobs):
+        spectral_maps(sub, lazy_image(n), band_gap=False).compute()
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # GiB (KiB units)
+    print(f"{elapsed} {peak}")
+
+
+def grow(sub, sizes, jobs):
+    """Peak memory of the maps stage on lazily generated images of growing size.
+
+    Each size runs in a fresh process (the subtractor pickled), so its peak is
+    its own, not that of stages or workers before it.
+    """
+    import pickle
+    import subprocess
+    import tempfile
+
     rows = []
-    for n in sizes:
-        image = lazy_image(n)
-        with PeakMemory() as memory:
-            start = time.perf_counter()
-            maps = spectral_maps(sub, image, band_gap=False)
-            with dask.config.set(scheduler="threads", num_workers=jobs):
-                maps.compute()
-            elapsed = time.perf_counter() - start
-        rows.append((n, elapsed, memory.peak / 2**30))
-        print(
-            f"  {n:>4} x {n:<4} t/lambda map (lazy input, threads={jobs}): "
-            f"{elapsed:7.1f} s, {n * n / elapsed:7.1f} pixels/s, peak {memory.peak / 2**30:.2f} GiB",
-            flush=True,
-        )
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "subtractor.pkl")
+        with open(path, "wb") as fh:
+            pickle.dump(sub, fh)
+        for n in sizes:
+            out = subprocess.run(
+                [sys.executable, __file__, "--grow-one", path, str(n), str(jobs)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()
+            elapsed, peak = float(out[-2]), float(out[-1])
+            rows.append((n, elapsed, peak))
+            print(
+                f"  {n:>4} x {n:<4} t/lambda map (lazy input, {jobs} threads, own "
+                f"process): {elapsed:7.1f} s, {n * n / elapsed:7.1f} pixels/s, "
+                f"peak {peak:.2f} GiB (the image itself: {n * n * ENERGY.size * 8 / 2**30:.2f} GiB)",
+                flush=True,
+            )
     return rows
 
 
@@ -249,6 +277,9 @@ def through_dask(sub, n, jobs, band_gap):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--grow-one"]:
+        return _grow_one(argv[1], int(argv[2]), int(argv[3]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="32 x 32, about a minute")
     parser.add_argument("--size", type=int, default=128)
