@@ -9,6 +9,8 @@ carries the ZLP uncertainty into the band gap without error propagation
 status saying why (:mod:`sklearn_zlp._status`), never a bound of its range.
 """
 
+import contextlib
+
 import numpy as np
 
 from .._noise import counting_variance
@@ -60,7 +62,7 @@ def _auto_window(energy, replicas, sigma, options, search_start, fwhm):
     de = e[1] - e[0]
     first = fit_onsets(
         e,
-        replica_median(replicas)[None, mask],
+        replica_median(replicas[:, mask])[None],
         (1.0 / sigma[mask])[None],
         options["b"],
         e[0],
@@ -289,9 +291,12 @@ def fit_band_gap(
                 f"channels; the fit of {n_fit} parameters needs at least {n_fit + 2}. "
                 "Widen the window."
             )
-    median = replica_median(arr)  # (n_spec, n_ch)
+    # the replica median is needed on every channel only for the counting noise;
+    # otherwise each spectrum's fit takes it on its window
+    median = None
     if sigma is None:
-        counts = median if recorded is None else recorded
+        counts = replica_median(arr) if recorded is None else recorded
+        median = counts if recorded is None else None
         sig = np.broadcast_to(np.sqrt(counting_variance(counts, read_noise)), arr.shape)
     else:
         sig = check_sigma(sigma, arr.shape)
@@ -345,8 +350,37 @@ def _resolution_fwhm(energy, resolution, zlp_unit):
     return np.array(resolution or 0.0)
 
 
+def _one_blas_thread():
+    """A context that runs BLAS on one thread (where threadpoolctl is there).
+
+    The vectorised fits make many small matrix products (100-300 rows by
+    about 100 channels); a multi-threaded BLAS gains little on them and
+    loses much when other work holds the cores it waits for. 8 spectra x 100
+    replicas of ``benchmarks/bench_bandgap.py`` on 2 cores, OpenBLAS's 2
+    threads against one: with another process running (load average 2),
+    0.062 against 0.025 s per spectrum (window (1, 3)) and 0.39 against
+    0.048 s (``zlp``); on an idle machine 0.018 against 0.020 s and 0.034
+    against 0.039 s.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency of scikit-learn; without it, leave BLAS be
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _fit_validated(energy, arr, median, sig, window, options):
-    """:func:`fit_band_gap` on validated arrays: arr (n_replicas, n_spectra, n_channels)."""
+    """:func:`fit_band_gap` on validated arrays: arr (n_replicas, n_spectra, n_channels).
+
+    ``median`` (n_spectra, n_channels) is the replica median of arr, or None to
+    take it where it is needed.
+    """
+    with _one_blas_thread():
+        return _fit_spectra(energy, arr, median, sig, window, options)
+
+
+def _fit_spectra(energy, arr, median, sig, window, options):
+    """The body of :func:`_fit_validated`: every spectrum's window, fits and status."""
     n_rep, n_spec, _ = arr.shape
     b, background = options["b"], options["background"]
     fwhm = np.broadcast_to(options["fwhm"], (n_spec,))
@@ -360,11 +394,13 @@ def _fit_validated(energy, arr, median, sig, window, options):
     p_indirect = np.full(n_spec, np.nan)
     n_fit = n_parameters(b, background)
     for j in range(n_spec):
+        # sigma broadcast over the replicas (the usual case) is its own median
+        sig_median = sig[0, j] if sig.strides[0] == 0 else replica_median(sig[:, j])
         if window is None:
             win = _auto_window(
                 energy,
                 arr[:, j],
-                replica_median(sig[:, j]),
+                sig_median,
                 options,
                 np.broadcast_to(options["search_start"], (n_spec,))[j],
                 fwhm[j],
@@ -386,8 +422,8 @@ def _fit_validated(energy, arr, median, sig, window, options):
             mask,
             arr[:, j],
             sig[:, j],
-            replica_median(sig[:, j]),
-            median[j],
+            sig_median[mask],
+            replica_median(arr[:, j, mask]) if median is None else median[j, mask],
             j,
             options,
         )

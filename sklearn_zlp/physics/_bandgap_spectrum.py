@@ -11,7 +11,7 @@ from ._onset_fit import (
     B_BOUNDS,
     B_DIRECT,
     B_INDIRECT,
-    fit_onsets,
+    fit_onsets_many,
     null_chi2,
 )
 
@@ -76,23 +76,27 @@ def _falling_below_gap(e, y, w, fits):
     A fitted linear pedestal that falls below zero counts by more than three
     times the scatter of the fit is one too.
     """
-    falling = np.zeros(y.shape[0], dtype=bool)
     resid = y - fits.model
-    for i in range(y.shape[0]):
-        sel = e < fits.e_bg[i]
-        n = int(sel.sum())
-        if n < _MIN_BELOW_GAP or not np.isfinite(fits.chi2[i]):
-            continue
-        x = e[sel] - e[sel].mean()
-        r = resid[i, sel] - resid[i, sel].mean()
-        slope = (x @ r) / (x @ x)
-        rss_line = float(np.sum((r - slope * x) ** 2))
-        drop = slope**2 * (x @ x)
+    # the channels below each replica's gap: a prefix of the window (all rows at once)
+    sel = e[None, :] < fits.e_bg[:, None]
+    n = sel.sum(axis=1)
+    test = (n >= _MIN_BELOW_GAP) & np.isfinite(fits.chi2)
+    falling = np.zeros(y.shape[0], dtype=bool)
+    if test.any():
+        sel, n, r = sel[test], n[test], np.where(sel[test], resid[test], 0.0)
+        x = np.where(sel, e[None, :], 0.0)
+        x = np.where(sel, x - (x.sum(axis=1) / n)[:, None], 0.0)
+        r = np.where(sel, r - (r.sum(axis=1) / n)[:, None], 0.0)
+        xx = np.einsum("mn,mn->m", x, x)
+        slope = np.einsum("mn,mn->m", x, r) / xx
+        rss_line = np.einsum("mn,mn->m", r - slope[:, None] * x, r - slope[:, None] * x)
+        drop = slope**2 * xx
         f_crit = stats.f.isf(_ALPHA_FALLING, 1, n - 2)
         # scatter floored at half the stated noise: on noise-free
         # input a fall of 1e-12 counts is no fall
-        variance = max(rss_line / (n - 2), 0.25 * float(np.median(1.0 / w[i, sel])) ** 2)
-        falling[i] = slope < 0 and drop > f_crit * variance
+        noise = np.nanmedian(np.where(sel, 1.0 / w[test], np.nan), axis=1)
+        variance = np.maximum(rss_line / (n - 2), 0.25 * noise**2)
+        falling[test] = (slope < 0) & (drop > f_crit * variance)
     scatter = np.maximum(np.median(1.0 / w, axis=1), np.sqrt(np.nanmean(resid**2, axis=1)))
     end = fits.pedestal[:, 0] + fits.pedestal[:, 1]
     falling |= (fits.pedestal[:, 1] < 0) & (end < -3.0 * scatter)
@@ -105,7 +109,7 @@ def _zlp_kernels(energy, zlp_unit, e_min, e_max):
     Channels at losses above ``1.5 (e_max - e_min)`` (or gains beyond the
     window's width) cannot move onset intensity into the window and are
     dropped; the responses keep their normalisation over the whole axis.
-    Returns (k_energy, weights of shape (n_replicas, n_spectra, n_k)).
+    Returns (k_energy, the weights cut on their last axis to n_k channels).
     """
     span = e_max - e_min
     keep = (energy >= -span) & (energy <= 1.5 * span)
@@ -137,7 +141,11 @@ def _p_indirect(chi_direct, chi_indirect, distance, replica_deltas, dof):
 
 
 def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
-    """Every replica's fits of one spectrum in the window ``mask``, and their statuses."""
+    """Every replica's fits of one spectrum in the window ``mask``, and their statuses.
+
+    ``sig_median`` and ``median`` are the replica medians of the noise and of
+    the counts on the window's channels.
+    """
     b, background = options["b"], options["background"]
     e = energy[mask]
     y = y_all[:, mask]
@@ -149,12 +157,14 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
     fit = {"resolution": options["resolution"], "kernels": None, "background": background}
     median_kernel = None
     if options["unit_zlp"] is not None:
-        k_e, k_w = _zlp_kernels(energy, options["unit_zlp"], e[0], e[-1])
-        fit["kernels"] = (k_e, k_w[:, j])
-        median_kernel = (k_e, k_w[:, j].mean(axis=0, keepdims=True))
-    free = fit_onsets(e, y, w, b, e_lo, e_hi, **fit)
-    direct = fit_onsets(e, y, w, B_DIRECT, e_lo, e_hi, **fit)
-    indirect = fit_onsets(e, y, w, B_INDIRECT, e_lo, e_hi, **fit)
+        # this spectrum's responses only (cutting all of them is O(n_spectra))
+        k_e, k_w = _zlp_kernels(energy, options["unit_zlp"][:, j], e[0], e[-1])
+        fit["kernels"] = (k_e, k_w)
+        median_kernel = (k_e, k_w.mean(axis=0, keepdims=True))
+    # b free (or as given), 0.5 and 1.5: one grid and one refinement for all three
+    free, direct, indirect = fit_onsets_many(
+        e, y, w, [b, B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit
+    )
     n_onset = 3 if b is None else 2
     n_fit = n_parameters(b, background)
     dof = max(e.size - n_fit, 1)
@@ -183,10 +193,11 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
     statuses[no_onset] = np.where(floor[no_onset], PEDESTAL_DOMINATES, NO_ONSET)
     statuses[~(free.converged & np.isfinite(free.chi2))] = FIT_FAILED
     # direct or indirect: fixed-b fits of the replica median
-    wm = (1.0 / sig_median[mask])[None]
+    wm = (1.0 / sig_median)[None]
     fit_m = dict(fit, kernels=median_kernel)
-    fits_d = fit_onsets(e, median[None, mask], wm, B_DIRECT, e_lo, e_hi, **fit_m)
-    fits_i = fit_onsets(e, median[None, mask], wm, B_INDIRECT, e_lo, e_hi, **fit_m)
+    fits_d, fits_i = fit_onsets_many(
+        e, median[None], wm, [B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit_m
+    )
     dof_fixed = max(e.size - (n_fit - n_onset + 2), 1)
     p = _p_indirect(
         fits_d.chi2[0],

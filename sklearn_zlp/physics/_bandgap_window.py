@@ -117,21 +117,27 @@ def auto_window(
     if energy.size <= width + 1:
         return None, np.nan
     runs = uniform_filter1d(replicas, width, axis=-1, mode="nearest")
-    rises = runs[:, width:] - runs[:, :-width]
+    lags = energy[:-width]
+    run = max(1, int(round(_SUSTAIN / de)))
+    # Only lags from search_start on can start an onset, and one that starts at
+    # or below search_end needs `run` lags from there: the rises of the lags in
+    # between decide, and only they are taken.
+    first = int(np.searchsorted(lags, search_start, side="left"))
+    last = min(lags.size, int(np.searchsorted(lags, search_end, side="right")) + run - 1)
+    part = slice(first, max(first, last))
+    rises = runs[:, width:][:, part] - runs[:, :-width][:, part]
     rise = replica_median(rises)
     # The noise of a rise: the spread of the replicas' rises (ZLP uncertainty,
     # whose smooth, correlated part cancels in a difference, and the replicas'
     # noise draws) and the counting noise of two running means, in quadrature
     # (with draws in the replicas that is counted twice: conservative).
     lower, upper = replica_band(rises)
-    counting = np.hypot(sigma[width:], sigma[:-width]) / np.sqrt(width)
+    counting = np.hypot(sigma[width:], sigma[:-width])[part] / np.sqrt(width)
     rise_noise = np.hypot(counting, 0.5 * (upper - lower))
-    lags = energy[:-width]
-    above = (rise > n_sigma * rise_noise) & (lags >= search_start)
-    run = max(1, int(round(_SUSTAIN / de)))
+    above = rise > n_sigma * rise_noise
     # channels from which the next `run` channels all rise significantly
     csum = np.concatenate([[0], np.cumsum(above)])
-    starts = np.flatnonzero(csum[run:] - csum[:-run] == run)
+    starts = first + np.flatnonzero(csum[run:] - csum[:-run] == run)
     if starts.size == 0 or lags[starts[0]] > search_end:
         return None, np.nan
     # the rise lies between the run's start and one lag later

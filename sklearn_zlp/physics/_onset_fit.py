@@ -9,21 +9,41 @@ flat floor of thin-film or Cherenkov residue, a slowly varying ZLP residue).
 The fit is a variable projection: for given (E_bg, b) the linear parameters
 (A >= 0 and the pedestal) are solved exactly, so only one or two non-linear
 parameters are searched. A grid over (E_bg, b) finds the global minimum of
-every replica; a bounded least-squares refinement polishes it.
+every replica; a bounded least-squares refinement polishes it. Both work on
+all rows (replicas) at once: the grid is one matrix product per distinct
+weight row (the replicas of a spectrum share their sigma), the refinement a
+Levenberg-Marquardt iteration in array operations over the rows still moving.
 """
 
 import numpy as np
-from scipy.optimize import least_squares
-from scipy.signal import fftconvolve
 
-# Onset exponents of a direct and an indirect gap, and the range of a fitted one.
-B_DIRECT = 0.5
-B_INDIRECT = 1.5
-B_BOUNDS = (0.1, 4.0)
-BACKGROUNDS = (None, "constant", "linear")
+from ._onset_model import (
+    _B_GRID,
+    _B_STEP,
+    _N_E_GRID,
+    B_BOUNDS,
+    B_DIRECT,
+    B_INDIRECT,
+    BACKGROUNDS,
+    OnsetFits,
+    _less_fit,
+    _Onsets,
+    _response,
+    _StackedRows,
+    _WeightedRows,
+    background_columns,
+)
 
-_N_E_GRID = 120  # at most this many E_bg grid points (never finer than a channel)
-_B_GRID = np.round(np.arange(0.1, 4.001, 0.1), 10)
+# The refinement. Its tolerance is scipy.optimize.least_squares' default ftol,
+# xtol and gtol (the fit used it row by row before it was vectorised): a row
+# ends when a step changes the parameters, or changes chi^2 and was predicted
+# to change it, by less than that share, or when the gradient is below it.
+# Damping: start, and factors after a failed / good step.
+_TOL = 1e-8
+_LAMBDA0, _LAMBDA_UP, _LAMBDA_DOWN = 1e-3, 10.0, 0.3
+_GRID_BLOCK = 640  # grid points evaluated together (a few 100 kB)
+_ON_KINK = 1e-4  # channels from a kink of the model that count as on it
+_MAX_TRIES = 12  # damping increases in one iteration before a row stops
 
 __all__ = [
     "BACKGROUNDS",
@@ -33,127 +53,211 @@ __all__ = [
     "OnsetFits",
     "background_columns",
     "fit_onsets",
+    "fit_onsets_many",
     "null_chi2",
 ]
 
 
-def background_columns(e, background):
-    """The pedestal's design columns on the window ``e``: shape (n, 0, 1 or 2)."""
-    if background is None:
-        return np.empty((e.size, 0))
-    ones = np.ones(e.size)
-    if background == "constant":
-        return ones[:, None]
-    span = e[-1] - e[0] if e.size > 1 else 1.0
-    return np.column_stack([ones, (e - e[0]) / span])
+def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
+    """Best (E_bg, b) of every row on grids, with the linear parameters profiled out.
 
-
-def _response(e, resolution=None, kernel=None):
-    """(k_energy, unit-sum weights) of the instrument response, or None for none.
-
-    ``kernel`` is a pair (k_energy, k_weight) on a uniform, increasing axis with
-    the window's spacing, e.g. the matched ZLP; otherwise ``resolution`` is the
-    FWHM of a Gaussian.
+    The chi^2 drop of a grid point is ``num^2 / norm`` (``num`` the projection
+    of the row on the onset, ``norm`` the onset's squared length, both with the
+    pedestal projected out), and none where ``num <= 0`` (a negative amplitude
+    is no onset): its largest value is where ``num / sqrt(norm)`` is largest and
+    positive, one matrix product for all rows of one weight row. The grid is
+    taken in blocks of E_bg that fit in cache. ``selections`` lists the
+    columns of ``b_values`` that each of several searches may take (all of
+    them for a free b, one for a fixed b): one grid serves all. Returns a list
+    of (E_bg, b) arrays (m,), one per selection.
     """
-    if kernel is not None:
-        return kernel
-    if not resolution:
-        return None
-    de = e[1] - e[0] if e.size > 1 else 1.0
-    s = resolution / (2.0 * np.sqrt(2.0 * np.log(2.0)))
-    half = max(1, int(np.ceil(4.0 * s / de)))
-    k_e = de * np.arange(-half, half + 1)
-    k_w = np.exp(-0.5 * (k_e / s) ** 2)
-    return k_e, k_w / k_w.sum()
-
-
-def _onset_basis(e, e_bg, b, response):
-    """Unit-amplitude onsets for every (e_bg, b) pair: shape (len(e_bg), n).
-
-    With a response, ``model(e_i) = sum_k w_k f(e_i - k_e[k])``: a 'valid'
-    convolution of f on a grid padded by ``n_k - 1`` channels below the window.
-    """
-    e_bg = np.atleast_1d(e_bg)[:, None]
-    b = np.atleast_1d(b)[:, None]
-    if response is None:
-        return np.clip(e[None, :] - e_bg, 0.0, None) ** b
-    k_e, k_w = response
-    de = e[1] - e[0] if e.size > 1 else 1.0
-    n_k = k_e.size
-    e_pad = e[0] - k_e[-1] + de * np.arange(e.size + n_k - 1)
-    f = np.clip(e_pad[None, :] - e_bg, 0.0, None) ** b
-    if n_k <= 64:
-        # short kernels: one strided product ('valid' convolution of every row)
-        windows = np.lib.stride_tricks.sliding_window_view(f, n_k, axis=1)
-        return windows @ k_w[::-1]
-    return fftconvolve(f, k_w[None, :], mode="valid", axes=1)
-
-
-def _project(cols_w, yw):
-    """Residual of yw (rows) after weighted least squares on the columns cols_w (n, p)."""
-    if cols_w.shape[1] == 0:
-        return yw
-    q, _ = np.linalg.qr(cols_w)
-    return yw - (yw @ q) @ q.T
-
-
-class OnsetFits:
-    """Fitted parameters of every row: arrays of length m (``pedestal``: (m, 2)).
-
-    ``model`` (m, n) holds every row's fitted curve in counts on the window.
-    """
-
-    def __init__(self, m, n):
-        self.e_bg, self.b, self.amplitude, self.chi2 = (
-            np.full(m, np.nan) for _ in range(4)
-        )
-        self.pedestal = np.full((m, 2), np.nan)
-        self.model = np.full((m, n), np.nan)
-        self.converged = np.zeros(m, dtype=bool)
-
-
-def _profiled(onset_w, bg_w, yw):
-    """Linear parameters and chi^2 for one onset column (A >= 0), one row.
-
-    Returns (A, pedestal coefficients, chi^2).
-    """
-    p = bg_w.shape[1]
-    if p:
-        coef, *_ = np.linalg.lstsq(np.column_stack([onset_w, bg_w]), yw, rcond=None)
-        amp, ped = coef[0], coef[1:]
-    else:
-        den = onset_w @ onset_w
-        amp = (onset_w @ yw) / den if den > 0 else 0.0
-        ped = np.empty(0)
-    if not amp > 0:
-        amp = 0.0
-        ped = np.linalg.lstsq(bg_w, yw, rcond=None)[0] if p else ped
-    resid = yw - amp * onset_w - (bg_w @ ped if p else 0.0)
-    return amp, ped, float(resid @ resid)
-
-
-def _grid_search(e, y, w, b_values, e_lo, e_hi, response, bg):
-    """Best (E_bg, b) of every row on a grid, with the linear parameters profiled out."""
     de = e[1] - e[0] if e.size > 1 else 1.0
     n_e = int(min(_N_E_GRID, max(2, np.ceil((e_hi - e_lo) / de) + 1)))
     e_grid = np.linspace(e_lo, e_hi, n_e)
-    eg, bg_b = (a.ravel() for a in np.meshgrid(e_grid, b_values, indexing="ij"))
-    basis = _onset_basis(e, eg, bg_b, response)  # (G, n)
-    m = y.shape[0]
-    best = np.empty(m, dtype=int)
-    shared = bool(np.all(w == w[0]))
-    for i in range(m):
-        if i == 0 or not shared:
-            bg_w = bg * w[i][:, None]
-            f_t = _project(bg_w, basis * w[i])  # onsets with the pedestal projected out
+    n_b = b_values.size
+    steps = np.round(b_values / _B_STEP)
+    # (only worth it on a dense b grid: a few fixed values take a power each)
+    products = n_b > 4 and np.allclose(steps * _B_STEP, b_values, rtol=0.0, atol=1e-9)
+    m = rows.y_t.shape[0]
+    if rows.shared:
+        weight_rows = [(rows.w[0], np.arange(m))]
+    else:
+        unique, inverse = np.unique(rows.w, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        weight_rows = [(u, np.flatnonzero(inverse == k)) for k, u in enumerate(unique)]
+    groups = []
+    for w, at in weight_rows:
+        if rows.q is None:
+            q = np.empty((e.size, 0))
+        else:
+            q = rows.q[0] if rows.shared else np.linalg.qr(rows.bg * w[:, None])[0]
+        groups.append((w, q, at, rows.y_t[at]))
+    n_sel = len(selections)
+    top_score = np.full((n_sel, m), -np.inf)
+    top = np.zeros((n_sel, m), dtype=int)  # index into (E_bg, selected b), E_bg-major
+    per_block = max(1, _GRID_BLOCK // n_b)
+    for start in range(0, n_e, per_block):
+        eg = e_grid[start : start + per_block]
+        weighted = False
+        if products:
+            # (len(eg) * n_b, n), weighted already where there is one weight row
+            only = groups[0][0] if len(groups) == 1 else None
+            basis, weighted = onsets.powers(eg, b_values, only)
+        else:
+            basis = onsets(np.repeat(eg, n_b), np.tile(b_values, eg.size))
+        for w, q, at, y_t in groups:
+            f_t = _less_fit(basis if weighted else basis * w, q)  # less the pedestal fit
             norm = np.einsum("gn,gn->g", f_t, f_t)
-            norm = np.where(norm > 0, norm, np.inf)
-        y_t = _project(bg_w, y[i] * w[i])
-        num = f_t @ y_t
-        # chi^2 drop of each grid point; a negative amplitude is no onset (drop 0)
-        gain = np.where(num > 0, num**2 / norm, 0.0)
-        best[i] = int(np.argmax(gain))
-    return eg[best], bg_b[best]
+            inv = np.where(norm > 0, 1.0 / np.sqrt(np.where(norm > 0, norm, 1.0)), 0.0)
+            f_t *= inv[:, None]
+            score = (y_t @ f_t.T).reshape(at.size, eg.size, n_b)
+            for k, sel in enumerate(selections):
+                part = score[:, :, sel].reshape(at.size, -1)
+                best = np.argmax(part, axis=1)
+                value = part[np.arange(at.size), best]
+                # strictly larger: the first of equal maxima wins, as in one argmax
+                larger = value > top_score[k, at]
+                top_score[k, at] = np.where(larger, value, top_score[k, at])
+                top[k, at] = np.where(larger, start * len(sel) + best, top[k, at])
+    found = []
+    for k, sel in enumerate(selections):
+        i_e, i_b = np.divmod(np.where(top_score[k] > 0, top[k], 0), len(sel))
+        found.append((e_grid[i_e], b_values[np.asarray(sel)[i_b]]))
+    return found
+
+
+def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None, held_b=None):
+    """Bounded, secant-corrected Levenberg-Marquardt on every row at once, from x0.
+
+    ``model(x, idx, derivatives)`` gives the unit onsets (len(idx), n) of
+    rows ``idx`` at parameters ``x`` (len(idx), k), or with ``derivatives``
+    a list of them and their derivatives by each parameter; ``rows.jacobian``
+    turns those into residuals and their derivatives. ``held_b`` (m,) marks
+    rows whose b (the second parameter) stays where it starts: fits with b
+    fixed, done together with free ones. Steps are taken in variables scaled by
+    ``scale`` and clipped to the bounds ``lb``, ``ub`` (k,); a variable at a
+    bound whose gradient points outward is held there. The Gauss-Newton
+    matrix misses the curvature of the onset's edge (large for b < 1), so
+    that plain Gauss-Newton steps overshoot and oscillate about the minimum;
+    a symmetric secant (Powell-symmetric-Broyden) correction learns that
+    curvature from the change of the gradient along the steps. Every trial
+    point is evaluated with its Jacobian (analytic, of the variable
+    projection), which is the next one where the step is taken. A row whose
+    E_bg ends on a kink of the model (``kinks``: origin and spacing of the
+    E_bg where a sample of the onset starts, whose slope is infinite there
+    for b < 1) goes on with E_bg held, so that b still reaches its minimum.
+    A step is kept only where it lowers chi^2, so no row ends above its
+    start. Returns the parameters (m, k), chi^2 (m,) at them and chi^2 at x0.
+    """
+    m, k = x0.shape
+    lb, ub = np.asarray(lb, float), np.asarray(ub, float)
+
+    def evaluate(x, idx):
+        # residuals, chi^2 and Jacobian (r, k, n) in the scaled variables
+        resid, chi, jac = rows.jacobian(model(x, idx, derivatives=True), idx)
+        return resid, chi, jac * scale[None, :, None]
+
+    every = np.arange(m)
+    x = x0.copy()
+    resid, chi, jac = evaluate(x, every)
+    chi_start = chi.copy()
+    lam = np.full(m, _LAMBDA0)
+    fails = np.zeros(m, dtype=int)
+    corr = np.zeros((m, k, k))  # secant correction to the Gauss-Newton matrix
+    g_last = np.zeros((m, k))
+    step = np.zeros((m, k))  # the last step taken (scaled), zero where none
+    frozen = np.zeros((m, k), dtype=bool)
+    if held_b is not None:
+        frozen[:, 1] = held_b
+    active = np.flatnonzero(np.isfinite(chi))
+    for _ in range(max_iter):
+        if active.size == 0:
+            break
+        xa, chi_a, r, jac_a = x[active], chi[active], resid[active], jac[active]
+        grad = np.einsum("akn,an->ak", jac_a, r)  # of chi^2 / 2
+        jtj = np.einsum("akn,aln->akl", jac_a, jac_a)
+        c, s = corr[active], step[active]
+        # after a step s the gradient changed by y: make (J^T J + C) s = y
+        v = (grad - g_last[active]) - np.einsum("akl,al->ak", jtj + c, s)
+        ss = np.einsum("ak,ak->a", s, s)[:, None, None]
+        vs = np.einsum("ak,ak->a", v, s)[:, None, None]
+        outer = v[:, :, None] * s[:, None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            update = (outer + outer.transpose(0, 2, 1)) / ss - vs * (
+                s[:, :, None] * s[:, None, :]
+            ) / ss**2
+        c = c + np.where(ss > 0, update, 0.0)
+        hess = jtj + c
+        # a correction that leaves the matrix indefinite is dropped
+        if k == 1:
+            definite = hess[:, 0, 0] > 0
+        else:
+            det = hess[:, 0, 0] * hess[:, 1, 1] - hess[:, 0, 1] * hess[:, 1, 0]
+            definite = (hess[:, 0, 0] > 0) & (det > 0)
+        reset = ~(definite & np.all(np.isfinite(hess), axis=(1, 2)))
+        c[reset] = 0.0
+        hess[reset] = jtj[reset]
+        corr[active], g_last[active] = c, grad
+        held = ((xa <= lb) & (grad > 0)) | ((xa >= ub) & (grad < 0)) | frozen[active]
+        grad = np.where(held, 0.0, grad)
+        # a held variable does not move: its row and column are the identity's;
+        # the others' curvature is floored relative to theirs alone (a held E_bg
+        # on a kink can have a derivative of 1e14)
+        diag = np.where(held, 0.0, np.einsum("akk->ak", hess))
+        diag = np.maximum(diag, 1e-12 * np.maximum(diag.max(axis=1), 1e-300)[:, None])
+        diag = np.where(held, 1.0, diag * (1.0 + lam[active][:, None]))
+        if k == 1:
+            dz = -grad / diag
+        else:
+            off = np.where(held[:, 0] | held[:, 1], 0.0, hess[:, 0, 1])
+            det = diag[:, 0] * diag[:, 1] - off**2
+            dz = np.column_stack(
+                [
+                    -(diag[:, 1] * grad[:, 0] - off * grad[:, 1]) / det,
+                    -(diag[:, 0] * grad[:, 1] - off * grad[:, 0]) / det,
+                ]
+            )
+        flat = np.max(np.abs(grad), axis=1) <= _TOL * np.maximum(1.0, chi_a)
+        t = np.flatnonzero(~flat)
+        x_new = np.clip(xa[t] + dz[t] * scale, lb, ub)
+        r_new, chi_new, jac_new = evaluate(x_new, active[t])
+        better = chi_new < chi_a[t]
+        moved = x_new - xa[t]
+        tiny = np.all(np.abs(moved) <= _TOL * (_TOL + np.abs(xa[t])), axis=1)
+        # chi^2 drop the quadratic model predicted for the step taken
+        taken = moved / scale
+        predicted = -2.0 * np.einsum("ak,ak->a", grad[t], taken) - np.einsum(
+            "ak,akl,al->a", taken, hess[t], taken
+        )
+        good, bad = active[t[better]], active[t[~better]]
+        x[good], chi[good] = x_new[better], chi_new[better]
+        resid[good], jac[good] = r_new[better], jac_new[better]
+        step[good] = moved[better] / scale
+        step[bad] = 0.0
+        lam[good] *= _LAMBDA_DOWN
+        lam[bad] *= _LAMBDA_UP
+        fails[good] = 0
+        fails[bad] += 1
+        # done: a step that gains almost nothing and was predicted to (as in
+        # MINPACK: a step across the valley can gain little by chance), no
+        # lower point within a vanishing step (the minimum, or a kink of the
+        # model), or none after every damping
+        small = _TOL * chi_a[t]
+        stop = flat.copy()
+        stop[t] = np.where(
+            better,
+            tiny | ((chi_a[t] - chi_new <= small) & (predicted <= small)),
+            tiny | (fails[active[t]] >= _MAX_TRIES),
+        )
+        if k > 1 and kinks is not None:
+            u = (xa[:, 0] - kinks[0]) / kinks[1]
+            on_kink = np.abs(u - np.round(u)) <= _ON_KINK
+            stuck = active[stop & ~flat & on_kink & ~frozen[active, 0]]
+            frozen[stuck, 0] = True
+            fails[stuck], lam[stuck], corr[stuck], step[stuck] = 0, _LAMBDA0, 0.0, 0.0
+            stop[np.isin(active, stuck)] = False
+        active = active[~stop]
+    return x, chi, chi_start
 
 
 def fit_onsets(
@@ -189,72 +293,135 @@ def fit_onsets(
     background : {None, "constant", "linear"}, default=None
         Pedestal under the onset.
     max_nfev : int, default=100
-        Function evaluations of each refinement.
+        Iterations of each row's refinement.
 
     Returns
     -------
     fits : OnsetFits
     """
-    m = y.shape[0]
-    bg = background_columns(e, background)
+    return fit_onsets_many(
+        e,
+        y,
+        w,
+        [b_fixed],
+        e_lo,
+        e_hi,
+        resolution=resolution,
+        kernels=kernels,
+        background=background,
+        max_nfev=max_nfev,
+    )[0]
+
+
+def fit_onsets_many(
+    e,
+    y,
+    w,
+    exponents,
+    e_lo,
+    e_hi,
+    *,
+    resolution=None,
+    kernels=None,
+    background=None,
+    max_nfev=100,
+):
+    """:func:`fit_onsets` of the same rows for several exponents at once.
+
+    ``exponents`` lists a ``b_fixed`` (a float in ``B_BOUNDS``, or None for a
+    free b) per fit; the other arguments are :func:`fit_onsets`'. One grid
+    serves every fit (a fixed b within the free grid is its column), and the
+    rows of all fits are refined together. Returns a list of OnsetFits.
+    """
+    m, n_fits = y.shape[0], len(exponents)
+    fits = [OnsetFits(m, e.size) for _ in exponents]
+    if not e_lo < e_hi:
+        return fits
+    rows = _WeightedRows(y, w, background_columns(e, background))
     if kernels is not None:
-        grid_response = (kernels[0], kernels[1].mean(axis=0))
-    else:
-        grid_response = _response(e, resolution)
-    b_values = _B_GRID if b_fixed is None else np.array([b_fixed])
-    eb0, b0 = _grid_search(e, y, w, b_values, e_lo, e_hi, grid_response, bg)
-    out = OnsetFits(m, e.size)
-    for i in range(m):
-        yw, wi = y[i] * w[i], w[i]
-        bg_w = bg * wi[:, None]
-        response = grid_response if kernels is None else (kernels[0], kernels[1][i])
-
-        def resid(p, yw=yw, wi=wi, bg_w=bg_w, response=response):
-            b_val = p[1] if b_fixed is None else b_fixed
-            onset_w = _onset_basis(e, p[0], b_val, response)[0] * wi
-            amp, ped, _ = _profiled(onset_w, bg_w, yw)
-            return yw - amp * onset_w - (bg_w @ ped if ped.size else 0.0)
-
-        if b_fixed is None:
-            x0, lb, ub = [eb0[i], b0[i]], [e_lo, B_BOUNDS[0]], [e_hi, B_BOUNDS[1]]
+        grid_onsets = _Onsets(e, (kernels[0], kernels[1].mean(axis=0)))
+        if np.all(kernels[1] == kernels[1][0]):
+            onsets = _Onsets(e, (kernels[0], kernels[1][0]))  # one for every row
         else:
-            x0, lb, ub = [eb0[i]], [e_lo], [e_hi]
-        x0 = np.clip(x0, lb, ub)
-        de = e[1] - e[0] if e.size > 1 else 1.0
-        x_scale = [de, 0.1][: len(x0)]
-        try:
-            sol = least_squares(
-                resid,
-                x0,
-                bounds=(lb, ub),
-                method="trf",
-                x_scale=x_scale,
-                max_nfev=max_nfev,
-            )
-        except (ValueError, np.linalg.LinAlgError):
+            onsets = _Onsets(e, kernels)
+    else:
+        grid_onsets = onsets = _Onsets(e, _response(e, resolution))
+    # one grid for every fit: the free b grid when a fit has a free b (a fixed
+    # b on it is its column), else the fixed values; others get their own
+    free = any(b is None for b in exponents)
+    b_values = _B_GRID if free else np.unique(np.asarray(exponents, float))
+    selections, apart = [], {}
+    for i, b in enumerate(exponents):
+        if b is None:
+            selections.append(np.arange(b_values.size))
             continue
-        p = sol.x
-        # keep the grid point when the local polish ends worse (a kink of the model)
-        if not np.sum(sol.fun**2) <= np.sum(resid(x0) ** 2):
-            p = x0
-        b_val = p[1] if b_fixed is None else b_fixed
-        onset_w = _onset_basis(e, p[0], b_val, response)[0] * wi
-        amp, ped, chi = _profiled(onset_w, bg_w, yw)
-        if not np.isfinite(chi):
-            continue
-        out.model[i] = (amp * onset_w + (bg_w @ ped if ped.size else 0.0)) / wi
-        out.e_bg[i], out.b[i], out.amplitude[i], out.chi2[i] = p[0], b_val, amp, chi
-        out.pedestal[i] = 0.0
-        out.pedestal[i, : ped.size] = ped
-        out.converged[i] = True
-    return out
+        column = np.flatnonzero(np.abs(b_values - b) <= 1e-9)
+        if column.size:
+            selections.append(column[:1])
+        else:
+            apart[i] = float(b)
+            selections.append(None)
+    found = _grid_search(
+        e, rows, b_values, e_lo, e_hi, grid_onsets, [s for s in selections if s is not None]
+    )
+    starts = iter(found)
+    x0 = []
+    for i, b in enumerate(exponents):
+        if i in apart:
+            e0 = _grid_search(
+                e, rows, np.array([apart[i]]), e_lo, e_hi, grid_onsets, [np.arange(1)]
+            )[0][0]
+            x0.append(np.column_stack([e0, np.full(m, apart[i])]))
+        else:
+            e0, b0 = next(starts)
+            x0.append(np.column_stack([e0, b0 if b is None else np.full(m, float(b))]))
+    # every fit's rows refined together: row s of the stack is data row s % m
+    k = 2 if free else 1
+    x0 = np.vstack(x0)[:, :k]
+    data = np.tile(np.arange(m), n_fits)
+    held_b = np.repeat([b is not None for b in exponents], m) if free else None
+    b_rows = np.repeat([np.nan if b is None else float(b) for b in exponents], m)
+
+    def model(x, idx, derivatives=False):
+        b_val = x[:, 1] if free else b_rows[idx]
+        at = data[idx]
+        if derivatives:
+            return onsets.with_derivatives(x[:, 0], b_val, at, d_b=free)
+        return onsets(x[:, 0], b_val, at)
+
+    lb, ub = [e_lo, B_BOUNDS[0]][:k], [e_hi, B_BOUNDS[1]][:k]
+    x0 = np.clip(x0, lb, ub)
+    de = e[1] - e[0] if e.size > 1 else 1.0
+    scale = np.array([de, 0.1][:k])
+    kinks = (onsets.e_pad[0], de) if e.size > 1 else None
+    stacked = _StackedRows(rows, data)
+    x, chi, chi0 = _refine(stacked, x0, lb, ub, scale, model, max_nfev, kinks, held_b)
+    # keep the grid point when the local polish ends worse (a kink of the model)
+    x = np.where((chi <= chi0)[:, None], x, x0)
+    every = np.arange(data.size)
+    onset = model(x, every)
+    onset_w = onset * rows.weights(data)
+    _, _, amp = stacked.profile(onset, every)
+    ped, ped_w = rows.pedestal(rows.yw[data] - amp[:, None] * onset_w, data)
+    fitted_w = amp[:, None] * onset_w + ped_w
+    resid = rows.yw[data] - fitted_w
+    chi = np.einsum("mn,mn->m", resid, resid)
+    ok = np.isfinite(chi)
+    model_counts = fitted_w / w[data]
+    for i, (out, b) in enumerate(zip(fits, exponents, strict=True)):
+        part = slice(i * m, (i + 1) * m)
+        good = ok[part]
+        out.model[good] = model_counts[part][good]
+        out.e_bg[good] = x[part, 0][good]
+        out.b[good] = x[part, k - 1][good] if b is None else b
+        out.amplitude[good], out.chi2[good] = amp[part][good], chi[part][good]
+        out.pedestal[good] = 0.0
+        out.pedestal[good, : ped.shape[1]] = ped[part][good]
+        out.converged[good] = True
+    return fits
 
 
 def null_chi2(e, y, w, background):
     """chi^2 of every row under the pedestal alone (zero when ``background`` is None)."""
-    bg = background_columns(e, background)
-    chi = np.empty(y.shape[0])
-    for i in range(y.shape[0]):
-        r = _project(bg * w[i][:, None], y[i] * w[i])
-        chi[i] = r @ r
-    return chi
+    r = _WeightedRows(y, w, background_columns(e, background)).y_t
+    return np.einsum("mn,mn->m", r, r)

@@ -1,0 +1,297 @@
+"""The onset model ``A (E - E_bg)^b`` (+ a pedestal) on a window, and weighted rows.
+
+What the fit of :mod:`._onset_fit` evaluates: onsets on a padded grid (with or
+without an instrument response), the pedestal's columns, and every row's
+weighted counts with the pedestal projected out, so that for a given (E_bg, b)
+the linear parameters (A >= 0 and the pedestal) are solved exactly.
+"""
+
+import numpy as np
+from scipy import fft
+
+# Onset exponents of a direct and an indirect gap, and the range of a fitted one.
+B_DIRECT = 0.5
+B_INDIRECT = 1.5
+B_BOUNDS = (0.1, 4.0)
+BACKGROUNDS = (None, "constant", "linear")
+
+_N_E_GRID = 120  # at most this many E_bg grid points (never finer than a channel)
+_B_STEP = 0.1
+_B_GRID = np.round(np.arange(0.1, 4.001, _B_STEP), 10)
+
+__all__ = [
+    "BACKGROUNDS",
+    "B_BOUNDS",
+    "B_DIRECT",
+    "B_INDIRECT",
+    "OnsetFits",
+    "background_columns",
+]
+
+
+def background_columns(e, background):
+    """The pedestal's design columns on the window ``e``: shape (n, 0, 1 or 2)."""
+    if background is None:
+        return np.empty((e.size, 0))
+    ones = np.ones(e.size)
+    if background == "constant":
+        return ones[:, None]
+    span = e[-1] - e[0] if e.size > 1 else 1.0
+    return np.column_stack([ones, (e - e[0]) / span])
+
+
+def _response(e, resolution=None, kernel=None):
+    """(k_energy, unit-sum weights) of the instrument response, or None for none.
+
+    ``kernel`` is a pair (k_energy, k_weight) on a uniform, increasing axis with
+    the window's spacing, e.g. the matched ZLP; otherwise ``resolution`` is the
+    FWHM of a Gaussian.
+    """
+    if kernel is not None:
+        return kernel
+    if not resolution:
+        return None
+    de = e[1] - e[0] if e.size > 1 else 1.0
+    s = resolution / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    half = max(1, int(np.ceil(4.0 * s / de)))
+    k_e = de * np.arange(-half, half + 1)
+    k_w = np.exp(-0.5 * (k_e / s) ** 2)
+    return k_e, k_w / k_w.sum()
+
+
+class _Onsets:
+    """Unit-amplitude onsets ``(E - E_bg)^b`` on a window, convolved with a response.
+
+    ``response`` is None, (k_energy, weights (n_k,)) shared by every row, or
+    (k_energy, weights (m, n_k)) with one response per row. With a response,
+    ``model(e_i) = sum_k w_k f(e_i - k_e[k])``: a 'valid' convolution of f
+    sampled on the window extended by ``n_k - 1`` channels below it.
+    """
+
+    def __init__(self, e, response):
+        self.n = e.size
+        self.k_w = None if response is None else response[1]
+        if response is None:
+            self.e_pad = e
+            return
+        de = e[1] - e[0] if e.size > 1 else 1.0
+        n_k = response[0].size
+        self.e_pad = e[0] - response[0][-1] + de * np.arange(e.size + n_k - 1)
+        self.toeplitz = self.k_fft = None
+        if self.k_w.ndim == 1:
+            # a shared response is a product with its Toeplitz matrix
+            lag = np.arange(self.e_pad.size)[:, None] - np.arange(self.n)[None, :]
+            inside = (lag >= 0) & (lag < n_k)
+            self.toeplitz = np.where(inside, self.k_w[::-1][np.clip(lag, 0, n_k - 1)], 0.0)
+        elif n_k > 64:
+            # one response per row, long: products of Fourier transforms
+            self.size = fft.next_fast_len(self.e_pad.size, real=True)
+            self.k_fft = fft.rfft(self.k_w, self.size, axis=1)
+
+    def _first(self, e_bg):
+        """Padded samples at or below the lowest gap are zero in every row: skip them."""
+        if self.k_w is None or e_bg.size == 0:
+            return 0
+        return min(int(np.searchsorted(self.e_pad, np.min(e_bg), side="right")), self.n)
+
+    def __call__(self, e_bg, b, rows=None):
+        """Onsets of every (e_bg, b) pair (arrays of length r): shape (r, n).
+
+        ``rows`` picks the per-row responses of the pairs.
+        """
+        j0 = self._first(e_bg)
+        f = np.clip(self.e_pad[None, j0:] - e_bg[:, None], 0.0, None) ** b[:, None]
+        return self.convolve(f, j0, rows)
+
+    def with_derivatives(self, e_bg, b, rows=None, d_b=True):
+        """Onsets and their derivatives by E_bg (and by b): a list of (r, n) arrays.
+
+        ``d/dE_bg x^b = -b x^(b-1)`` and ``d/db x^b = x^b ln x`` for ``x = E -
+        E_bg > 0``, zero where x = 0 (the onset stays zero there as E_bg
+        rises: the one-sided derivative).
+        """
+        j0 = self._first(e_bg)
+        x = np.clip(self.e_pad[None, j0:] - e_bg[:, None], 0.0, None)
+        f = x ** b[:, None]
+        inside = x > 0
+        x = np.where(inside, x, 1.0)
+        parts = [f, np.where(inside, -b[:, None] * f / x, 0.0)]
+        if d_b:
+            parts.append(f * np.log(x))
+        r = e_bg.size
+        stacked = self.convolve(
+            np.concatenate(parts), j0, None if rows is None else np.tile(rows, len(parts))
+        )
+        return [stacked[i * r : (i + 1) * r] for i in range(len(parts))]
+
+    def powers(self, e_grid, exponents, weight=None):
+        """Onsets on the grid e_grid x exponents (E_bg-major), exponents multiples of 0.1.
+
+        The powers are successive products of ``x^0.1``: a multiplication
+        instead of a power per point (its rounding differs by ~1e-14 relative).
+        Without a response, a ``weight`` (n,) is multiplied in on the way;
+        returns (onsets, whether they are weighted).
+        """
+        j0 = self._first(e_grid)
+        root = np.clip(self.e_pad[None, j0:] - e_grid[:, None], 0.0, None) ** _B_STEP
+        steps = np.round(exponents / _B_STEP).astype(int)
+        f = np.empty((e_grid.size, int(steps.max()), root.shape[1]))
+        weighted = weight is not None and self.k_w is None
+        f[:, 0] = root * weight if weighted else root
+        for j in range(1, f.shape[1]):
+            np.multiply(f[:, j - 1], root, out=f[:, j])
+        if not np.array_equal(steps, np.arange(1, f.shape[1] + 1)):
+            f = f[:, steps - 1]
+        return self.convolve(f.reshape(-1, root.shape[1]), j0), weighted
+
+    def convolve(self, f, j0, rows=None):
+        """The 'valid' convolution of samples f of e_pad[j0:] (the rest zero)."""
+        if self.k_w is None:
+            return f
+        if self.toeplitz is not None:
+            return f @ self.toeplitz[j0:]
+        rows = slice(None) if rows is None else rows
+        n_k = self.k_w.shape[1]
+        if self.k_fft is None:
+            full = np.zeros((f.shape[0], self.e_pad.size))
+            full[:, j0:] = f
+            windows = np.lib.stride_tricks.sliding_window_view(full, n_k, axis=1)
+            return np.matmul(windows, self.k_w[rows, ::-1, None])[..., 0]
+        # the linear convolution of the samples from j0 on: channel i of the
+        # window is its element i + n_k - 1 - j0 (zero before the first)
+        spectrum = fft.rfft(f, self.size, axis=1) * self.k_fft[rows]
+        full = fft.irfft(spectrum, self.size, axis=1)
+        lag = n_k - 1 - j0
+        out = np.zeros((f.shape[0], self.n))
+        first = max(0, -lag)
+        out[:, first:] = full[:, first + lag : lag + self.n]
+        return out
+
+
+def _less_fit(a, q):
+    """``a`` (rows, n) less its least-squares fit by the orthonormal columns q (n, p).
+
+    Written as p rank-one updates: a product with ``q.T`` of one or two rows
+    is slow in BLAS.
+    """
+    out = a - (a @ q[:, 0])[:, None] * q[:, 0] if q.shape[1] else a
+    for c in range(1, q.shape[1]):
+        out -= (a @ q[:, c])[:, None] * q[:, c]
+    return out
+
+
+class OnsetFits:
+    """Fitted parameters of every row: arrays of length m (``pedestal``: (m, 2)).
+
+    ``model`` (m, n) holds every row's fitted curve in counts on the window.
+    """
+
+    def __init__(self, m, n):
+        self.e_bg, self.b, self.amplitude, self.chi2 = (
+            np.full(m, np.nan) for _ in range(4)
+        )
+        self.pedestal = np.full((m, 2), np.nan)
+        self.model = np.full((m, n), np.nan)
+        self.converged = np.zeros(m, dtype=bool)
+
+
+class _WeightedRows:
+    """Every row's weighted counts, with the pedestal's columns projected out.
+
+    ``y_t`` (m, n) holds the weighted counts less their least-squares
+    pedestal. Rows that share one weight row (replicas of one spectrum share
+    its sigma) share the QR factors of the weighted pedestal columns.
+    """
+
+    def __init__(self, y, w, bg):
+        self.bg = bg
+        self.shared = bool(np.all(w == w[0]))
+        self.w = w[:1] if self.shared else w
+        self.yw = y * w
+        self.bg_w = bg[None] * self.w[:, :, None]  # (1 or m, n, p)
+        self.q = self.r = None
+        if bg.shape[1]:
+            self.q, self.r = np.linalg.qr(self.bg_w)
+        self.y_t = self.project(self.yw, np.arange(y.shape[0]))
+
+    def weights(self, rows):
+        return self.w[0] if self.shared else self.w[rows]
+
+    def project(self, a, rows):
+        """``a`` (len(rows), n) less its least-squares fit by the rows' pedestal."""
+        if self.q is None:
+            return a
+        if self.shared:
+            q = self.q[0]
+            return _less_fit(a, q)
+        q = self.q[rows]
+        return a - np.einsum("mnp,mp->mn", q, np.einsum("mnp,mn->mp", q, a))
+
+    def profile(self, onset, rows):
+        """(residual, chi^2, A) of rows ``rows`` with unit onsets ``onset`` in counts.
+
+        A >= 0 and the pedestal are the linear least-squares solution; a
+        negative A is no onset (A = 0, the pedestal alone).
+        """
+        o_t = self.project(onset * self.weights(rows), rows)
+        y_t = self.y_t[rows]
+        num = np.einsum("mn,mn->m", o_t, y_t)
+        den = np.einsum("mn,mn->m", o_t, o_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            amp = np.where(den > 0, num / den, 0.0)
+        amp = np.where(amp > 0, amp, 0.0)
+        resid = y_t - amp[:, None] * o_t
+        return resid, np.einsum("mn,mn->m", resid, resid), amp
+
+    def jacobian(self, parts, rows):
+        """:meth:`profile` and the derivatives of the residual: (r, k, n).
+
+        ``parts`` holds the unit onsets of rows ``rows`` and their
+        derivatives by each of k parameters. With ``o`` and ``d`` the onset
+        and a derivative less their pedestal fit, ``A = o.y / o.o``, the
+        residual ``y - A o`` changes by ``-A d - dA o`` with ``dA = (d.y - 2 A
+        d.o) / o.o`` (zero where A = 0: the pedestal alone does not move).
+        """
+        r, k = rows.size, len(parts) - 1
+        stacked = np.tile(rows, k + 1)
+        t = self.project(np.concatenate(parts) * self.weights(stacked), stacked)
+        o_t, d_t = t[:r], t[r:].reshape(k, r, t.shape[1])
+        y_t = self.y_t[rows]
+        num = np.einsum("mn,mn->m", o_t, y_t)
+        den = np.einsum("mn,mn->m", o_t, o_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            amp = np.where(den > 0, num / den, 0.0)
+            amp = np.where(amp > 0, amp, 0.0)
+            d_amp = (
+                np.einsum("kmn,mn->km", d_t, y_t)
+                - 2.0 * amp * np.einsum("kmn,mn->km", d_t, o_t)
+            ) / den
+        d_amp = np.where(amp > 0, d_amp, 0.0)
+        resid = y_t - amp[:, None] * o_t
+        jac = -(amp[None, :, None] * d_t + d_amp[:, :, None] * o_t[None])
+        return resid, np.einsum("mn,mn->m", resid, resid), jac.transpose(1, 0, 2)
+
+    def pedestal(self, rest_w, rows):
+        """Pedestal coefficients (r, p) and their weighted curves (r, n) fitted to rest_w."""
+        if self.q is None:
+            return np.empty((rest_w.shape[0], 0)), np.zeros_like(rest_w)
+        if self.shared:
+            coef = np.linalg.solve(self.r[0], (rest_w @ self.q[0]).T).T
+            return coef, coef @ self.bg_w[0].T
+        rhs = np.einsum("mnp,mn->mp", self.q[rows], rest_w)
+        coef = np.linalg.solve(self.r[rows], rhs[..., None])[..., 0]
+        return coef, np.einsum("mnp,mp->mn", self.bg_w[rows], coef)
+
+
+class _StackedRows:
+    """Several fits of the same rows as one stack: row s is data row ``data[s]``."""
+
+    def __init__(self, rows, data):
+        self.rows, self.data = rows, data
+        self.n = rows.y_t.shape[1]
+
+    def profile(self, onset, idx):
+        return self.rows.profile(onset, self.data[idx])
+
+    def jacobian(self, parts, idx):
+        return self.rows.jacobian(parts, self.data[idx])
