@@ -145,7 +145,9 @@ def test_cluster_training_draws_one_member_per_cluster_per_replica(pixels):
     for c in range(3):
         assert np.all(labels[table.picks[c]] == c)
         rows = np.flatnonzero((table.spectrum == c) & table.is_data)
-        chosen = (np.abs(ENERGY) < table.regions.de1_cluster_[c]) & (np.median(pixels[labels == c], 0) > 0)
+        chosen = (np.abs(ENERGY) < table.regions.de1_cluster_[c]) & (
+            np.median(pixels[labels == c], 0) > 0
+        )
         for r in range(5):
             member = pixels[table.picks[c, r]]
             # the replica's targets are that member, in the same normalised units

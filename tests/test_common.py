@@ -130,7 +130,6 @@ _MASK_NO_ZLP_AT_ZERO = (
 )
 
 
-
 def _every_channel(X):
     """A ThicknessClusterer feature for the checks' random numbers: the rows themselves.
 
