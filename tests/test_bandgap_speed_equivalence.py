@@ -21,6 +21,7 @@ from scipy.optimize import least_squares
 from sklearn_zlp.physics._onset_fit import (
     _B_GRID,
     B_BOUNDS,
+    _gram,
     _Onsets,
     _response,
     background_columns,
@@ -198,3 +199,45 @@ def test_onset_model_equals_a_plain_convolution(n_k):
         np.testing.assert_allclose(
             shared[i], _model(E, e_bg[i], b[i], (k_e, k_w[0])), rtol=1e-10, atol=1e-12
         )
+
+
+def test_median_in_the_replicas_stack_equals_its_own_fit():
+    # fit_band_gap fits the replica median's b = 0.5 and 1.5 as one more row of
+    # the replicas' stack (b free, 0.5, 1.5) where it shares their weights; it
+    # must equal the median's own fixed-b fit (one parameter)
+    y, w = _rows(CASES[:6], seed=5)
+    w = np.broadcast_to(w[:1], y.shape)
+    median = np.median(y, axis=0)[None]
+    options = {"background": "constant"}
+    stack = fit_onsets_many(
+        E,
+        np.vstack([y, median]),
+        np.vstack([w, w[:1]]),
+        [None, 0.5, 1.5],
+        E_LO,
+        E_HI,
+        **options,
+    )
+    alone = fit_onsets_many(E, median, w[:1], [0.5, 1.5], E_LO, E_HI, **options)
+    for fits, own in zip(stack[1:], alone, strict=True):
+        np.testing.assert_allclose(fits.chi2[-1:], own.chi2, rtol=1e-7)
+        np.testing.assert_allclose(fits.e_bg[-1:], own.e_bg, rtol=0, atol=1e-3 * DE)
+        np.testing.assert_allclose(fits.model[-1:], own.model, rtol=1e-5, atol=1e-6)
+
+
+def test_onset_derivatives_equal_the_plain_formulas():
+    # x^b is taken as exp(b ln x) beside the ln that d/db needs
+    e_bg = np.array([0.9, 1.3, 1.55, 2.0, 2.61, 3.5])
+    b = np.array([0.1, 0.5, 1.5, 2.7, 1.0, 4.0])
+    f, d_e, d_b = _Onsets(E, None).with_derivatives(e_bg, b)
+    x = np.clip(E[None, :] - e_bg[:, None], 0.0, None)
+    power = x ** b[:, None]
+    np.testing.assert_allclose(f, power, rtol=1e-13, atol=0)
+    inside = x > 0
+    safe = np.where(inside, x, 1.0)
+    np.testing.assert_allclose(
+        d_e, np.where(inside, -b[:, None] * power / safe, 0.0), rtol=1e-13, atol=0
+    )
+    np.testing.assert_allclose(d_b, power * np.log(safe), rtol=1e-13, atol=0)
+    jac = np.random.default_rng(6).random((7, 2, 50))
+    np.testing.assert_array_equal(_gram(jac), np.einsum("akn,aln->akl", jac, jac))

@@ -161,10 +161,26 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
         k_e, k_w = _zlp_kernels(energy, options["unit_zlp"][:, j], e[0], e[-1])
         fit["kernels"] = (k_e, k_w)
         median_kernel = (k_e, k_w.mean(axis=0, keepdims=True))
+    wm = (1.0 / sig_median)[None]
+    m = y.shape[0]
+    # The replica median (for direct or indirect) shares the replicas' fits as
+    # one more row where it shares their weights and response: a fit of one
+    # or two rows costs about as much as one of a hundred (2 of 18 ms per
+    # spectrum of benchmarks/bench_bandgap.py), almost all of it per iteration.
+    joint = median_kernel is None and bool(np.all(w == wm))
     # b free (or as given), 0.5 and 1.5: one grid and one refinement for all three
     free, direct, indirect = fit_onsets_many(
-        e, y, w, [b, B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit
+        e,
+        np.vstack([y, median[None]]) if joint else y,
+        np.vstack([w, wm]) if joint else w,
+        [b, B_DIRECT, B_INDIRECT],
+        e_lo,
+        e_hi,
+        **fit,
     )
+    if joint:
+        fits_d, fits_i = direct.take(slice(m, None)), indirect.take(slice(m, None))
+        free, direct, indirect = (f.take(slice(0, m)) for f in (free, direct, indirect))
     n_onset = 3 if b is None else 2
     n_fit = n_parameters(b, background)
     dof = max(e.size - n_fit, 1)
@@ -193,11 +209,11 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
     statuses[no_onset] = np.where(floor[no_onset], PEDESTAL_DOMINATES, NO_ONSET)
     statuses[~(free.converged & np.isfinite(free.chi2))] = FIT_FAILED
     # direct or indirect: fixed-b fits of the replica median
-    wm = (1.0 / sig_median)[None]
-    fit_m = dict(fit, kernels=median_kernel)
-    fits_d, fits_i = fit_onsets_many(
-        e, median[None], wm, [B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit_m
-    )
+    if not joint:
+        fit_m = dict(fit, kernels=median_kernel)
+        fits_d, fits_i = fit_onsets_many(
+            e, median[None], wm, [B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit_m
+        )
     dof_fixed = max(e.size - (n_fit - n_onset + 2), 1)
     p = _p_indirect(
         fits_d.chi2[0],

@@ -126,6 +126,9 @@ def auto_window(
     last = min(lags.size, int(np.searchsorted(lags, search_end, side="right")) + run - 1)
     part = slice(first, max(first, last))
     rises = runs[:, width:][:, part] - runs[:, :-width][:, part]
+    # sorted once, the median and the band are picked, not partitioned, out of
+    # it (the same values: 0.9 against 1.6 ms at 100 replicas x 470 lags)
+    rises = np.sort(rises, axis=0)
     rise = replica_median(rises)
     # The noise of a rise: the spread of the replicas' rises (ZLP uncertainty,
     # whose smooth, correlated part cancels in a difference, and the replicas'

@@ -111,18 +111,25 @@ class _Onsets:
         rises: the one-sided derivative).
         """
         j0 = self._first(e_bg)
-        x = np.clip(self.e_pad[None, j0:] - e_bg[:, None], 0.0, None)
-        f = x ** b[:, None]
+        x = self.e_pad[None, j0:] - e_bg[:, None]
         inside = x > 0
-        x = np.where(inside, x, 1.0)
-        parts = [f, np.where(inside, -b[:, None] * f / x, 0.0)]
         if d_b:
-            parts.append(f * np.log(x))
+            # x^b as exp(b ln x) with the ln that d/db needs anyway: a power
+            # costs about three times an exp and a ln
+            log_x = np.log(x, where=inside, out=np.zeros_like(x))
+            f = np.exp(b[:, None] * log_x)
+            f *= inside
+        else:
+            f = np.clip(x, 0.0, None) ** b[:, None]
+        d_e = np.divide(-b[:, None] * f, x, where=inside, out=np.zeros_like(x))
+        parts = [f, d_e]
+        if d_b:
+            parts.append(f * log_x)
         r = e_bg.size
         stacked = self.convolve(
             np.concatenate(parts), j0, None if rows is None else np.tile(rows, len(parts))
         )
-        return [stacked[i * r : (i + 1) * r] for i in range(len(parts))]
+        return _Parts(stacked, r, len(parts))
 
     def powers(self, e_grid, exponents, weight=None):
         """Onsets on the grid e_grid x exponents (E_bg-major), exponents multiples of 0.1.
@@ -168,6 +175,14 @@ class _Onsets:
         return out
 
 
+class _Parts(list):
+    """Onsets and derivatives (r, n) each, as one stack (len * r, n) and its slices."""
+
+    def __init__(self, stack, r, count):
+        super().__init__(stack[i * r : (i + 1) * r] for i in range(count))
+        self.stack = stack
+
+
 def _less_fit(a, q):
     """``a`` (rows, n) less its least-squares fit by the orthonormal columns q (n, p).
 
@@ -193,6 +208,13 @@ class OnsetFits:
         self.pedestal = np.full((m, 2), np.nan)
         self.model = np.full((m, n), np.nan)
         self.converged = np.zeros(m, dtype=bool)
+
+    def take(self, rows):
+        """The fits of rows ``rows`` (a slice or indices) as an OnsetFits."""
+        out = OnsetFits(0, self.model.shape[1])
+        for name in ("e_bg", "b", "amplitude", "chi2", "pedestal", "model", "converged"):
+            setattr(out, name, getattr(self, name)[rows])
+        return out
 
 
 class _WeightedRows:
@@ -254,7 +276,8 @@ class _WeightedRows:
         """
         r, k = rows.size, len(parts) - 1
         stacked = np.tile(rows, k + 1)
-        t = self.project(np.concatenate(parts) * self.weights(stacked), stacked)
+        whole = parts.stack if isinstance(parts, _Parts) else np.concatenate(parts)
+        t = self.project(whole * self.weights(stacked), stacked)
         o_t, d_t = t[:r], t[r:].reshape(k, r, t.shape[1])
         y_t = self.y_t[rows]
         num = np.einsum("mn,mn->m", o_t, y_t)
