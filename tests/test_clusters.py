@@ -121,6 +121,8 @@ def test_cluster_training_trains_on_one_row_per_cluster(cluster_subtractor, pixe
     n_clusters = sub.regions_.clusterer_.n_clusters_
     # the quality figures are per cluster, the regions per pixel
     assert sub.spectrum_chi2_.shape == (n_clusters,)
+    # statuses of the clusters' medians, not a subtraction pass over every pixel
+    assert sub.training_status_.shape == (n_clusters,)
     assert sub.de1_.shape == (pixels.shape[0],)
     assert np.array_equal(sub.de1_, sub.regions_.de1_cluster_[sub.regions_.labels_])
     # the table: each cluster's region I channels (plus pseudo-data), not every pixel's

@@ -130,5 +130,9 @@ def cluster_training_table(est, data, regressor, rng):
         relative_sigma=relative,
         labels=labels,
         picks=picks,
+        medians=medians,
+        cluster_acquisition=np.stack(
+            [np.median(data.acquisition[m], axis=0) for m in members]
+        ),
     )
     return table, targets

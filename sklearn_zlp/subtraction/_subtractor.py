@@ -182,10 +182,9 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         Gaussian replicas. ``"clusters"`` (spectrum images; Roest et al. 2021,
         section 3.2): every replica trains on one random spectrum of every
         thickness cluster of ``regions``, a ``ZLPRegionMask(per="cluster")``
-        (see :mod:`sklearn_zlp.subtraction._clusters`); training costs as much
-        as ``n_clusters`` spectra whatever the image's size, and
-        ``training_chi2_``, ``spectrum_chi2_`` and ``heldout_chi2_`` are per
-        cluster. Needs a :class:`~sklearn_zlp.ZLPEnsembleRegressor`.
+        (:mod:`sklearn_zlp.subtraction._clusters`); it costs as much as
+        ``n_clusters`` spectra whatever the image's size. ``training_chi2_``,
+        ``spectrum_chi2_``, ``heldout_chi2_``, ``training_status_``: per cluster.
     batch_size : int, default=32
         Spectra evaluated at once by every method after :meth:`fit`. Results
         do not depend on it (nor on the other spectra of a call or their
@@ -480,6 +479,10 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
             _noise_seed_=int(rng.randint(np.iinfo(np.int32).max)),
         )
         self.vacuum_residuals_ = training_scatter(self, data)
+        if clusters:  # the clusters' medians: a pass over every pixel costs as much as maps
+            data = data._replace(
+                spectra=table.medians, acquisition=table.cluster_acquisition
+            )
         self.training_status_ = self._statuses(data)
         return self
 
