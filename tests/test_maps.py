@@ -98,6 +98,15 @@ def test_a_pixel_does_not_depend_on_the_image_around_it(subtractor, image, maps)
     assert np.array_equal(alone.packed, maps.packed[2, ::-1], equal_nan=True)
 
 
+def test_maps_do_not_depend_on_jobs_or_blocks(subtractor, image, maps, capsys):
+    parallel = spectral_maps(
+        subtractor, image.spectra, n_jobs=2, block_size=7, progress=True
+    )
+    assert np.array_equal(parallel.packed, maps.packed, equal_nan=True)
+    # one progress bar over the pixels
+    assert "60/60" in capsys.readouterr().err
+
+
 def test_dask_maps_stay_lazy_and_equal_numpy_on_a_cluster(
     subtractor, image, maps, dask_client
 ):
