@@ -12,7 +12,14 @@ from ._result import SpectralMaps, _is_dask
 
 __all__ = ["spectral_maps"]
 
-_BAND_GAP_OPTIONS = ("window", "b", "background", "search_start", "search_end", "zlp")
+_BAND_GAP_OPTIONS = (
+    "window",
+    "b",
+    "background",
+    "search_start",
+    "search_end",
+    "resolution",
+)
 
 
 def _is_signal(obj):
@@ -155,8 +162,9 @@ def spectral_maps(
     progress : bool, default=False
         Show a progress bar (tqdm) over the pixels of an array in memory.
     **band_gap_options
-        ``window``, ``b``, ``background``, ``search_start``, ``search_end``:
-        passed to :func:`~sklearn_zlp.physics.fit_band_gap`.
+        ``window``, ``b``, ``background``, ``search_start``, ``search_end``,
+        ``resolution``: passed to :func:`~sklearn_zlp.physics.fit_band_gap`
+        (``read_noise`` is the subtractor's).
 
     Returns
     -------
