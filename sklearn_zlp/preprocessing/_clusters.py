@@ -52,8 +52,9 @@ class ThicknessClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
     et al. (2022): pixels of similar thickness share a zero-loss peak shape, so
     the ZLP model trains on one spectrum per cluster per replica, and each
     cluster gets its own training regions (``ZLPRegionMask(per="cluster")``).
-    Labels are numbered by increasing feature (cluster 0 is the thinnest for
-    ln N_tot), so they are the same whatever K-means' initialisation.
+    Labels are numbered by increasing feature (for ln N_tot, cluster 0 has the
+    fewest counts: with a fixed aperture, the thickest pixels), so they are the
+    same whatever K-means' initialisation.
 
     Parameters
     ----------
