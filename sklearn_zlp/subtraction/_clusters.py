@@ -42,8 +42,8 @@ def cluster_training_table(est, data, regressor, rng):
     """The point table of the clusters' medians and each replica's member draws.
 
     ``regressor`` is the ensemble to be fitted (its ``n_replicas``); the
-    members are drawn with a seed from ``rng``, drawn after the subtractor's
-    others, so ``training="spectra"`` is unchanged by this option.
+    members are drawn with a seed taken from ``rng`` in this mode only, so
+    ``training="spectra"`` draws exactly as before the option existed.
 
     Returns ``(table, replica_targets)``: the namespace of
     :func:`~._point_table.training_table` (its rows the clusters; ``de1``,
