@@ -217,6 +217,15 @@ class OnsetFits:
         return out
 
 
+def _amplitude(o_t, y_t):
+    """A = o.y / o.o of every row, 0 where negative or undefined; and o.o."""
+    num = np.einsum("mn,mn->m", o_t, y_t)
+    den = np.einsum("mn,mn->m", o_t, o_t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        amp = np.where(den > 0, num / den, 0.0)
+    return np.where(amp > 0, amp, 0.0), den
+
+
 class _WeightedRows:
     """Every row's weighted counts, with the pedestal's columns projected out.
 
@@ -257,11 +266,7 @@ class _WeightedRows:
         """
         o_t = self.project(onset * self.weights(rows), rows)
         y_t = self.y_t[rows]
-        num = np.einsum("mn,mn->m", o_t, y_t)
-        den = np.einsum("mn,mn->m", o_t, o_t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            amp = np.where(den > 0, num / den, 0.0)
-        amp = np.where(amp > 0, amp, 0.0)
+        amp, _ = _amplitude(o_t, y_t)
         resid = y_t - amp[:, None] * o_t
         return resid, np.einsum("mn,mn->m", resid, resid), amp
 
@@ -280,11 +285,8 @@ class _WeightedRows:
         t = self.project(whole * self.weights(stacked), stacked)
         o_t, d_t = t[:r], t[r:].reshape(k, r, t.shape[1])
         y_t = self.y_t[rows]
-        num = np.einsum("mn,mn->m", o_t, y_t)
-        den = np.einsum("mn,mn->m", o_t, o_t)
+        amp, den = _amplitude(o_t, y_t)
         with np.errstate(divide="ignore", invalid="ignore"):
-            amp = np.where(den > 0, num / den, 0.0)
-            amp = np.where(amp > 0, amp, 0.0)
             d_amp = (
                 np.einsum("kmn,mn->km", d_t, y_t)
                 - 2.0 * amp * np.einsum("kmn,mn->km", d_t, o_t)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..preprocessing._align import fwhm_of_validated
 from ._inputs import covariate_table, normalisation
-from ._point_table import build_point_table, tail_powers, tail_reference
+from ._point_table import build_point_table, energy_width, tail_powers, tail_reference
 from ._regions import fit_regions
 from ._uncertainty import choose_read_noise, training_variance
 
@@ -93,9 +93,7 @@ def cluster_training_table(est, data, regressor, rng):
         ]
     )
     de1, de2 = regions.de1_cluster_, regions.de2_cluster_
-    width = None
-    if est.energy_scale == "asinh":  # "auto" is linear in specimen mode
-        width = float(np.nanmedian(fwhm)) if np.isfinite(fwhm).any() else 1.0
+    width = energy_width(est, fwhm)
     table = build_point_table(
         medians,
         energy,

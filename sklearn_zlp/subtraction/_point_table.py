@@ -21,6 +21,7 @@ from ._uncertainty import choose_read_noise, training_variance
 __all__ = [
     "build_point_table",
     "energy_feature",
+    "energy_width",
     "robust_ranges",
     "tail_extrapolation",
     "tail_law",
@@ -228,6 +229,20 @@ def energy_feature(energy, width):
     return energy if width is None else np.arcsinh(energy / width)
 
 
+def energy_width(est, fwhm):
+    """``w`` of the asinh energy input (the median FWHM), or None for a linear one.
+
+    ``est.energy_scale="auto"`` is asinh in vacuum mode, linear in specimen mode.
+    """
+    scale = est.energy_scale
+    if scale == "auto":
+        scale = "asinh" if est.mode == "vacuum" else "linear"
+    if scale != "asinh":
+        return None
+    width = np.nanmedian(fwhm)
+    return float(width) if np.isfinite(width) else 1.0
+
+
 def _rows(energy, width, cov):
     return np.column_stack([energy_feature(energy, width), np.tile(cov, (energy.size, 1))])
 
@@ -355,13 +370,7 @@ def training_table(est, data):
         sigma=est.sigma,
     )
     de1, de2, regions = fit_regions(est.regions, est.mode, spectra, energy, read_noise)
-    scale = est.energy_scale
-    if scale == "auto":
-        scale = "asinh" if est.mode == "vacuum" else "linear"
-    width = None
-    if scale == "asinh":
-        width = np.nanmedian(fwhm)
-        width = float(width) if np.isfinite(width) else 1.0
+    width = energy_width(est, fwhm)
     table = build_point_table(
         spectra,
         energy,
