@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
 from .._replicas import replica_band, replica_median, replica_quantiles
-from ._checks import spectrum_checks
+from ._checks import checked_statistics, spectrum_checks
 from ._floor import thickness_status
 from ._inputs import validate_input
 from ._regions import matching_start
@@ -198,8 +198,12 @@ class SubtractionMethods:
                 replicas = {
                     k: getattr(batch, k) for k in ("zlp_model", "zlp", "subtracted")
                 }
-                summary = summarise(
-                    {"zlp_model": batch.zlp_model}, confidence_level, into=None
+                # the medians and bands of the whole axis are computed when read
+                median, band = checked_statistics(
+                    batch.zlp_model,
+                    part.energy,
+                    (batch.de0, batch.de1, batch.de2),
+                    confidence_level,
                 )
                 yield ZLPSubtractionResult(
                     energy=data.energy.copy(),
@@ -210,19 +214,10 @@ class SubtractionMethods:
                     n_replicas=batch.subtracted.shape[0],
                     rows=rows,
                     replicas=replicas,
-                    summary=summary,
+                    summary=None,
                     confidence_level=confidence_level,
                     **join_checks(
-                        [
-                            batch_checks(
-                                self,
-                                part,
-                                batch,
-                                summary["zlp_model_median"],
-                                summary["zlp_model_band"],
-                                confidence_level,
-                            )
-                        ]
+                        [batch_checks(self, part, batch, median, band, confidence_level)]
                     ),
                 )
 
