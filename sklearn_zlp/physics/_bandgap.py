@@ -17,6 +17,7 @@ from .._noise import counting_variance
 from .._replicas import replica_median
 from .._status import status_array
 from .._validation import as_real_scalar, check_energy_axis
+from ._bandgap_batch import WindowRows, fit_windows
 from ._bandgap_inputs import (
     as_replica_array,
     check_b,
@@ -26,10 +27,16 @@ from ._bandgap_inputs import (
     unit_zlp,
 )
 from ._bandgap_result import BandGapResult
-from ._bandgap_spectrum import NO_ONSET, TOO_FEW_POINTS, fit_spectrum, n_parameters
+from ._bandgap_spectrum import (
+    NO_ONSET,
+    TOO_FEW_POINTS,
+    SpectrumRows,
+    n_parameters,
+    spectrum_result,
+)
 from ._bandgap_window import auto_window, refine_window
 from ._cherenkov import check_cherenkov
-from ._onset_fit import BACKGROUNDS, fit_onsets
+from ._onset_fit import B_DIRECT, B_INDIRECT, BACKGROUNDS
 
 __all__ = ["fit_band_gap"]
 
@@ -37,41 +44,62 @@ DEFAULT_BACKGROUND = "constant"
 
 
 def _auto_window(energy, replicas, sigma, options, search_start, fwhm):
-    """The automatic window of one spectrum, or None where it shows no onset.
+    """The automatic window of one spectrum, or None where it shows no onset."""
+    return _auto_windows(
+        energy, replicas[:, None], [sigma], options, [search_start], [fwhm]
+    )[0]
+
+
+def _auto_windows(energy, arr, sigmas, options, starts, fwhms):
+    """The automatic window of every spectrum of arr (n_replicas, n_spectra, n_channels).
 
     The detected onset places a first window (:func:`._bandgap_window.auto_window`);
-    the replica median's gap, fitted in it, places the final one
-    (:func:`._bandgap_window.refine_window`).
+    the replica median's gap, fitted in it (all spectra's fits at once),
+    places the final one (:func:`._bandgap_window.refine_window`). ``sigmas``,
+    ``starts`` and ``fwhms`` hold each spectrum's counting noise, search
+    start and resolution. None where a spectrum shows no onset.
     """
-    window, _ = auto_window(
-        energy,
-        replicas,
-        sigma,
-        n_sigma=options["n_sigma"],
-        smooth=options["smooth"],
-        search_start=search_start,
-        search_end=options["search_end"],
-        fwhm=fwhm,
+    n_spec = arr.shape[1]
+    windows = [None] * n_spec
+    jobs, fitted = [], []
+    for j in range(n_spec):
+        window, _ = auto_window(
+            energy,
+            arr[:, j],
+            sigmas[j],
+            n_sigma=options["n_sigma"],
+            smooth=options["smooth"],
+            search_start=starts[j],
+            search_end=options["search_end"],
+            fwhm=fwhms[j],
+        )
+        windows[j] = window
+        if window is None:
+            continue
+        mask = (energy >= window[0]) & (energy <= window[1])
+        if mask.sum() < n_parameters(options["b"], options["background"]) + 2:
+            continue
+        fwhm = fwhms[j]
+        jobs.append(
+            WindowRows(
+                int(np.argmax(mask)),
+                int(mask.sum()),
+                replica_median(arr[:, j, mask])[None],
+                (1.0 / sigmas[j][mask])[None],
+                None,
+                fwhm if fwhm > 0 and options["uniform"] else None,
+            )
+        )
+        fitted.append(j)
+    fits = fit_windows(
+        energy, jobs, [options["b"]], background=options["background"], margin_always=True
     )
-    if window is None:
-        return None
-    mask = (energy >= window[0]) & (energy <= window[1])
-    if mask.sum() < n_parameters(options["b"], options["background"]) + 2:
-        return window
-    e = energy[mask]
-    de = e[1] - e[0]
-    first = fit_onsets(
-        e,
-        replica_median(replicas[:, mask])[None],
-        (1.0 / sigma[mask])[None],
-        options["b"],
-        e[0],
-        e[-1] - 2.5 * de,
-        resolution=fwhm if fwhm > 0 and options["uniform"] else None,
-        background=options["background"],
-    )
-    e_bg = first.e_bg[0] if first.amplitude[0] > 0 else np.nan
-    return refine_window(energy, window, e_bg, search_start=search_start, fwhm=fwhm)
+    for j, (first,) in zip(fitted, fits, strict=True):
+        e_bg = first.e_bg[0] if first.amplitude[0] > 0 else np.nan
+        windows[j] = refine_window(
+            energy, windows[j], e_bg, search_start=starts[j], fwhm=fwhms[j]
+        )
+    return windows
 
 
 def fit_band_gap(
@@ -393,39 +421,49 @@ def _fit_spectra(energy, arr, median, sig, window, options):
     dof = np.zeros(n_spec, dtype=int)
     p_indirect = np.full(n_spec, np.nan)
     n_fit = n_parameters(b, background)
-    for j in range(n_spec):
-        # sigma broadcast over the replicas (the usual case) is its own median
-        sig_median = sig[0, j] if sig.strides[0] == 0 else replica_median(sig[:, j])
-        if window is None:
-            win = _auto_window(
-                energy,
-                arr[:, j],
-                sig_median,
-                options,
-                np.broadcast_to(options["search_start"], (n_spec,))[j],
-                fwhm[j],
-            )
-            if win is None:
-                status[j] = NO_ONSET
-                replica_status[:, j] = NO_ONSET
-                continue
-        else:
-            win = window
+    # sigma broadcast over the replicas (the usual case) is its own median
+    sig_median = [
+        sig[0, j] if sig.strides[0] == 0 else replica_median(sig[:, j])
+        for j in range(n_spec)
+    ]
+    if window is None:
+        starts = np.broadcast_to(options["search_start"], (n_spec,))
+        found = _auto_windows(energy, arr, sig_median, options, starts, fwhm)
+    else:
+        found = [window] * n_spec
+    spectra = {}
+    for j, win in enumerate(found):
+        if win is None:
+            status[j] = NO_ONSET
+            replica_status[:, j] = NO_ONSET
+            continue
         mask = (energy >= win[0]) & (energy <= win[1])
         windows[j] = win
         if mask.sum() < n_fit + 2:
             status[j] = replica_status[:, j] = TOO_FEW_POINTS
             continue
         dof[j] = int(mask.sum()) - n_fit
-        spectrum = fit_spectrum(
+        spectra[j] = SpectrumRows(
             energy,
             mask,
             arr[:, j],
             sig[:, j],
-            sig_median[mask],
+            sig_median[j][mask],
             replica_median(arr[:, j, mask]) if median is None else median[j, mask],
             j,
             options,
+        )
+    rows = list(spectra.values())
+    fits = fit_windows(
+        energy, [r.fit for r in rows], [b, B_DIRECT, B_INDIRECT], background=background
+    )
+    alone = [r.median_fit for r in rows if r.median_fit is not None]
+    median_fits = iter(
+        fit_windows(energy, alone, [B_DIRECT, B_INDIRECT], background=background)
+    )
+    for (j, rows_j), fits_j in zip(spectra.items(), fits, strict=True):
+        spectrum = spectrum_result(
+            rows_j, fits_j, None if rows_j.joint else next(median_fits), options
         )
         for name, out in (
             ("e_bg", e_bg),

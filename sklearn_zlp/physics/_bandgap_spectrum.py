@@ -6,16 +6,11 @@ from scipy.special import expit
 
 from .._replicas import replica_band
 from .._status import OK, register_status
+from ._bandgap_batch import WindowRows
 from ._bandgap_result import FIT_FAILED
-from ._onset_fit import (
-    B_BOUNDS,
-    B_DIRECT,
-    B_INDIRECT,
-    fit_onsets_many,
-    null_chi2,
-)
+from ._onset_fit import B_BOUNDS, null_chi2
 
-__all__ = ["fit_spectrum", "n_parameters"]
+__all__ = ["SpectrumRows", "n_parameters", "spectrum_result"]
 
 AT_BOUND = register_status(
     "at_bound",
@@ -140,47 +135,67 @@ def _p_indirect(chi_direct, chi_indirect, distance, replica_deltas, dof):
     return float(expit(2.0 * distance * (chi_direct - chi_indirect) / v))
 
 
-def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
-    """Every replica's fits of one spectrum in the window ``mask``, and their statuses.
+class SpectrumRows:
+    """One spectrum's rows for :func:`fit_windows` and what its statuses need.
 
-    ``sig_median`` and ``median`` are the replica medians of the noise and of
-    the counts on the window's channels.
+    ``fit`` holds the replicas (and, where it shares their weights and
+    response, the replica median as one more row: a fit of one or two rows
+    costs about as much as one of a hundred), to be fitted with b free (or
+    as given), 0.5 and 1.5; ``median_fit`` the replica median alone, with
+    b = 0.5 and 1.5, where it could not join them (else None).
+    """
+
+    def __init__(self, energy, mask, y_all, sig_all, sig_median, median, j, options):
+        self.e = energy[mask]
+        self.y = y_all[:, mask]
+        self.w = 1.0 / sig_all[:, mask]
+        self.wm = (1.0 / sig_median)[None]
+        start = int(np.argmax(mask))
+        kernels = median_kernel = None
+        if options["unit_zlp"] is not None:
+            # this spectrum's responses only (cutting all of them is O(n_spectra))
+            k_e, k_w = _zlp_kernels(
+                energy, options["unit_zlp"][:, j], self.e[0], self.e[-1]
+            )
+            kernels, median_kernel = (k_e, k_w), (k_e, k_w.mean(axis=0, keepdims=True))
+        self.joint = median_kernel is None and bool(np.all(self.w == self.wm))
+        resolution = options["resolution"]
+        self.fit = WindowRows(
+            start,
+            self.e.size,
+            np.vstack([self.y, median[None]]) if self.joint else self.y,
+            np.vstack([self.w, self.wm]) if self.joint else self.w,
+            kernels,
+            resolution,
+        )
+        self.median_fit = (
+            None
+            if self.joint
+            else WindowRows(
+                start, self.e.size, median[None], self.wm, median_kernel, resolution
+            )
+        )
+
+
+def spectrum_result(rows, fits, median_fits, options):
+    """Every replica's fit of one spectrum, its statuses and p_indirect.
+
+    ``fits`` are the OnsetFits of ``rows.fit`` (b free or given, 0.5, 1.5) and
+    ``median_fits`` those of ``rows.median_fit`` (0.5, 1.5), or None.
     """
     b, background = options["b"], options["background"]
-    e = energy[mask]
-    y = y_all[:, mask]
-    w = 1.0 / sig_all[:, mask]
+    e, y, w, wm = rows.e, rows.y, rows.w, rows.wm
+    free, direct, indirect = fits
+    m = y.shape[0]
+    if rows.joint:
+        fits_d, fits_i = direct.take(slice(m, None)), indirect.take(slice(m, None))
+        free, direct, indirect = (f.take(slice(0, m)) for f in (free, direct, indirect))
+    else:
+        fits_d, fits_i = median_fits
     de = e[1] - e[0] if e.size > 1 else 1.0
     e_lo = e[0]
     # not so close to the window's end that fewer than 3 channels rise above it
     e_hi = e[-1] - 2.5 * de if e.size > 4 else e[-1]
-    fit = {"resolution": options["resolution"], "kernels": None, "background": background}
-    median_kernel = None
-    if options["unit_zlp"] is not None:
-        # this spectrum's responses only (cutting all of them is O(n_spectra))
-        k_e, k_w = _zlp_kernels(energy, options["unit_zlp"][:, j], e[0], e[-1])
-        fit["kernels"] = (k_e, k_w)
-        median_kernel = (k_e, k_w.mean(axis=0, keepdims=True))
-    wm = (1.0 / sig_median)[None]
-    m = y.shape[0]
-    # The replica median (for direct or indirect) shares the replicas' fits as
-    # one more row where it shares their weights and response: a fit of one
-    # or two rows costs about as much as one of a hundred (2 of 18 ms per
-    # spectrum of benchmarks/bench_bandgap.py), almost all of it per iteration.
-    joint = median_kernel is None and bool(np.all(w == wm))
-    # b free (or as given), 0.5 and 1.5: one grid and one refinement for all three
-    free, direct, indirect = fit_onsets_many(
-        e,
-        np.vstack([y, median[None]]) if joint else y,
-        np.vstack([w, wm]) if joint else w,
-        [b, B_DIRECT, B_INDIRECT],
-        e_lo,
-        e_hi,
-        **fit,
-    )
-    if joint:
-        fits_d, fits_i = direct.take(slice(m, None)), indirect.take(slice(m, None))
-        free, direct, indirect = (f.take(slice(0, m)) for f in (free, direct, indirect))
     n_onset = 3 if b is None else 2
     n_fit = n_parameters(b, background)
     dof = max(e.size - n_fit, 1)
@@ -209,11 +224,6 @@ def fit_spectrum(energy, mask, y_all, sig_all, sig_median, median, j, options):
     statuses[no_onset] = np.where(floor[no_onset], PEDESTAL_DOMINATES, NO_ONSET)
     statuses[~(free.converged & np.isfinite(free.chi2))] = FIT_FAILED
     # direct or indirect: fixed-b fits of the replica median
-    if not joint:
-        fit_m = dict(fit, kernels=median_kernel)
-        fits_d, fits_i = fit_onsets_many(
-            e, median[None], wm, [B_DIRECT, B_INDIRECT], e_lo, e_hi, **fit_m
-        )
     dof_fixed = max(e.size - (n_fit - n_onset + 2), 1)
     p = _p_indirect(
         fits_d.chi2[0],

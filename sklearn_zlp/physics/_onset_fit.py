@@ -79,18 +79,10 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
     # (only worth it on a dense b grid: a few fixed values take a power each)
     products = n_b > 4 and np.allclose(steps * _B_STEP, b_values, rtol=0.0, atol=1e-9)
     m = rows.y_t.shape[0]
-    if rows.shared:
-        weight_rows = [(rows.w[0], np.arange(m))]
-    else:
-        unique, inverse = np.unique(rows.w, axis=0, return_inverse=True)
-        inverse = inverse.ravel()
-        weight_rows = [(u, np.flatnonzero(inverse == k)) for k, u in enumerate(unique)]
     groups = []
-    for w, at in weight_rows:
-        if rows.q is None:
-            q = np.empty((e.size, 0))
-        else:
-            q = rows.q[0] if rows.shared else np.linalg.qr(rows.bg * w[:, None])[0]
+    for g, w in enumerate(rows.w_groups):
+        at = np.flatnonzero(rows.group == g)
+        q = np.empty((e.size, 0)) if rows.q is None else rows.q[g]
         groups.append((w, q, at, rows.y_t[at]))
     n_sel = len(selections)
     every = [np.array_equal(sel, np.arange(n_b)) for sel in selections]
@@ -99,15 +91,12 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
     per_block = max(1, _GRID_BLOCK // n_b)
     for start in range(0, n_e, per_block):
         eg = e_grid[start : start + per_block]
-        weighted = False
         if products:
-            # (len(eg) * n_b, n), weighted already where there is one weight row
-            only = groups[0][0] if len(groups) == 1 else None
-            basis, weighted = onsets.powers(eg, b_values, only)
+            basis = onsets.powers(eg, b_values)  # (len(eg) * n_b, n)
         else:
             basis = onsets(np.repeat(eg, n_b), np.tile(b_values, eg.size))
         for w, q, at, y_t in groups:
-            f_t = _less_fit(basis if weighted else basis * w, q)  # less the pedestal fit
+            f_t = _less_fit(basis * w, q)  # less the pedestal fit
             norm = np.einsum("gn,gn->g", f_t, f_t)
             inv = np.where(norm > 0, 1.0 / np.sqrt(np.where(norm > 0, norm, 1.0)), 0.0)
             f_t *= inv[:, None]
@@ -347,19 +336,24 @@ def fit_onsets_many(
     kernels=None,
     background=None,
     max_nfev=100,
+    groups=None,
 ):
     """:func:`fit_onsets` of the same rows for several exponents at once.
 
     ``exponents`` lists a ``b_fixed`` (a float in ``B_BOUNDS``, or None for a
     free b) per fit; the other arguments are :func:`fit_onsets`'. One grid
     serves every fit (a fixed b within the free grid is its column), and the
-    rows of all fits are refined together. Returns a list of OnsetFits.
+    rows of all fits are refined together. ``groups`` (m,) numbers the rows
+    that share a weight row (the replicas of one spectrum), None to find them.
+    Every row's fit is the same whatever other rows are fitted with it
+    (without a response, whose convolution starts at the lowest gap of all
+    rows). Returns a list of OnsetFits.
     """
     m, n_fits = y.shape[0], len(exponents)
     fits = [OnsetFits(m, e.size) for _ in exponents]
     if not e_lo < e_hi:
         return fits
-    rows = _WeightedRows(y, w, background_columns(e, background))
+    rows = _WeightedRows(y, w, background_columns(e, background), groups)
     if kernels is not None:
         grid_onsets = _Onsets(e, (kernels[0], kernels[1].mean(axis=0)))
         if np.all(kernels[1] == kernels[1][0]):

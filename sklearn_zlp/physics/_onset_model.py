@@ -131,25 +131,22 @@ class _Onsets:
         )
         return _Parts(stacked, r, len(parts))
 
-    def powers(self, e_grid, exponents, weight=None):
+    def powers(self, e_grid, exponents):
         """Onsets on the grid e_grid x exponents (E_bg-major), exponents multiples of 0.1.
 
         The powers are successive products of ``x^0.1``: a multiplication
         instead of a power per point (its rounding differs by ~1e-14 relative).
-        Without a response, a ``weight`` (n,) is multiplied in on the way;
-        returns (onsets, whether they are weighted).
         """
         j0 = self._first(e_grid)
         root = np.clip(self.e_pad[None, j0:] - e_grid[:, None], 0.0, None) ** _B_STEP
         steps = np.round(exponents / _B_STEP).astype(int)
         f = np.empty((e_grid.size, int(steps.max()), root.shape[1]))
-        weighted = weight is not None and self.k_w is None
-        f[:, 0] = root * weight if weighted else root
+        f[:, 0] = root
         for j in range(1, f.shape[1]):
             np.multiply(f[:, j - 1], root, out=f[:, j])
         if not np.array_equal(steps, np.arange(1, f.shape[1] + 1)):
             f = f[:, steps - 1]
-        return self.convolve(f.reshape(-1, root.shape[1]), j0), weighted
+        return self.convolve(f.reshape(-1, root.shape[1]), j0)
 
     def convolve(self, f, j0, rows=None):
         """The 'valid' convolution of samples f of e_pad[j0:] (the rest zero)."""
@@ -230,33 +227,50 @@ class _WeightedRows:
     """Every row's weighted counts, with the pedestal's columns projected out.
 
     ``y_t`` (m, n) holds the weighted counts less their least-squares
-    pedestal. Rows that share one weight row (replicas of one spectrum share
-    its sigma) share the QR factors of the weighted pedestal columns.
+    pedestal. Rows that share one weight row (the replicas of one spectrum
+    share its sigma) form a group (``groups``: the group of every row, or
+    None to find them) and share the QR factors of the weighted pedestal
+    columns. Every operation is row by row (sums along a row, never a matrix
+    product across rows), so a row's numbers do not depend on the rows fitted
+    with it: one spectrum's fit is the same alone or with others.
     """
 
-    def __init__(self, y, w, bg):
+    def __init__(self, y, w, bg, groups=None):
+        # C order: a sum along a row of another layout adds in another order
+        y, w = np.ascontiguousarray(y), np.ascontiguousarray(w)
         self.bg = bg
-        self.shared = bool(np.all(w == w[0]))
-        self.w = w[:1] if self.shared else w
+        if groups is None:
+            if np.all(w == w[0]):
+                groups = np.zeros(w.shape[0], dtype=np.intp)
+            else:
+                groups = np.unique(w, axis=0, return_inverse=True)[1].ravel()
+        _, first, self.group = np.unique(groups, return_index=True, return_inverse=True)
+        self.group = self.group.ravel()
+        self.w_groups = w[first]  # (g, n), in group order
         self.yw = y * w
-        self.bg_w = bg[None] * self.w[:, :, None]  # (1 or m, n, p)
+        self.bg_w = bg[None] * self.w_groups[:, :, None]  # (g, n, p)
         self.q = self.r = None
         if bg.shape[1]:
             self.q, self.r = np.linalg.qr(self.bg_w)
         self.y_t = self.project(self.yw, np.arange(y.shape[0]))
 
     def weights(self, rows):
-        return self.w[0] if self.shared else self.w[rows]
+        """The weight rows (len(rows), n) of rows ``rows`` (one row broadcast if shared)."""
+        if self.w_groups.shape[0] == 1:
+            return self.w_groups[0]
+        return self.w_groups[self.group[rows]]
 
     def project(self, a, rows):
         """``a`` (len(rows), n) less its least-squares fit by the rows' pedestal."""
         if self.q is None:
             return a
-        if self.shared:
-            q = self.q[0]
-            return _less_fit(a, q)
-        q = self.q[rows]
-        return a - np.einsum("mnp,mp->mn", q, np.einsum("mnp,mn->mp", q, a))
+        shared = self.q.shape[0] == 1
+        q = self.q[0] if shared else self.q[self.group[rows]]
+        out = a.copy()
+        for c in range(q.shape[-1]):
+            q_c = q[..., c]
+            out -= np.sum(np.multiply(a, q_c, order="C"), axis=-1, keepdims=True) * q_c
+        return out
 
     def profile(self, onset, rows):
         """(residual, chi^2, A) of rows ``rows`` with unit onsets ``onset`` in counts.
@@ -300,12 +314,17 @@ class _WeightedRows:
         """Pedestal coefficients (r, p) and their weighted curves (r, n) fitted to rest_w."""
         if self.q is None:
             return np.empty((rest_w.shape[0], 0)), np.zeros_like(rest_w)
-        if self.shared:
-            coef = np.linalg.solve(self.r[0], (rest_w @ self.q[0]).T).T
-            return coef, coef @ self.bg_w[0].T
-        rhs = np.einsum("mnp,mn->mp", self.q[rows], rest_w)
-        coef = np.linalg.solve(self.r[rows], rhs[..., None])[..., 0]
-        return coef, np.einsum("mnp,mp->mn", self.bg_w[rows], coef)
+        at = self.group[rows]
+        rhs = np.stack(
+            [
+                np.sum(np.multiply(rest_w, self.q[at, :, c], order="C"), axis=-1)
+                for c in range(self.q.shape[-1])
+            ],
+            axis=-1,
+        )
+        coef = np.linalg.solve(self.r[at], rhs[..., None])[..., 0]
+        curves = np.sum(self.bg_w[at] * coef[:, None, :], axis=-1)
+        return coef, curves
 
 
 class _StackedRows:
