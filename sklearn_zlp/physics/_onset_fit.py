@@ -134,15 +134,13 @@ def _gram(jac):
     return out
 
 
-def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None, held_b=None):
+def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
     """Bounded, secant-corrected Levenberg-Marquardt on every row at once, from x0.
 
     ``model(x, idx, derivatives)`` gives the unit onsets (len(idx), n) of
     rows ``idx`` at parameters ``x`` (len(idx), k), or with ``derivatives``
     a list of them and their derivatives by each parameter; ``rows.jacobian``
-    turns those into residuals and their derivatives. ``held_b`` (m,) marks
-    rows whose b (the second parameter) stays where it starts: fits with b
-    fixed, done together with free ones. Steps are taken in variables scaled by
+    turns those into residuals and their derivatives. Steps are taken in variables scaled by
     ``scale`` and clipped to the bounds ``lb``, ``ub`` (k,); a variable at a
     bound whose gradient points outward is held there. The Gauss-Newton
     matrix misses the curvature of the onset's edge (large for b < 1), so
@@ -175,8 +173,6 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None, held_b=None):
     g_last = np.zeros((m, k))
     step = np.zeros((m, k))  # the last step taken (scaled), zero where none
     frozen = np.zeros((m, k), dtype=bool)
-    if held_b is not None:
-        frozen[:, 1] = held_b
     active = np.flatnonzero(np.isfinite(chi))
     for _ in range(max_iter):
         if active.size == 0:
@@ -391,31 +387,48 @@ def fit_onsets_many(
         else:
             e0, b0 = next(starts)
             x0.append(np.column_stack([e0, b0 if b is None else np.full(m, float(b))]))
-    # every fit's rows refined together: row s of the stack is data row s % m
-    k = 2 if free else 1
-    x0 = np.vstack(x0)[:, :k]
+    # the rows of all fits with a free b refined together, and those of all
+    # fits with a fixed b (one parameter: no ln, no derivative by b): row s of
+    # the stack is data row s % m
+    x0 = np.vstack(x0)
     data = np.tile(np.arange(m), n_fits)
-    held_b = np.repeat([b is not None for b in exponents], m) if free else None
     b_rows = np.repeat([np.nan if b is None else float(b) for b in exponents], m)
+    de = e[1] - e[0] if e.size > 1 else 1.0
+    kinks = (onsets.e_pad[0], de) if e.size > 1 else None
 
     def model(x, idx, derivatives=False):
-        b_val = x[:, 1] if free else b_rows[idx]
-        at = data[idx]
+        # x: (len(idx), 2) E_bg and b, or (len(idx), 1) E_bg of fixed-b rows
+        b_val = x[:, 1] if x.shape[1] == 2 else b_rows[idx]
         if derivatives:
-            return onsets.with_derivatives(x[:, 0], b_val, at, d_b=free)
-        return onsets(x[:, 0], b_val, at)
+            return onsets.with_derivatives(x[:, 0], b_val, data[idx], d_b=x.shape[1] == 2)
+        return onsets(x[:, 0], b_val, data[idx])
 
-    lb, ub = [e_lo, B_BOUNDS[0]][:k], [e_hi, B_BOUNDS[1]][:k]
-    x0 = np.clip(x0, lb, ub)
-    de = e[1] - e[0] if e.size > 1 else 1.0
-    scale = np.array([de, 0.1][:k])
-    kinks = (onsets.e_pad[0], de) if e.size > 1 else None
+    x = x0.copy()
+    for rows_k, k in ((np.isnan(b_rows), 2), (~np.isnan(b_rows), 1)):
+        at = np.flatnonzero(rows_k)
+        if at.size == 0:
+            continue
+        lb, ub = [e_lo, B_BOUNDS[0]][:k], [e_hi, B_BOUNDS[1]][:k]
+        start_k = np.clip(x0[at, :k], lb, ub)
+
+        def model_k(xk, idx, derivatives=False, at=at):
+            return model(xk, at[idx], derivatives)
+
+        found_k, chi, chi0 = _refine(
+            _StackedRows(rows, data[at]),
+            start_k,
+            lb,
+            ub,
+            np.array([de, 0.1][:k]),
+            model_k,
+            max_nfev,
+            kinks if k == 2 else None,
+        )
+        # keep the grid point when the local polish ends worse (a kink of the model)
+        x[at, :k] = np.where((chi <= chi0)[:, None], found_k, start_k)
     stacked = _StackedRows(rows, data)
-    x, chi, chi0 = _refine(stacked, x0, lb, ub, scale, model, max_nfev, kinks, held_b)
-    # keep the grid point when the local polish ends worse (a kink of the model)
-    x = np.where((chi <= chi0)[:, None], x, x0)
     every = np.arange(data.size)
-    onset = model(x, every)
+    onset = onsets(x[:, 0], np.where(np.isnan(b_rows), x[:, 1], b_rows), data)
     onset_w = onset * rows.weights(data)
     _, _, amp = stacked.profile(onset, every)
     ped, ped_w = rows.pedestal(rows.yw[data] - amp[:, None] * onset_w, data)
@@ -429,7 +442,7 @@ def fit_onsets_many(
         good = ok[part]
         out.model[good] = model_counts[part][good]
         out.e_bg[good] = x[part, 0][good]
-        out.b[good] = x[part, k - 1][good] if b is None else b
+        out.b[good] = x[part, 1][good] if b is None else b
         out.amplitude[good], out.chi2[good] = amp[part][good], chi[part][good]
         out.pedestal[good] = 0.0
         out.pedestal[good, : ped.shape[1]] = ped[part][good]
