@@ -241,3 +241,33 @@ def test_onset_derivatives_equal_the_plain_formulas():
     np.testing.assert_allclose(d_b, power * np.log(safe), rtol=1e-13, atol=0)
     jac = np.random.default_rng(6).random((7, 2, 50))
     np.testing.assert_array_equal(_gram(jac), np.einsum("akn,aln->akl", jac, jac))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_spectrum_fits_the_same_alone_or_with_others(order):
+    """fit_band_gap fits many spectra together; each one's numbers are bitwise its own.
+
+    Spectra of equal-length windows are refined in one call on a relative
+    axis, so every operation must be row by row: a sum across rows, or along
+    a row of another memory layout, would change the last bits of a spectrum
+    with its neighbours (and so maps with their chunks).
+    """
+    from sklearn_zlp.physics import fit_band_gap
+
+    rng = np.random.default_rng(11)
+    e = np.linspace(-1.0, 6.0, 351)
+    gaps = [1.4, 1.7, 2.05, 2.3, 1.9]
+    clean = np.stack([400 * np.clip(e - g, 0, None) ** 1.5 + 30 for g in gaps])
+    replicas = clean[None] + rng.normal(0, 1, (40, 5, e.size)) * np.sqrt(clean)
+    replicas = np.asarray(replicas, order=order)
+    together = fit_band_gap(e, replicas, replica_axis=0)
+    assert len({tuple(np.round(w, 6)) for w in together.window}) > 1  # own windows
+    assert (together.status == "ok").all(), together.status
+    for j in range(len(gaps)):
+        alone = fit_band_gap(e, replicas[:, j : j + 1], replica_axis=0)
+        np.testing.assert_array_equal(alone.window[0], together.window[j])
+        for name in ("e_bg", "b", "chi2", "chi2_direct", "chi2_indirect"):
+            np.testing.assert_array_equal(
+                getattr(alone, name)[:, 0], getattr(together, name)[:, j], err_msg=name
+            )
+        assert alone.p_indirect[0] == together.p_indirect[j]

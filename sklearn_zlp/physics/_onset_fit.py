@@ -26,7 +26,6 @@ from ._onset_model import (
     B_INDIRECT,
     BACKGROUNDS,
     OnsetFits,
-    _less_fit,
     _Onsets,
     _response,
     _StackedRows,
@@ -44,6 +43,7 @@ _LAMBDA0, _LAMBDA_UP, _LAMBDA_DOWN = 1e-3, 10.0, 0.3
 _GRID_BLOCK = 640  # grid points evaluated together (a few 100 kB)
 _ON_KINK = 1e-4  # channels from a kink of the model that count as on it
 _MAX_TRIES = 12  # damping increases in one iteration before a row stops
+_DEGENERATE = 1e-10  # share of an onset's squared length left beside the pedestal
 
 __all__ = [
     "BACKGROUNDS",
@@ -65,8 +65,12 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
     of the row on the onset, ``norm`` the onset's squared length, both with the
     pedestal projected out), and none where ``num <= 0`` (a negative amplitude
     is no onset): its largest value is where ``num / sqrt(norm)`` is largest and
-    positive, one matrix product for all rows of one weight row. The grid is
-    taken in blocks of E_bg that fit in cache. ``selections`` lists the
+    positive. The rows less their pedestal fit are orthogonal to the pedestal,
+    so ``num`` is their product with the weighted onset itself (one matrix
+    product for all rows of one weight row, on the unweighted grid with the
+    weights on the rows), and ``norm = |w f|^2 - sum_c (q_c . w f)^2``: two
+    matrix-vector products per weight row. The grid is taken in blocks of
+    E_bg that fit in cache. ``selections`` lists the
     columns of ``b_values`` that each of several searches may take (all of
     them for a free b, one for a fixed b): one grid serves all. Returns a list
     of (E_bg, b) arrays (m,), one per selection.
@@ -83,7 +87,8 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
     for g, w in enumerate(rows.w_groups):
         at = np.flatnonzero(rows.group == g)
         q = np.empty((e.size, 0)) if rows.q is None else rows.q[g]
-        groups.append((w, q, at, rows.y_t[at]))
+        # the pedestal's columns weighted (p, n), and the rows weighted again
+        groups.append((w**2, (q * w[:, None]).T, at, rows.y_t[at] * w))
     n_sel = len(selections)
     every = [np.array_equal(sel, np.arange(n_b)) for sel in selections]
     top_score = np.full((n_sel, m), -np.inf)
@@ -95,12 +100,17 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
             basis = onsets.powers(eg, b_values)  # (len(eg) * n_b, n)
         else:
             basis = onsets(np.repeat(eg, n_b), np.tile(b_values, eg.size))
-        for w, q, at, y_t in groups:
-            f_t = _less_fit(basis * w, q)  # less the pedestal fit
-            norm = np.einsum("gn,gn->g", f_t, f_t)
-            inv = np.where(norm > 0, 1.0 / np.sqrt(np.where(norm > 0, norm, 1.0)), 0.0)
-            f_t *= inv[:, None]
-            score = (y_t @ f_t.T).reshape(at.size, eg.size, n_b)
+        squares = basis**2
+        for w2, qw, at, y_tw in groups:
+            length = squares @ w2
+            norm = length.copy()
+            for c in range(qw.shape[0]):
+                norm -= (basis @ qw[c]) ** 2
+            # an onset the pedestal describes to rounding (b = 1 on a line) is none
+            seen = norm > _DEGENERATE * length
+            inv = np.where(seen, 1.0 / np.sqrt(np.where(seen, norm, 1.0)), 0.0)
+            score = (y_tw @ basis.T) * inv
+            score = score.reshape(at.size, eg.size, n_b)
             for k, sel in enumerate(selections):
                 if every[k]:
                     part = score.reshape(at.size, -1)  # (no copy for a free b)

@@ -193,18 +193,6 @@ class _Parts(list):
         self.stack = stack
 
 
-def _less_fit(a, q):
-    """``a`` (rows, n) less its least-squares fit by the orthonormal columns q (n, p).
-
-    Written as p rank-one updates: a product with ``q.T`` of one or two rows
-    is slow in BLAS.
-    """
-    out = a - (a @ q[:, 0])[:, None] * q[:, 0] if q.shape[1] else a
-    for c in range(1, q.shape[1]):
-        out -= (a @ q[:, c])[:, None] * q[:, c]
-    return out
-
-
 class OnsetFits:
     """Fitted parameters of every row: arrays of length m (``pedestal``: (m, 2)).
 
@@ -274,7 +262,7 @@ class _WeightedRows:
         return self.w_groups[self.group[rows]]
 
     def project(self, a, rows):
-        """``a`` (len(rows), n) less its least-squares fit by the rows' pedestal."""
+        """``a`` (..., len(rows), n) less its least-squares fit by the rows' pedestal."""
         if self.q is None:
             return a
         shared = self.q.shape[0] == 1
@@ -307,10 +295,10 @@ class _WeightedRows:
         d.o) / o.o`` (zero where A = 0: the pedestal alone does not move).
         """
         r, k = rows.size, len(parts) - 1
-        stacked = np.tile(rows, k + 1)
         whole = parts.stack if isinstance(parts, _Parts) else np.concatenate(parts)
-        t = self.project(whole * self.weights(stacked), stacked)
-        o_t, d_t = t[:r], t[r:].reshape(k, r, t.shape[1])
+        # (k + 1, r, n): every part of a row takes that row's weights and pedestal
+        t = self.project(whole.reshape(k + 1, r, whole.shape[1]) * self.weights(rows), rows)
+        o_t, d_t = t[0], t[1:]
         y_t = self.y_t[rows]
         amp, den = _amplitude(o_t, y_t)
         with np.errstate(divide="ignore", invalid="ignore"):
