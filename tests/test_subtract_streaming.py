@@ -351,3 +351,57 @@ def test_vacuum_mode_with_acquisition_columns_is_per_spectrum_too(data):
     a = sub.subtract(X[:1], keep_replicas=True)
     b = sub.subtract(other, keep_replicas=True)
     assert not np.allclose(a.subtracted + a.zlp, b.subtracted + b.zlp)
+
+
+def _model_on_the_whole_axis(est, data):
+    """The model cube as it was computed before: networks on every channel, then tails."""
+    from sklearn_zlp.preprocessing._align import fwhm_of_validated
+    from sklearn_zlp.subtraction._extrapolation import anchor_energies, continue_tails
+    from sklearn_zlp.subtraction._inputs import covariate_table, normalisation
+    from sklearn_zlp.subtraction._point_table import (
+        energy_feature,
+        tail_law,
+        tail_reference,
+    )
+    from sklearn_zlp.subtraction._regions import region_edges
+
+    spectra, energy = data.spectra, data.energy
+    n, c = spectra.shape
+    anchors = anchor_energies(est.trained_range_, est.mode)
+    grid = np.concatenate([energy, anchors])
+    cov = covariate_table(data, est.covariates)
+    points = np.column_stack(
+        [np.tile(energy_feature(grid, est.energy_width_), n), np.repeat(cov, grid.size, 0)]
+    )
+    values = np.asarray(est.regressor_.transform(points), float).T.reshape(-1, n, grid.size)
+    model = values[:, :, :c].copy()
+    powers = np.repeat(est.tail_powers_[:, None], n, axis=1)
+    if est.mode == "specimen":
+        de1, _ = region_edges(est.regions_, est.mode, spectra, energy, est.read_noise_)
+        reference = tail_reference(est.regions_, est.read_noise_)
+        for i in range(n):
+            law = tail_law(spectra[i], energy, de1[i], reference)
+            if law is not None:
+                powers[1, i] = law[2]
+    continue_tails(model, energy, anchors, values[:, :, c:], powers)
+    fwhm = fwhm_of_validated(spectra, energy)
+    return model * normalisation(spectra, energy, fwhm, est.normalize)[None, :, None]
+
+
+@pytest.mark.parametrize("tails", ["continued", "network kept on the gain side"])
+def test_networks_are_evaluated_only_where_the_tails_do_not_replace_them(
+    fitted, data, tails, monkeypatch
+):
+    from sklearn_zlp.subtraction._streaming import model_replicas
+
+    low, high = fitted.trained_range_
+    assert data.energy[0] < low * 0.5 and high * 0.5 < data.energy[-1]  # tails exist
+    if tails != "continued":
+        # no power on the gain side: every replica keeps its network there
+        powers = fitted.tail_powers_.copy()
+        powers[0] = np.nan
+        monkeypatch.setattr(fitted, "tail_powers_", powers)
+    d = fitted._validated(data.spectra)
+    np.testing.assert_array_equal(
+        model_replicas(fitted, d)[0], _model_on_the_whole_axis(fitted, d)
+    )

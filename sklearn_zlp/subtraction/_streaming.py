@@ -72,18 +72,21 @@ def model_replicas(est, data):
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
     anchors = anchor_energies(est.trained_range_, est.mode)
-    grid = energy if anchors is None else np.concatenate([energy, anchors])
-    n_grid = grid.size
-    points = np.column_stack(
-        [
-            np.tile(energy_feature(grid, est.energy_width_), n_spectra),
-            np.repeat(covariates, n_grid, axis=0),
-        ]
-    )
-    replicas = np.asarray(est.regressor_.transform(points), dtype=np.float64)
-    values = replicas.T.reshape(-1, n_spectra, n_grid)
-    model = values[:, :, :n_channels].copy()
-    if anchors is not None:
+    if anchors is None:
+        model = _network(est, energy, covariates)
+    else:
+        # The networks are evaluated where the continuation does not replace
+        # them (between the anchors) and at the anchors; beyond them only for
+        # the spectra where some replica keeps its network (an edge value
+        # that is not positive). On an axis that reaches far beyond the
+        # trained range most channels are continued, not evaluated.
+        inner = slice(
+            int(np.searchsorted(energy, anchors[0], side="left")),
+            int(np.searchsorted(energy, anchors[1], side="right")),
+        )
+        values = _network(est, np.concatenate([energy[inner], anchors]), covariates)
+        model = np.full(values.shape[:2] + (n_channels,), np.nan)
+        model[:, :, inner] = values[:, :, :-2]
         powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
         if est.mode == "specimen":
             reference = tail_reference(est.regions_, est.read_noise_)
@@ -91,7 +94,14 @@ def model_replicas(est, data):
                 law = tail_law(s, energy, d, reference)
                 if law is not None:
                     powers[1, i] = law[2]
-        continue_tails(model, energy, anchors, values[:, :, n_channels:], powers)
+        continue_tails(model, energy, anchors, values[:, :, -2:], powers)
+        kept = np.flatnonzero(np.isnan(model).any(axis=(0, 2)))
+        if kept.size:
+            patched = model[:, kept]
+            np.copyto(
+                patched, _network(est, energy, covariates[kept]), where=np.isnan(patched)
+            )
+            model[:, kept] = patched
     model *= norm[None, :, None]
     residuals = getattr(est, "vacuum_residuals_", None)
     if est.vacuum_residuals and residuals is not None:
@@ -103,6 +113,22 @@ def model_replicas(est, data):
     if est.band_scale != 1.0:
         rescale_replicas(model, est.band_scale)
     return model, fwhm, de1, de2, covariates
+
+
+def _network(est, grid, covariates):
+    """Every replica's network output at ``grid`` for each row of ``covariates``.
+
+    Shape (n_replicas, n_spectra, grid.size), a new array. Each point is
+    evaluated on its own, so a subset of points gives the same values.
+    """
+    points = np.column_stack(
+        [
+            np.tile(energy_feature(grid, est.energy_width_), covariates.shape[0]),
+            np.repeat(covariates, grid.size, axis=0),
+        ]
+    )
+    replicas = np.asarray(est.regressor_.transform(points), dtype=np.float64)
+    return np.ascontiguousarray(replicas.T).reshape(-1, covariates.shape[0], grid.size)
 
 
 def rescale_replicas(model, scale):
