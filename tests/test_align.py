@@ -288,3 +288,25 @@ def test_aligner_validates_each_input_once_per_call(shifted, monkeypatch):
     counts.clear()
     find_zlp_position(shifted.spectra, shifted.energy)
     assert counts == {"spectra": 1, "energy_axis": 1}
+
+
+def test_shared_peaks_searches_each_array_once(monkeypatch):
+    # A fit checks alignment, places regions and measures widths on the same
+    # spectra; inside shared_peaks the peak search runs once per array object.
+    from sklearn_zlp.datasets import make_synthetic_eels
+    from sklearn_zlp.preprocessing import _peak
+
+    X = make_synthetic_eels(6, random_state=3).spectra
+    calls = []
+    search = _peak._search
+    monkeypatch.setattr(_peak, "_search", lambda s, w: calls.append(w) or search(s, w))
+    with _peak.shared_peaks():
+        first = _peak.zlp_peaks(X)
+        with _peak.shared_peaks():  # nested blocks share the outer cache
+            assert _peak.zlp_peaks(X) is first
+        other = _peak.zlp_peaks(X.copy())  # another object: searched again
+        _peak.zlp_peaks(X, window=(0, 500))  # another window: searched again
+    assert len(calls) == 3
+    np.testing.assert_array_equal(other.channel, first.channel)
+    assert _peak.zlp_peaks(X) is not first  # outside the block nothing is kept
+    assert len(calls) == 4

@@ -6,6 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
+from ..preprocessing._peak import shared_peaks
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from ._clusters import cluster_training_table
@@ -23,22 +24,21 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
     """Subtract the zero-loss peak from EEL spectra with a replica ensemble.
 
     The method of Roest et al. (2021): a clone of ``regressor`` (by default a
-    :class:`~sklearn_zlp.ZLPEnsembleRegressor` of 100 replicas) learns ln I_ZLP
-    as a function of the energy loss and per-spectrum covariates from a point
-    table built from the spectra; each replica's ZLP is matched to the data and
-    subtracted, and the spread over replicas is the uncertainty.
+    :class:`~sklearn_zlp.ZLPEnsembleRegressor` of 100 replicas) learns ln I_ZLP as a
+    function of the energy loss and per-spectrum covariates from a point table built
+    from the spectra; each replica's ZLP is matched to the data and subtracted, and the
+    spread over replicas is the uncertainty.
 
-    Specimen mode (``mode="specimen"``): each spectrum trains on region I
-    (``|E| < dE_I``, ZLP-dominated), plus region-III pseudo-data (``E > dE_II``):
-    points that hold the ZLP to its power-law tail where the inelastic signal
-    dominates (``pseudo_data``; with vacuum spectra through region II as well,
-    where their tail is the ZLP's alone); a penalty keeps the model
-    monotonically falling on a grid over region II.
-    ``dE_I`` and ``dE_II`` come from ``regions`` (a
-    :class:`~sklearn_zlp.ZLPRegionMask`). Vacuum mode (``mode="vacuum"``):
-    spectra recorded in vacuum are all ZLP and train on every channel above the
-    noise, e.g. at several exposure times and beam energies given as
-    covariates, to predict the ZLP for a combination not trained on.
+    Specimen mode (``mode="specimen"``): each spectrum trains on region I (``|E| <
+    dE_I``, ZLP-dominated), plus region-III pseudo-data (``E > dE_II``): points that
+    hold the ZLP to its power-law tail where the inelastic signal dominates
+    (``pseudo_data``; with vacuum spectra through region II as well, where their tail is
+    the ZLP's alone); a penalty keeps the model monotonically falling on a grid over
+    region II. ``dE_I`` and ``dE_II`` come from ``regions`` (a
+    :class:`~sklearn_zlp.ZLPRegionMask`). Vacuum mode (``mode="vacuum"``): spectra
+    recorded in vacuum are all ZLP and train on every channel above the noise, e.g. at
+    several exposure times and beam energies given as covariates, to predict the ZLP for
+    a combination not trained on.
 
     Parameters
     ----------
@@ -222,10 +222,9 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         side with the spectrum's own tail law (the one its pseudo-data
         follow), otherwise with ``tail_powers_``; in vacuum mode from halfway
         to the edges, where the networks have not yet flattened on counts at
-        the noise. A network's prediction there
-        is a flat extrapolation (measured: 5 to 1000 times the true ZLP on
-        sharp vacuum peaks, and a t/lambda bias of -0.012 to -0.017 on thick
-        specimens with a long axis).
+        the noise. A network's prediction there is a flat extrapolation
+        (measured: 5 to 1000 times the true ZLP on sharp vacuum peaks, and a
+        t/lambda bias of -0.012 to -0.017 on thick specimens with a long axis).
     tail_powers_ : ndarray of shape (2,)
         Median power of the training spectra's ZLP tails on the gain and the
         loss side, fitted in ln-ln over the outer half of their trained
@@ -247,13 +246,12 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
 
     Notes
     -----
-    Every result for a spectrum is a function of the fitted subtractor, that
-    spectrum (with its acquisition parameters) and ``random_state`` alone: the
-    data-noise draws of a spectrum come from a random stream seeded by
-    ``random_state`` and a digest of the spectrum's own values, and the
-    regions, widths, normalisation, matching and replica statistics are
-    computed spectrum by spectrum. Results are bitwise the same whatever the
-    batch, ``batch_size`` or order of the spectra.
+    Every result for a spectrum is a function of the fitted subtractor, that spectrum
+    (with its acquisition parameters) and ``random_state`` alone: the data-noise draws
+    of a spectrum come from a random stream seeded by ``random_state`` and a digest of
+    the spectrum's own values, and the regions, widths, normalisation, matching and
+    replica statistics are computed spectrum by spectrum. Results are bitwise the same
+    whatever the batch, ``batch_size`` or order of the spectra.
 
     Memory. With ``R`` replicas, ``C`` channels, ``F`` columns of ``X`` and
     ``b = min(batch_size, n_spectra)``, the peak of a call is about::
@@ -398,6 +396,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------
 
+    @shared_peaks()
     def fit(self, X, y=None):
         """Fit the ZLP replica ensemble on the spectra's training regions.
 
@@ -420,6 +419,7 @@ class ZLPSubtractor(TransformerMixin, SubtractionMethods, BaseEstimator):
         self._validate_params()
         return self._fit(validate_input(X, self.covariates, self.energy_axis))
 
+    @shared_peaks()
     def fit_transform(self, X, y=None):
         """Fit on X and return its median subtracted spectra (validating X once).
 
