@@ -176,7 +176,7 @@ def test_interrupted_refit_keeps_the_previous_fit(shifted, monkeypatch):
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(align, "_split_parabola_vertex", interrupt)
+    monkeypatch.setattr(align, "split_parabola_vertices", interrupt)
     with pytest.raises(KeyboardInterrupt):
         aligner.fit(shifted.spectra[:, :1500])  # fewer channels, interrupted
     monkeypatch.undo()
@@ -191,7 +191,7 @@ def test_interrupted_first_fit_stays_unfitted(shifted, monkeypatch):
         raise KeyboardInterrupt
 
     aligner = ZeroLossAligner(energy_axis=shifted.energy)
-    monkeypatch.setattr(align, "_split_parabola_vertex", interrupt)
+    monkeypatch.setattr(align, "split_parabola_vertices", interrupt)
     with pytest.raises(KeyboardInterrupt) as info:
         aligner.fit(shifted.spectra)
     monkeypatch.undo()
@@ -310,3 +310,53 @@ def test_shared_peaks_searches_each_array_once(monkeypatch):
     np.testing.assert_array_equal(other.channel, first.channel)
     assert _peak.zlp_peaks(X) is not first  # outside the block nothing is kept
     assert len(calls) == 4
+
+
+def _split_vertex_reference(energy, spectrum, peak, low, high):
+    """The former per-spectrum fit: lstsq residual, scipy's bounded Brent."""
+    from scipy.optimize import minimize_scalar
+
+    top = spectrum[peak]
+    lo = peak
+    while lo > low and spectrum[lo - 1] > 0.6 * top:
+        lo -= 1
+    hi = peak
+    while hi < high and spectrum[hi + 1] > 0.6 * top:
+        hi += 1
+    lo, hi = max(min(lo, peak - 2), 0), min(max(hi, peak + 2), spectrum.size - 1)
+    x = energy[lo : hi + 1]
+    y = np.log(np.clip(spectrum[lo : hi + 1], top * 1e-6, None))
+    step = 0.5 * (energy[peak + 1] - energy[peak - 1])
+
+    def cost(x0):
+        d2 = (x - x0) ** 2
+        design = np.column_stack([np.ones_like(x), d2 * (x < x0), d2 * (x >= x0)])
+        coef = np.linalg.lstsq(design, y, rcond=None)[0]
+        return float(np.sum((design @ coef - y) ** 2))
+
+    bounds = (
+        min(energy[peak] - step, 0.5 * (x[0] + energy[peak])),
+        max(energy[peak] + step, 0.5 * (x[-1] + energy[peak])),
+    )
+    return minimize_scalar(
+        cost, bounds=bounds, method="bounded", options={"xatol": 1e-4 * step}
+    ).x
+
+
+@pytest.mark.parametrize("fwhm", [0.08, 0.4, 1.5])
+def test_split_vertices_of_all_spectra_at_once_equal_scipy_one_at_a_time(fwhm):
+    from sklearn_zlp.preprocessing._peak import zlp_peaks
+    from sklearn_zlp.preprocessing._vertex import split_parabola_vertices
+
+    data = make_synthetic_eels(40, fwhm=fwhm, t_over_lambda=(0.1, 2.0), random_state=7)
+    X, e = data.spectra, data.energy
+    peaks = zlp_peaks(X)
+    ok = np.flatnonzero(peaks.status == "ok")
+    assert ok.size == 40
+    args = (peaks.channel[ok], peaks.low[ok], peaks.high[ok])
+    fast = split_parabola_vertices(e, X[ok], *args)
+    reference = [
+        _split_vertex_reference(e, X[i], *(int(a[k]) for a in args))
+        for k, i in enumerate(ok)
+    ]
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6 * (e[1] - e[0]))

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._status import OK, register_status, statuses
 from ..physics import fit_band_gap
+from ..preprocessing._peak import shared_peaks
 
 __all__ = ["FIELDS", "NOT_COMPUTED", "STATUS_FIELDS", "block_maps", "status_names"]
 
@@ -70,10 +71,17 @@ def block_maps(subtractor, spectra, options):
     col = {name: i for i, name in enumerate(FIELDS)}
     if n == 0:
         return out
-    energy = subtractor.energy_axis_
     regions = subtractor.regions_
     if regions is not None and regions.get_params()["per"] == "cluster":
         out[:, col["cluster"]] = regions.clusterer_.predict(spectra)
+    with shared_peaks():  # validation and every batch search the peaks once
+        _fill(out, col, names, subtractor, spectra, options)
+    return out
+
+
+def _fill(out, col, names, subtractor, spectra, options):
+    """Write every batch's numbers into ``out`` (see :func:`block_maps`)."""
+    energy = subtractor.energy_axis_
     level = options["confidence_level"]
     for batch in subtractor.subtract_batches(spectra, confidence_level=level):
         rows = batch.rows
@@ -111,4 +119,3 @@ def block_maps(subtractor, spectra, options):
             out[rows, col["e_bg_status"]] = _codes(gap.status, names)
         else:
             out[rows, col["e_bg_status"]] = names.index(NOT_COMPUTED)
-    return out

@@ -17,7 +17,6 @@ import contextvars
 from typing import NamedTuple
 
 import numpy as np
-from scipy import optimize
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import (
     gaussian_filter1d,
@@ -28,8 +27,16 @@ from scipy.ndimage import (
 from scipy.signal import find_peaks, peak_prominences
 
 from .._status import OK, register_status, status_array
+from ._vertex import split_parabola_vertices
 
-__all__ = ["ZLPPeaks", "fwhm_of_validated", "locate_zlp", "shared_peaks", "zlp_peaks"]
+__all__ = [
+    "ZLPPeaks",
+    "fwhm_of_validated",
+    "locate_zlp",
+    "share_rows",
+    "shared_peaks",
+    "zlp_peaks",
+]
 
 # The peaks found in the block of a `shared_peaks` context: {key: (array, peaks)}.
 _SHARED = contextvars.ContextVar("sklearn_zlp_shared_peaks", default=None)
@@ -67,7 +74,6 @@ _NOISE_UNITS = 5.0
 # through ln I of its top three channels instead of the split-parabola fit.
 _UNDERSAMPLED = 2.5
 # Channels above this fraction of the top enter the split-parabola vertex fit.
-_FIT_FRACTION = 0.6
 
 
 class ZLPPeaks(NamedTuple):
@@ -112,6 +118,18 @@ class shared_peaks(contextlib.ContextDecorator):
         if self._token is not None:
             _SHARED.reset(self._token)
         return False
+
+
+def share_rows(whole, part, rows):
+    """Inside :class:`shared_peaks`: ``part = whole[rows]`` has the peaks of those rows.
+
+    A peak depends on its own spectrum only, so a batch of validated spectra
+    takes its rows of the peaks already found on all of them.
+    """
+    shared = _SHARED.get()
+    hit = None if shared is None else shared.get((id(whole), None))
+    if hit is not None and hit[0] is whole:
+        shared[(id(part), None)] = (part, ZLPPeaks(*(field[rows] for field in hit[1])))
 
 
 def zlp_peaks(spectra, window=None):
@@ -282,51 +300,6 @@ def _low_side_feature(y, noise, chosen, low, base):
     return None
 
 
-def _split_parabola_vertex(energy_axis, spectrum, peak, low=0, high=None):
-    """Vertex of a split parabola fitted to ln I over the channels above the 60% level.
-
-    ln I of an asymmetric peak is close to a parabola with different curvatures on
-    its two sides; fitting both sides and the shared vertex by least squares uses
-    every channel near the top, so the estimate is unbiased for asymmetric peaks and
-    averages the noise of many channels. The fit stays within channels
-    ``low..high`` (the minima separating the peak from its neighbours).
-    """
-    high = spectrum.size - 1 if high is None else high
-    top = spectrum[peak]
-    lo = peak
-    while lo > low and spectrum[lo - 1] > _FIT_FRACTION * top:
-        lo -= 1
-    hi = peak
-    while hi < high and spectrum[hi + 1] > _FIT_FRACTION * top:
-        hi += 1
-    # At least two channels per side, or three points would fit any vertex exactly.
-    lo, hi = max(min(lo, peak - 2), 0), min(max(hi, peak + 2), spectrum.size - 1)
-    x = energy_axis[lo : hi + 1]
-    y = np.log(np.clip(spectrum[lo : hi + 1], top * 1e-6, None))
-    step = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
-
-    def cost(x0):
-        d2 = (x - x0) ** 2
-        design = np.column_stack([np.ones_like(x), d2 * (x < x0), d2 * (x >= x0)])
-        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
-        return float(np.sum((design @ coef - y) ** 2))
-
-    # Within a channel of the highest channel, or halfway to the ends of the fit
-    # window if that is further: on a broad, noisy top the highest channel can
-    # lie a few channels from the vertex.
-    bounds = (
-        min(energy_axis[peak] - step, 0.5 * (x[0] + energy_axis[peak])),
-        max(energy_axis[peak] + step, 0.5 * (x[-1] + energy_axis[peak])),
-    )
-    result = optimize.minimize_scalar(
-        cost,
-        bounds=bounds,
-        method="bounded",
-        options={"xatol": 1e-4 * step},
-    )
-    return float(result.x)
-
-
 def _log_parabola_vertex(energy_axis, spectrum, peak):
     """Vertex of the parabola through ln I of channel ``peak`` and its neighbours."""
     top = spectrum[peak]
@@ -353,7 +326,9 @@ def _refine(energy_axis, spectrum, peak, low, high, method, undersampled=False):
             # through ln I of the top three channels is exact for a Gaussian
             # core (0.2 channel off for the asymmetric synthetic ZLP).
             return _log_parabola_vertex(energy_axis, spectrum, peak)
-        return _split_parabola_vertex(energy_axis, spectrum, peak, low, high)
+        return split_parabola_vertices(
+            energy_axis, spectrum[None], np.array([peak]), np.array([low]), np.array([high])
+        )[0]
     lo, hi = max(peak - 4, 0), min(peak + 5, spectrum.size)
     spline = CubicSpline(energy_axis[lo:hi], spectrum[lo:hi])
     roots = spline.derivative().roots(extrapolate=False)
@@ -375,7 +350,22 @@ def locate_zlp(spectra, energy_axis, method="split", window=None, peaks=None):
         peaks = zlp_peaks(spectra, window)
     positions = np.full(spectra.shape[0], np.nan)
     fwhm = fwhm_of_validated(spectra, energy_axis, peaks)
-    for i in np.flatnonzero(peaks.status == OK):
+    found = np.flatnonzero(peaks.status == OK)
+    if method == "split":
+        # the split-parabola fits of every well-sampled peak at once
+        channel = 0.5 * (
+            energy_axis[peaks.channel[found] + 1] - energy_axis[peaks.channel[found] - 1]
+        )
+        sampled = found[~(fwhm[found] < _UNDERSAMPLED * channel)]
+        positions[sampled] = split_parabola_vertices(
+            energy_axis,
+            spectra[sampled],
+            peaks.channel[sampled],
+            peaks.low[sampled],
+            peaks.high[sampled],
+        )
+        found = np.setdiff1d(found, sampled)
+    for i in found:
         peak = int(peaks.channel[i])
         channel = 0.5 * (energy_axis[peak + 1] - energy_axis[peak - 1])
         positions[i] = _refine(

@@ -12,6 +12,7 @@ import numpy as np
 from scipy import sparse
 
 from .._validation import check_energy_axis, check_spectra, check_zlp_at_zero
+from ..preprocessing._peak import share_rows
 
 __all__ = ["LOG_TOTAL", "Spectra", "covariate_table", "normalisation", "validate_input"]
 
@@ -28,9 +29,11 @@ class Spectra(NamedTuple):
 
     def rows(self, rows):
         """The same input restricted to ``rows`` (a slice; views, no copies)."""
-        return Spectra(
+        part = Spectra(
             self.spectra[rows], self.acquisition[rows], self.energy, self.n_features
         )
+        share_rows(self.spectra, part.spectra, rows)  # peaks found on all, if any
+        return part
 
 
 def acquisition_names(covariates):
