@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._noise import counting_variance
-from .._replicas import replica_band, replica_median
+from .._replicas import replica_band, replica_median, replica_quantiles
 from .._status import register_status, status_array
 from ._inputs import LOG_TOTAL
 
@@ -163,21 +163,27 @@ def fwhm_extrapolation(fwhm, training):
 def checked_statistics(model, energy, edges, confidence_level):
     """Median and band of the model ZLP on the channels :func:`spectrum_checks` reads.
 
-    Those are the channels from the first spectrum's dE_0 to the last one's
-    dE_II (dE_I where there is none); elsewhere the arrays are NaN. Over a
-    1024-channel axis that is a fifth of the partitions of the whole axis
-    (``subtract_batches`` computes the whole-axis statistics only when read).
+    Region I of every spectrum (from the lowest dE_0 to the highest dE_I)
+    gets the median and the band; the channels beyond, up to the highest
+    dE_II, the lower edge of the band only (the excess test reads nothing
+    else there); the rest is NaN. ``subtract_batches`` computes the
+    whole-axis statistics only when they are read.
     """
     de0, de1, de2 = edges
     median = np.full(model.shape[1:], np.nan)
     band = np.full((2, *model.shape[1:]), np.nan)
     finite = np.isfinite(de0) & np.isfinite(de1)
     if finite.any():
-        top = np.fmax(de1, de2)[finite]
         lo = int(np.searchsorted(energy, np.min(de0[finite]), side="left"))
-        hi = int(np.searchsorted(energy, np.max(top), side="right"))
-        median[:, lo:hi] = replica_median(model[:, :, lo:hi])
-        band[:, :, lo:hi] = replica_band(model[:, :, lo:hi], confidence_level)
+        mid = int(np.searchsorted(energy, np.max(de1[finite]), side="right"))
+        top = np.max(np.fmax(de1, de2)[finite])  # dE_I where there is no dE_II
+        hi = max(mid, int(np.searchsorted(energy, top, side="right")))
+        median[:, lo:mid] = replica_median(model[:, :, lo:mid])
+        band[:, :, lo:mid] = replica_band(model[:, :, lo:mid], confidence_level)
+        if hi > mid:
+            band[0, :, mid:hi] = replica_quantiles(
+                model[:, :, mid:hi], 0.5 * (1.0 - confidence_level)
+            )
     return median, band
 
 
