@@ -271,3 +271,14 @@ def test_a_spectrum_fits_the_same_alone_or_with_others(order):
                 getattr(alone, name)[:, 0], getattr(together, name)[:, j], err_msg=name
             )
         assert alone.p_indirect[0] == together.p_indirect[j]
+
+
+def test_prefix_medians_equal_numpy_median():
+    from sklearn_zlp.physics._bandgap_spectrum import _prefix_medians
+
+    rng = np.random.default_rng(4)
+    for size in (5, 6, 81, 82):
+        values = rng.uniform(1.0, 100.0, size)
+        lengths = np.unique(rng.integers(1, size + 1, 20))
+        expected = [np.median(values[:k]) for k in lengths]
+        np.testing.assert_array_equal(_prefix_medians(values, lengths), expected)
