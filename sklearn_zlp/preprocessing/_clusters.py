@@ -9,6 +9,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from .._replicas import replica_median
 from .._status import OK
 from .._validation import validate_spectra_data
 from ..utils._sklearn_compat import Interval, StrOptions
@@ -281,7 +282,7 @@ def cluster_edges(mask, clusterer, X, energy):
             "the clusterer must label the training spectra 0, 1, ..., n_clusters - 1 "
             f"with every cluster used; got labels {np.unique(labels)[:10].tolist()}."
         )
-    medians = np.stack([np.median(X[labels == c], axis=0) for c in range(k)])
+    medians = np.stack([replica_median(X[labels == c]) for c in range(k)])
     de1, de2, status = mask._estimate(medians, energy, allow_lost=True)
     found = status == OK
     mask._check_edges(medians[found], energy, de1[found], de2[found])

@@ -16,6 +16,7 @@ size of the image.
 
 import numpy as np
 
+from .._replicas import replica_median
 from ..preprocessing._align import fwhm_of_validated
 from ._inputs import covariate_table, normalisation
 from ._point_table import build_point_table, energy_width, tail_powers, tail_reference
@@ -68,7 +69,7 @@ def cluster_training_table(est, data, regressor, rng):
     _, _, regions = fit_regions(est.regions, est.mode, spectra, energy, read_noise)
     labels = regions.labels_
     members = [np.flatnonzero(labels == c) for c in range(labels.max() + 1)]
-    medians = np.stack([np.median(spectra[m], axis=0) for m in members])
+    medians = np.stack([replica_median(spectra[m]) for m in members])
     covariates = covariate_table(data, est.covariates)
     cluster_cov = np.stack([np.median(covariates[m], axis=0) for m in members])
     fwhm = fwhm_of_validated(medians, energy)
@@ -88,7 +89,7 @@ def cluster_training_table(est, data, regressor, rng):
     )
     variance = np.stack(
         [
-            np.median(member_var[m] / norm_all[m, None] ** 2, axis=0) * norm[c] ** 2
+            replica_median(member_var[m] / norm_all[m, None] ** 2) * norm[c] ** 2
             for c, m in enumerate(members)
         ]
     )
