@@ -6,8 +6,8 @@ about 16 of 21 ms per 100-replica spectrum), so spectra are fitted together.
 The model ``(E - E_bg)^b`` depends on ``E - E_bg`` only: on the relative axis
 ``u = E - E_start`` of its window, with ``t = E_bg - E_start``, it is the same
 for every window of the same channels on a uniform axis. Windows of equal
-length are therefore fitted in one call (up to ``_ROWS_PER_CALL`` rows, which
-stay in cache), and ``E_bg = E_start + t``. Every operation of the fit is row
+length are therefore fitted in one call (up to ``_ROWS_PER_CALL`` rows), and
+``E_bg = E_start + t``. Every operation of the fit is row
 by row (:mod:`._onset_model`), so a spectrum's fit does not depend on the
 spectra fitted with it. A fit convolved with a response starts its
 convolution at the lowest gap of its rows, so such fits run one spectrum at a
@@ -22,11 +22,13 @@ from ._onset_fit import fit_onsets_many
 
 __all__ = ["WindowRows", "fit_windows"]
 
-# Rows fitted in one call (a spectrum's replicas times its fits): about ten
-# spectra of 100 replicas x 3 fits. Band-gap time of spectral_maps per
-# 100-replica pixel, 82-channel windows, one core, measured side by side:
-# 12.1 ms at 768 rows, 10.4 at 1536, 8.9 at 3072, 9.9 at 6144.
-_ROWS_PER_CALL = 3072
+# Rows fitted in one call (a spectrum's replicas times its fits): about forty
+# spectra of 100 replicas x 3 fits. A call's iterations run until its slowest
+# row ends, at a fixed price per iteration, so larger calls share that tail;
+# beyond cache sizes each row costs more. Band gap per 100-replica pixel,
+# 82-channel windows, one core, side by side: 10.4-10.5 ms at 1536 rows,
+# 9.3-10.3 at 3072, 9.2-9.4 at 6144, 8.9-9.3 at 12288 (32 spectra a call).
+_ROWS_PER_CALL = 12288
 # Relative spread of the channel width below which an axis counts as uniform.
 _UNIFORM = 1e-6
 
