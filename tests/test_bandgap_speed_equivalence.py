@@ -282,3 +282,21 @@ def test_prefix_medians_equal_numpy_median():
         lengths = np.unique(rng.integers(1, size + 1, 20))
         expected = [np.median(values[:k]) for k in lengths]
         np.testing.assert_array_equal(_prefix_medians(values, lengths), expected)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 16, 97, 100])
+@pytest.mark.parametrize("level", [0.5, 0.68, 0.95])
+def test_statistics_picked_from_sorted_replicas_equal_the_partitioned_ones(n, level):
+    from sklearn_zlp._replicas import (
+        replica_band,
+        replica_median,
+        sorted_band,
+        sorted_median,
+    )
+
+    x = np.random.default_rng(n).normal(size=(n, 4, 6)) * 10
+    x[0, 1, 1] = np.nan  # a failed replica: NaN, as the partition gives
+    ordered = np.sort(x, axis=0)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(sorted_median(ordered), replica_median(x))
+        np.testing.assert_array_equal(sorted_band(ordered, level), replica_band(x, level))

@@ -18,7 +18,7 @@ pedestal), and not so far above that the onset leaves the power-law regime.
 import numpy as np
 from scipy.ndimage import uniform_filter1d
 
-from .._replicas import replica_band, replica_median
+from .._replicas import sorted_band, sorted_median
 
 __all__ = ["auto_window", "refine_window", "window_margins"]
 
@@ -126,15 +126,16 @@ def auto_window(
     last = min(lags.size, int(np.searchsorted(lags, search_end, side="right")) + run - 1)
     part = slice(first, max(first, last))
     rises = runs[:, width:][:, part] - runs[:, :-width][:, part]
-    # sorted once, the median and the band are picked, not partitioned, out of
-    # it (the same values: 0.9 against 1.6 ms at 100 replicas x 470 lags)
+    # sorted once, the median and the band are picked out of it, bitwise the
+    # values a partition gives (100 replicas x 470 lags: 1.4 ms partitioned,
+    # 0.66 ms partitioned after the sort, 0.11 ms sorted and picked)
     rises = np.sort(rises, axis=0)
-    rise = replica_median(rises)
+    rise = sorted_median(rises)
     # The noise of a rise: the spread of the replicas' rises (ZLP uncertainty,
     # whose smooth, correlated part cancels in a difference, and the replicas'
     # noise draws) and the counting noise of two running means, in quadrature
     # (with draws in the replicas that is counted twice: conservative).
-    lower, upper = replica_band(rises)
+    lower, upper = sorted_band(rises)
     counting = np.hypot(sigma[width:], sigma[:-width])[part] / np.sqrt(width)
     rise_noise = np.hypot(counting, 0.5 * (upper - lower))
     above = rise > n_sigma * rise_noise
