@@ -308,6 +308,12 @@ def test_subtraction_result_without_replicas_is_refused():
     assert not result.replicas_kept
     with pytest.raises(ValueError, match="keep_replicas=True"):
         fit_band_gap(data.energy, result)
+    # with replicas: read in place (not copied), and left as they were
+    kept = sub.subtract(data.spectra, keep_replicas=True)
+    before = kept.subtracted.copy()
+    fit_band_gap(data.energy, kept, window=(1.0, 3.0))
+    assert kept.subtracted.flags.writeable
+    np.testing.assert_array_equal(kept.subtracted, before)
 
 
 # ------------------------------------------------------- BandGapFitter statuses

@@ -12,11 +12,11 @@ pixel's spectrum and ``random_state``, so any chunking gives the same maps.
 
 import numpy as np
 
-from .._noise import counting_variance
 from .._replicas import replica_band
 from .._status import OK, register_status, statuses
 from ..physics import fit_band_gap
 from ..preprocessing._peak import shared_peaks
+from ..subtraction._result import ZLPSubtractionResult
 
 __all__ = ["FIELDS", "NOT_COMPUTED", "STATUS_FIELDS", "block_maps", "status_names"]
 
@@ -110,8 +110,14 @@ def _fill(out, col, names, subtractor, spectra, options):
         if not options["band_gap"]:
             out[rows, col["e_bg_status"]] = names.index(NOT_COMPUTED)
             continue
-        # only the subtracted replicas are kept (not the batch's ZLP cubes)
-        pending.append((np.arange(spectra.shape[0])[rows], batch.subtracted, batch.spectra))
+        # what the fit reads: not the batch's ZLP cubes
+        pending.append(
+            (
+                np.arange(spectra.shape[0])[rows],
+                {k: getattr(batch, k) for k in ("spectra", "de0", "de1", "de2")},
+                batch.subtracted,
+            )
+        )
         if sum(p[0].size for p in pending) >= _FIT_PIXELS:
             _band_gaps(out, col, names, subtractor, pending, options)
             pending = []
@@ -122,16 +128,24 @@ def _fill(out, col, names, subtractor, spectra, options):
 def _band_gaps(out, col, names, subtractor, pending, options):
     """Fit the band gaps of the pending batches' pixels and write them into ``out``."""
     rows = np.concatenate([p[0] for p in pending])
-    replicas = np.concatenate([p[1] for p in pending], axis=1)
-    recorded = np.vstack([p[2] for p in pending])
-    # the counting noise of the recorded spectra, as fit_band_gap takes it
-    # from a subtraction result
-    sigma = np.sqrt(counting_variance(recorded, subtractor.read_noise_))
+    cube = np.concatenate([p[2] for p in pending], axis=1)
+    # the batches joined as one result: fit_band_gap reads its replicas (no
+    # copy) and takes the counting noise of its recorded spectra
+    joined = ZLPSubtractionResult(
+        energy=subtractor.energy_axis_,
+        **{
+            k: np.concatenate([p[1][k] for p in pending])
+            for k in ("spectra", "de0", "de1", "de2")
+        },
+        n_replicas=cube.shape[0],
+        rows=rows,
+        replicas={"subtracted": cube},
+    )
+    pending.clear()
     gap = fit_band_gap(
         subtractor.energy_axis_,
-        replicas,
-        replica_axis=0,
-        sigma=sigma,
+        joined,
+        read_noise=subtractor.read_noise_,
         **options["band_gap_kwargs"],
     )
     level = options["confidence_level"]
