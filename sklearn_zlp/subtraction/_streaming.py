@@ -85,8 +85,10 @@ def model_replicas(est, data):
             int(np.searchsorted(energy, anchors[1], side="right")),
         )
         values = _network(est, np.concatenate([energy[inner], anchors]), covariates)
-        model = np.full(values.shape[:2] + (n_channels,), np.nan)
+        model = np.empty(values.shape[:2] + (n_channels,))
         model[:, :, inner] = values[:, :, :-2]
+        model[:, :, : inner.start] = np.nan  # (one pass over the cube, not two)
+        model[:, :, inner.stop :] = np.nan
         powers = np.repeat(est.tail_powers_[:, None], n_spectra, axis=1)
         if est.mode == "specimen":
             reference = tail_reference(est.regions_, est.read_noise_)
