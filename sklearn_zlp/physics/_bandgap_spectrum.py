@@ -10,7 +10,7 @@ from .._replicas import replica_band
 from .._status import OK, register_status
 from ._bandgap_batch import WindowRows
 from ._bandgap_result import FIT_FAILED
-from ._onset_fit import B_BOUNDS, null_chi2
+from ._onset_fit import B_BOUNDS, null_chi2s
 
 __all__ = ["SpectrumRows", "n_parameters", "spectrum_result"]
 
@@ -232,9 +232,8 @@ def spectrum_result(rows, fits, median_fits, options):
     n_fit = n_parameters(b, background)
     dof = max(e.size - n_fit, 1)
     threshold = _chi2_crit(n_onset) * np.maximum(1.0, free.chi2 / dof)
-    chi_null = null_chi2(e, y, w, background)
-    chi_zero = null_chi2(e, y, w, None)
-    chi_line = null_chi2(e, y, w, "linear")
+    chi_zero, chi_constant, chi_line = null_chi2s(e, y, w)
+    chi_null = {None: chi_zero, "constant": chi_constant, "linear": chi_line}[background]
     # a floor of counts is there: a line explains the window significantly better
     # than zero, with a positive weighted mean (a negative one is noise that the
     # counting sigma of near-zero counts weighs unevenly, not a pedestal)

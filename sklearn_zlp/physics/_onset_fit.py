@@ -45,6 +45,13 @@ _GRID_BLOCK = 4800  # grid points evaluated together: all 120 x 40 (band gap per
 _ON_KINK = 1e-4  # channels from a kink of the model that count as on it
 _MAX_TRIES = 12  # damping increases in one iteration before a row stops
 _DEGENERATE = 1e-10  # share of an onset's squared length left beside the pedestal
+# Iterations of a row's refinement (b free; half with b fixed). A call's
+# iterations cost the same however few rows still move, and the last rows
+# creep: 40 / 20 instead of 100 / 100 took 8% off the band gap of 128 spectra
+# (100 replicas), stopped 0.5% of the rows earlier, moved E_bg by at most
+# 7e-6 eV (medians 1e-8 eV, bands 5e-6 eV), left their chi^2 at most 0.07%
+# higher and changed no status.
+_MAX_ITERATIONS = 40
 
 __all__ = [
     "BACKGROUNDS",
@@ -55,7 +62,7 @@ __all__ = [
     "background_columns",
     "fit_onsets",
     "fit_onsets_many",
-    "null_chi2",
+    "null_chi2s",
 ]
 
 
@@ -304,7 +311,7 @@ def fit_onsets(
     resolution=None,
     kernels=None,
     background=None,
-    max_nfev=100,
+    max_nfev=_MAX_ITERATIONS,
 ):
     """Least-squares fits of ``A (E - E_bg)^b`` (+ pedestal), one per row of y.
 
@@ -325,8 +332,9 @@ def fit_onsets(
         their mean.
     background : {None, "constant", "linear"}, default=None
         Pedestal under the onset.
-    max_nfev : int, default=100
-        Iterations of each row's refinement.
+    max_nfev : int, default=40
+        Iterations of each row's refinement with a free b (half as many with
+        a fixed b, a one-parameter fit).
 
     Returns
     -------
@@ -357,7 +365,7 @@ def fit_onsets_many(
     resolution=None,
     kernels=None,
     background=None,
-    max_nfev=100,
+    max_nfev=_MAX_ITERATIONS,
     groups=None,
 ):
     """:func:`fit_onsets` of the same rows for several exponents at once.
@@ -447,7 +455,7 @@ def fit_onsets_many(
             ub,
             np.array([de, 0.1][:k]),
             model_k,
-            max_nfev,
+            max_nfev if k == 2 else max(1, max_nfev // 2),
             kinks if k == 2 else None,
         )
         # keep the grid point when the local polish ends worse (a kink of the model)
@@ -476,7 +484,14 @@ def fit_onsets_many(
     return fits
 
 
-def null_chi2(e, y, w, background):
-    """chi^2 of every row under the pedestal alone (zero when ``background`` is None)."""
-    r = _WeightedRows(y, w, background_columns(e, background)).y_t
-    return np.einsum("mn,mn->m", r, r)
+def null_chi2s(e, y, w):
+    """chi^2 of every row under zero, a constant and a line: three arrays (m,).
+
+    One QR of the weighted line serves all three: its first column is the
+    weighted constant's.
+    """
+    rows = _WeightedRows(y, w, background_columns(e, "linear"))
+    yw = rows.yw
+    q = rows.q[0][:, 0] if rows.q.shape[0] == 1 else rows.q[rows.group][:, :, 0]
+    less_constant = yw - np.sum(np.multiply(yw, q, order="C"), axis=-1, keepdims=True) * q
+    return tuple(np.einsum("mn,mn->m", r, r) for r in (yw, less_constant, rows.y_t))
