@@ -1,8 +1,9 @@
 """Onset fits of many spectra at once, each in a window of its own.
 
 A fit of one spectrum's replicas costs mostly the fixed price of its
-iterations' array operations on a few hundred rows (benchmarks/bench_image.py:
-about 16 of 21 ms per 100-replica spectrum), so spectra are fitted together.
+iterations' array operations on a few hundred rows (measured line by line on 16
+spectra of the bench_image.py image: the refinement took 16 of the 21 ms per
+100-replica spectrum, most of it per iteration), so spectra are fitted together.
 The model ``(E - E_bg)^b`` depends on ``E - E_bg`` only: on the relative axis
 ``u = E - E_start`` of its window, with ``t = E_bg - E_start``, it is the same
 for every window of the same channels on a uniform axis. Windows of equal
