@@ -360,3 +360,22 @@ def test_split_vertices_of_all_spectra_at_once_equal_scipy_one_at_a_time(fwhm):
         for k, i in enumerate(ok)
     ]
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-6 * (e[1] - e[0]))
+
+
+def test_shared_peaks_as_a_decorator_leaves_nothing_behind():
+    # one decorator instance serves every call: recursive and concurrent calls
+    # must each open and close their own block
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn_zlp.preprocessing import _peak
+
+    @_peak.shared_peaks()
+    def depth(n):
+        assert _peak._SHARED.get() is not None
+        return depth(n - 1) if n else _peak._SHARED.get() is not None
+
+    assert depth(3)
+    assert _peak._SHARED.get() is None
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(depth, range(8)))
+    assert _peak._SHARED.get() is None

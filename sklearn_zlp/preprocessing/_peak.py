@@ -110,6 +110,10 @@ class shared_peaks(contextlib.ContextDecorator):
     lives as long as the outermost block.
     """
 
+    def _recreate_cm(self):
+        # a decorator's every call (threads, recursion) gets a block of its own
+        return type(self)()
+
     def __enter__(self):
         self._token = _SHARED.set({}) if _SHARED.get() is None else None
         return self
