@@ -21,9 +21,9 @@ from scipy.optimize import least_squares
 from sklearn_zlp.physics._onset_fit import (
     _B_GRID,
     B_BOUNDS,
-    _gram,
     _Onsets,
     _response,
+    _WeightedRows,
     background_columns,
     fit_onsets,
     fit_onsets_many,
@@ -239,8 +239,32 @@ def test_onset_derivatives_equal_the_plain_formulas():
         d_e, np.where(inside, -b[:, None] * power / safe, 0.0), rtol=1e-13, atol=0
     )
     np.testing.assert_allclose(d_b, power * np.log(safe), rtol=1e-13, atol=0)
-    jac = np.random.default_rng(6).random((7, 2, 50))
-    np.testing.assert_array_equal(_gram(jac), np.einsum("akn,aln->akl", jac, jac))
+
+
+@pytest.mark.parametrize("background", [None, "constant", "linear"])
+@pytest.mark.parametrize("shared", [True, False])
+def test_normal_equations_equal_those_of_the_explicit_jacobian(background, shared):
+    # J^T r and J^T J from dot products, without projecting the derivatives
+    rng = np.random.default_rng(6)
+    m = 6
+    y = 50.0 * _model(E, 1.5, 0.8)[None] + rng.normal(0.0, 3.0, (m, E.size)) + 20.0
+    w = np.full((m, E.size), 1 / 3.0) if shared else rng.uniform(0.2, 0.5, (m, E.size))
+    rows = _WeightedRows(y, w, background_columns(E, background))
+    e_bg = rng.uniform(1.2, 1.8, m)
+    b = rng.uniform(0.4, 2.5, m)
+    every = np.arange(m)
+    parts = _Onsets(E, None).with_derivatives(e_bg, b)
+    chi, grad, gram = rows.normal_equations(parts, every)
+    # the Jacobian written out: project every part, then J = -(A Pd + dA Po)
+    o_t, d_t = (rows.project(p * w, every) for p in (parts[0], np.stack(parts[1:])))
+    amp = np.clip(np.sum(o_t * rows.y_t, 1) / np.sum(o_t * o_t, 1), 0.0, None)
+    d_amp = (np.sum(d_t * rows.y_t, 2) - 2 * amp * np.sum(d_t * o_t, 2)) / np.sum(o_t**2, 1)
+    resid = rows.y_t - amp[:, None] * o_t
+    jac = -(amp[None, :, None] * d_t + d_amp[:, :, None] * o_t[None]).transpose(1, 0, 2)
+    assert np.all(amp > 0)
+    np.testing.assert_allclose(chi, np.sum(resid**2, 1), rtol=1e-12)
+    np.testing.assert_allclose(grad, np.einsum("akn,an->ak", jac, resid), rtol=1e-9)
+    np.testing.assert_allclose(gram, np.einsum("akn,aln->akl", jac, jac), rtol=1e-9)
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

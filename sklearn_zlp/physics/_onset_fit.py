@@ -137,28 +137,14 @@ def _grid_search(e, rows, b_values, e_lo, e_hi, onsets, selections):
     return found
 
 
-def _gram(jac):
-    """``J^T J`` (a, k, k) of every row's Jacobian (a, k, n).
-
-    One product of two channel rows per pair: twice as fast as one einsum
-    over (a, k, k, n) at k = 2, and equal to it to the last bit.
-    """
-    k = jac.shape[1]
-    out = np.empty((jac.shape[0], k, k))
-    for i in range(k):
-        for j in range(i + 1):
-            out[:, i, j] = np.einsum("an,an->a", jac[:, i], jac[:, j])
-            out[:, j, i] = out[:, i, j]
-    return out
-
-
 def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
     """Bounded, secant-corrected Levenberg-Marquardt on every row at once, from x0.
 
     ``model(x, idx, derivatives)`` gives the unit onsets (len(idx), n) of
     rows ``idx`` at parameters ``x`` (len(idx), k), or with ``derivatives``
-    a list of them and their derivatives by each parameter; ``rows.jacobian``
-    turns those into residuals and their derivatives. Steps are taken in variables scaled by
+    a list of them and their derivatives by each parameter;
+    ``rows.normal_equations`` turns those into chi^2 and the gradient and
+    Gauss-Newton matrix of the residual. Steps are taken in variables scaled by
     ``scale`` and clipped to the bounds ``lb``, ``ub`` (k,); a variable at a
     bound whose gradient points outward is held there. The Gauss-Newton
     matrix misses the curvature of the onset's edge (large for b < 1), so
@@ -177,21 +163,21 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
     lb, ub = np.asarray(lb, float), np.asarray(ub, float)
 
     def evaluate(x, idx):
-        # residuals, chi^2 and Jacobian (r, k, n) in the scaled variables
-        resid, chi, jac = rows.jacobian(model(x, idx, derivatives=True), idx)
-        return resid, chi, jac * scale[None, :, None]
+        # chi^2, gradient (of chi^2 / 2) and J^T J in the scaled variables
+        chi, grad, gram = rows.normal_equations(model(x, idx, derivatives=True), idx)
+        return chi, grad * scale, gram * (scale[:, None] * scale[None, :])
 
     x = x0.copy()
-    resid, chi, jac = evaluate(x, np.arange(m))
+    chi, grad_0, gram_0 = evaluate(x, np.arange(m))
     chi_start = chi.copy()
     # The state of the rows still moving, compacted as rows end (gathering it
     # from arrays of all rows every iteration cost a quarter of the time):
-    # idx (their rows), parameters, chi^2, residuals, Jacobians, damping,
-    # failed tries, secant correction, last gradient and step, held variables.
+    # idx (their rows), parameters, chi^2, gradients, Gauss-Newton matrices,
+    # damping, failed tries, secant correction, last gradient and step, held
+    # variables.
     keep = np.isfinite(chi)
     idx = np.flatnonzero(keep)
-    xs, chis, rs, js = x[keep], chi[keep], resid[keep], jac[keep]
-    del resid, jac
+    xs, chis, gs, hs = x[keep], chi[keep], grad_0[keep], gram_0[keep]
     a = idx.size
     lam = np.full(a, _LAMBDA0)
     fails = np.zeros(a, dtype=int)
@@ -202,8 +188,7 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
     for _ in range(max_iter):
         if idx.size == 0:
             break
-        grad = np.einsum("akn,an->ak", js, rs)  # of chi^2 / 2
-        jtj = _gram(js)
+        grad, jtj = gs.copy(), hs  # (gs changes below; g_last keeps this)
         c, s = corr, step
         # after a step s the gradient changed by y: make (J^T J + C) s = y
         v = (grad - g_last) - np.einsum("akl,al->ak", jtj + c, s)
@@ -252,7 +237,7 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
         t = np.flatnonzero(~flat)
         x_old, chi_old = xs[t], chis[t]
         x_new = np.clip(x_old + dz[t] * scale, lb, ub)
-        r_new, chi_new, jac_new = evaluate(x_new, idx[t])
+        chi_new, g_new, h_new = evaluate(x_new, idx[t])
         better = chi_new < chi_old
         moved = x_new - x_old
         tiny = np.all(np.abs(moved) <= _TOL * (_TOL + np.abs(x_old)), axis=1)
@@ -263,7 +248,7 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
         )
         good, bad = t[better], t[~better]
         xs[good], chis[good] = x_new[better], chi_new[better]
-        rs[good], js[good] = r_new[better], jac_new[better]
+        gs[good], hs[good] = g_new[better], h_new[better]
         step[good] = moved[better] / scale
         step[bad] = 0.0
         lam[good] *= _LAMBDA_DOWN
@@ -293,7 +278,7 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
         if stop.any():
             x[idx[stop]], chi[idx[stop]] = xs[stop], chis[stop]
             go = ~stop
-            idx, xs, chis, rs, js = idx[go], xs[go], chis[go], rs[go], js[go]
+            idx, xs, chis, gs, hs = idx[go], xs[go], chis[go], gs[go], hs[go]
             lam, fails, corr, g_last = lam[go], fails[go], corr[go], g_last[go]
             step, frozen = step[go], frozen[go]
     x[idx], chi[idx] = xs, chis

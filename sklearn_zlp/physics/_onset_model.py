@@ -215,6 +215,11 @@ class OnsetFits:
         return out
 
 
+def _dot(a, b):
+    """Row-by-row dot products of two (m, n) arrays."""
+    return np.einsum("mn,mn->m", a, b)
+
+
 def _amplitude(o_t, y_t):
     """A = o.y / o.o of every row, 0 where negative or undefined; and o.o."""
     num = np.einsum("mn,mn->m", o_t, y_t)
@@ -285,31 +290,49 @@ class _WeightedRows:
         resid = y_t - amp[:, None] * o_t
         return resid, np.einsum("mn,mn->m", resid, resid), amp
 
-    def jacobian(self, parts, rows):
-        """:meth:`profile` and the derivatives of the residual: (r, k, n).
+    def normal_equations(self, parts, rows):
+        """:meth:`profile`'s chi^2, with the gradient and Gauss-Newton matrix of its residual.
 
         ``parts`` holds the unit onsets of rows ``rows`` and their
-        derivatives by each of k parameters. With ``o`` and ``d`` the onset
-        and a derivative less their pedestal fit, ``A = o.y / o.o``, the
-        residual ``y - A o`` changes by ``-A d - dA o`` with ``dA = (d.y - 2 A
-        d.o) / o.o`` (zero where A = 0: the pedestal alone does not move).
+        derivatives by each of k parameters. With ``o`` and ``d`` the weighted
+        onset and a derivative, ``P`` the projection off the pedestal and ``A
+        = Po.y / Po.Po``, the residual ``r = y - A Po`` changes by ``J = -(A
+        Pd + dA Po)`` with ``dA = (Pd.y - 2 A Pd.Po) / Po.Po`` (zero where A
+        = 0: the pedestal alone does not move). Returns chi^2 (r,), ``J^T r``
+        (r, k) and ``J^T J`` (r, k, k). ``y``, ``Po`` and ``r`` are orthogonal
+        to the pedestal, so ``Pd`` enters only as ``d.y``, ``d.Po``, ``d.r``
+        and ``Pd.Pd' = d.d' - sum_c (q_c.d)(q_c.d')``: only the onset is
+        projected, and no (r, k, n) Jacobian is formed.
         """
         r, k = rows.size, len(parts) - 1
         whole = parts.stack if isinstance(parts, _Parts) else np.concatenate(parts)
-        # (k + 1, r, n): every part of a row takes that row's weights and pedestal
-        t = self.project(whole.reshape(k + 1, r, whole.shape[1]) * self.weights(rows), rows)
-        o_t, d_t = t[0], t[1:]
+        weighted = whole.reshape(k + 1, r, whole.shape[1]) * self.weights(rows)
+        o_t, d = self.project(weighted[0], rows), weighted[1:]
         y_t = self.y_t[rows]
         amp, den = _amplitude(o_t, y_t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d_amp = (
-                np.einsum("kmn,mn->km", d_t, y_t)
-                - 2.0 * amp * np.einsum("kmn,mn->km", d_t, o_t)
-            ) / den
-        d_amp = np.where(amp > 0, d_amp, 0.0)
         resid = y_t - amp[:, None] * o_t
-        jac = -(amp[None, :, None] * d_t + d_amp[:, :, None] * o_t[None])
-        return resid, np.einsum("mn,mn->m", resid, resid), jac.transpose(1, 0, 2)
+        d_o = np.einsum("kmn,mn->km", d, o_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d_amp = (np.einsum("kmn,mn->km", d, y_t) - 2.0 * amp * d_o) / den
+        d_amp = np.where(amp > 0, d_amp, 0.0)
+        grad = -(amp * np.einsum("kmn,mn->km", d, resid) + d_amp * _dot(o_t, resid))
+        if self.q is not None:
+            q = self.q[0] if self.q.shape[0] == 1 else self.q[self.group[rows]]
+            spec = "kmn,n->km" if q.ndim == 2 else "kmn,mn->km"
+            q_d = [np.einsum(spec, d, q[..., c]) for c in range(q.shape[-1])]
+        gram = np.empty((r, k, k))
+        for i in range(k):
+            for j in range(i + 1):
+                dd = _dot(d[i], d[j])
+                if self.q is not None:
+                    dd -= sum(qd[i] * qd[j] for qd in q_d)
+                gram[:, i, j] = (
+                    amp**2 * dd
+                    + amp * (d_amp[i] * d_o[j] + d_amp[j] * d_o[i])
+                    + d_amp[i] * d_amp[j] * den
+                )
+                gram[:, j, i] = gram[:, i, j]
+        return _dot(resid, resid), grad.T, gram
 
     def pedestal(self, rest_w, rows):
         """Pedestal coefficients (r, p) and their weighted curves (r, n) fitted to rest_w."""
@@ -338,5 +361,5 @@ class _StackedRows:
     def profile(self, onset, idx):
         return self.rows.profile(onset, self.data[idx])
 
-    def jacobian(self, parts, idx):
-        return self.rows.jacobian(parts, self.data[idx])
+    def normal_equations(self, parts, idx):
+        return self.rows.normal_equations(parts, self.data[idx])
