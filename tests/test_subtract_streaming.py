@@ -151,6 +151,14 @@ def test_subtract_batches_equal_subtract_with_replicas(fitted, data):
             getattr(full, f"{kind}_band"),
         )
     np.testing.assert_array_equal(np.concatenate([b.de1 for b in batches]), full.de1)
+    # the maps' batches keep no ZLP cubes (matched and subtracted in place):
+    # same replicas, statuses and t/lambda
+    lean = list(fitted._batch_results(X, 0.68, cubes=()))
+    assert sorted(lean[0]._replicas) == ["subtracted"]
+    for name in ("subtracted", "status", "t_over_lambda", "t_over_lambda_band"):
+        np.testing.assert_array_equal(
+            getattr(lean[0], name), getattr(full, name), err_msg=name
+        )
 
 
 def test_score_independent_of_batch_size_and_order(fitted, data):

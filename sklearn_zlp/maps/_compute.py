@@ -98,7 +98,8 @@ def _fill(out, col, names, subtractor, spectra, options):
     """
     level = options["confidence_level"]
     pending = []
-    for batch in subtractor.subtract_batches(spectra, confidence_level=level):
+    # only the subtracted replicas: the ZLP is matched and subtracted in place
+    for batch in subtractor._batch_results(spectra, level, cubes=()):
         rows = batch.rows
         out[rows, col["t_over_lambda"]] = batch.t_over_lambda
         out[rows, col["t_over_lambda_low"]] = batch.t_over_lambda_band[0]

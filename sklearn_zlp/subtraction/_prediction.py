@@ -127,7 +127,9 @@ class SubtractionMethods:
         for rows, part in self._batches(data):
             # each cube is reduced before the next step overwrites it
             def reduce(kind, rows=rows):
-                return lambda cube: summarise({kind: cube}, confidence_level, summary, rows)
+                return lambda cube, *_: summarise(
+                    {kind: cube}, confidence_level, summary, rows
+                )
 
             batch = subtract_batch(
                 self,
@@ -188,23 +190,31 @@ class SubtractionMethods:
             kept; its medians and bands are computed when first read. Batches
             are computed with the subtractor as it is when they are reached.
         """
+        return self._batch_results(X, confidence_level, ("zlp_model", "zlp"))
+
+    def _batch_results(self, X, confidence_level, cubes):
+        """:meth:`subtract_batches` keeping the subtracted replicas and ``cubes``.
+
+        ``cubes`` names the other replicas kept ("zlp_model", "zlp"): the maps
+        keep none, so that the ZLP is matched and subtracted in place.
+        """
         check_confidence_level(confidence_level)
         data = self._validated(X)
         batches = self._batches(data)
 
         def generate():
             for rows, part in batches:
-                batch = subtract_batch(self, part, keep=("zlp_model", "zlp"))
-                replicas = {
-                    k: getattr(batch, k) for k in ("zlp_model", "zlp", "subtracted")
-                }
+                checked = []  # the checks' statistics, before the model is overwritten
+
+                def statistics(model, edges, part=part, checked=checked):
+                    checked.extend(
+                        checked_statistics(model, part.energy, edges, confidence_level)
+                    )
+
+                batch = subtract_batch(self, part, keep=cubes, on_model=statistics)
+                replicas = {k: getattr(batch, k) for k in (*cubes, "subtracted")}
                 # the medians and bands of the whole axis are computed when read
-                median, band = checked_statistics(
-                    batch.zlp_model,
-                    part.energy,
-                    (batch.de0, batch.de1, batch.de2),
-                    confidence_level,
-                )
+                median, band = checked
                 yield ZLPSubtractionResult(
                     energy=data.energy.copy(),
                     spectra=part.spectra,

@@ -156,13 +156,13 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
     Cubes are computed in place on one another unless named in ``keep``
     (``"zlp_model"``, ``"zlp"``); ``on_model`` and ``on_zlp`` are called with
     the model and matched cubes before they are overwritten (to reduce them to
-    statistics).
+    statistics), ``on_model`` also with the batch's (dE_0, dE_I, dE_II).
     """
     model, fwhm, de1, de2, covariates = model_replicas(est, data)
     spectra, energy = data.spectra, data.energy
     de0 = matching_start(de1, fwhm, est.match_width)
     if on_model is not None:
-        on_model(model)
+        on_model(model, (de0, de1, de2))
     zlp = match_zlp(
         model,
         spectra,
