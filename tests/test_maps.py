@@ -65,7 +65,9 @@ def test_thickness_map_matches_the_truth(maps, image):
     assert np.max(np.abs(error)) < 0.01, error
     low, high = maps.t_over_lambda_band
     covered = ((low <= truth) & (truth <= high))[ok]
-    assert covered.mean() >= 0.5, covered.mean()
+    # 68% bands hold the truth at least 68% of the time (they are conservative:
+    # 1.00 here, the errors' 68th percentile a quarter of the half-width)
+    assert covered.mean() >= 0.68, covered.mean()
 
 
 def test_band_gap_map_matches_the_truth(maps):
@@ -75,7 +77,7 @@ def test_band_gap_map_matches_the_truth(maps):
         assert abs(np.median(maps.e_bg[ok & (maps.cluster == c)]) - E_BG) < 0.15, c
     low, high = maps.e_bg_band
     covered = ((low <= E_BG) & (E_BG <= high))[ok]
-    assert covered.mean() >= 0.6, covered.mean()
+    assert covered.mean() >= 0.68, covered.mean()  # 1.00 here
     # bands that hold the truth because they are narrow enough to mean something
     assert np.median((high - low)[ok]) / 2 < 0.3
     # a failed pixel is NaN, never a number
