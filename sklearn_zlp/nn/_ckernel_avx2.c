@@ -13,6 +13,9 @@
 #pragma GCC target("avx2,fma")
 #endif
 
+#include <immintrin.h>
+#define ZLP_MAX_PS(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
+#define ZLP_MIN_PS(a, b) _mm256_min_ps((__m256)(a), (__m256)(b))
 #define ZLP_VARIANT avx2
 #define ZLP_VBYTES 32
 #include "_ckernel_simd.h"

@@ -13,6 +13,9 @@
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")
 #endif
 
+#include <immintrin.h>
+#define ZLP_MAX_PS(a, b) _mm512_max_ps((__m512)(a), (__m512)(b))
+#define ZLP_MIN_PS(a, b) _mm512_min_ps((__m512)(a), (__m512)(b))
 #define ZLP_VARIANT avx512
 #define ZLP_VBYTES 64
 #include "_ckernel_simd.h"

@@ -48,12 +48,22 @@ static ZLP_INLINE vf vselect(vi m, vf a, vf b) {
     return (vf)((m & (vi)a) | (~m & (vi)b));
 }
 
+/* max(c, x) and min(c, x) lane by lane, x where x is NaN: one instruction where
+ * the variant names it (x86 max/min return their second operand when either is
+ * NaN), else a comparison and a select; the same values either way. */
+#if defined(ZLP_MAX_PS) && defined(ZLP_MIN_PS)
+static ZLP_INLINE vf vmax_c(vf c, vf x) { return (vf)ZLP_MAX_PS(c, x); }
+static ZLP_INLINE vf vmin_c(vf c, vf x) { return (vf)ZLP_MIN_PS(c, x); }
+#else
+static ZLP_INLINE vf vmax_c(vf c, vf x) { return vselect(x < c, c, x); }
+static ZLP_INLINE vf vmin_c(vf c, vf x) { return vselect(x > c, c, x); }
+#endif
+
 /* exp(x) (Cephes expf: range reduction by ln 2 and a degree-5 polynomial,
  * relative error about 1e-7), x clamped to [-87, 87] so that the result and its
  * reciprocal are normal floats. */
 static ZLP_INLINE vf vexp(vf x) {
-    x = vselect(x < splat(-87.0f), splat(-87.0f), x);
-    x = vselect(x > splat(87.0f), splat(87.0f), x);
+    x = vmin_c(splat(87.0f), vmax_c(splat(-87.0f), x));
     /* floor(x / ln 2 + 1/2) by truncation of a positive number */
     const vi k = __builtin_convertvector(x * 1.44269504088896341f + 128.5f, vi);
     const vf n = __builtin_convertvector(k, vf) - 128.0f;
