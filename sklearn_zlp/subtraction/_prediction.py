@@ -211,7 +211,14 @@ class SubtractionMethods:
                         checked_statistics(model, part.energy, edges, confidence_level)
                     )
 
-                batch = subtract_batch(self, part, keep=cubes, on_model=statistics)
+                batch = subtract_batch(
+                    self,
+                    part,
+                    keep=cubes,
+                    on_model=statistics,
+                    # no model cube kept: evaluated only where it is matched
+                    matched_only="zlp_model" not in cubes,
+                )
                 replicas = {k: getattr(batch, k) for k in (*cubes, "subtracted")}
                 # the medians and bands of the whole axis are computed when read
                 median, band = checked

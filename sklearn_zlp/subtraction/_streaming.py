@@ -51,11 +51,14 @@ def batch_slices(n_spectra, batch_size):
     ]
 
 
-def model_replicas(est, data):
+def model_replicas(est, data, matched_only=False):
     """Every replica's ZLP for every spectrum of ``data``, with what it rests on.
 
     Beyond the energies the networks were trained on (``trained_range_``) each
-    replica's ZLP is continued as a power law (:mod:`._extrapolation`).
+    replica's ZLP is continued as a power law (:mod:`._extrapolation`). With
+    ``matched_only`` the channels below the batch's lowest dE_0, where the
+    matched ZLP is the data and the model has no weight, are zero instead of
+    evaluated (not with a mirrored gain side, whose model weight is |E|'s).
 
     Returns
     -------
@@ -72,8 +75,15 @@ def model_replicas(est, data):
     covariates = covariate_table(data, est.covariates)
     norm = normalisation(spectra, energy, fwhm, est.normalize)
     anchors = anchor_energies(est.trained_range_, est.mode)
+    first = 0  # the first channel evaluated
+    if matched_only and est.gain_side != "model":
+        de0 = matching_start(de1, fwhm, est.match_width)
+        if np.isfinite(de0).any():
+            first = int(np.searchsorted(energy, np.nanmin(de0), side="left"))
     if anchors is None:
-        model = _network(est, energy, covariates)
+        model = _network(est, energy[first:], covariates)
+        if first:
+            model = np.concatenate([np.zeros(model.shape[:2] + (first,)), model], axis=2)
     else:
         # The networks are evaluated where the continuation does not replace
         # them (between the anchors) and at the anchors; beyond them only for
@@ -81,8 +91,8 @@ def model_replicas(est, data):
         # that is not positive). On an axis that reaches far beyond the
         # trained range most channels are continued, not evaluated.
         inner = slice(
-            int(np.searchsorted(energy, anchors[0], side="left")),
-            int(np.searchsorted(energy, anchors[1], side="right")),
+            max(first, int(np.searchsorted(energy, anchors[0], side="left"))),
+            max(first, int(np.searchsorted(energy, anchors[1], side="right"))),
         )
         values = _network(est, np.concatenate([energy[inner], anchors]), covariates)
         model = np.empty(values.shape[:2] + (n_channels,))
@@ -97,6 +107,7 @@ def model_replicas(est, data):
                 if law is not None:
                     powers[1, i] = law[2]
         continue_tails(model, energy, anchors, values[:, :, -2:], powers)
+        model[:, :, :first] = 0.0
         kept = np.flatnonzero(np.isnan(model).any(axis=(0, 2)))
         if kept.size:
             patched = model[:, kept]
@@ -150,15 +161,17 @@ def rescale_replicas(model, scale):
     return model
 
 
-def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None):
+def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, matched_only=False):
     """Model, matched ZLP and subtracted replicas of one batch of spectra.
 
     Cubes are computed in place on one another unless named in ``keep``
     (``"zlp_model"``, ``"zlp"``); ``on_model`` and ``on_zlp`` are called with
     the model and matched cubes before they are overwritten (to reduce them to
     statistics), ``on_model`` also with the batch's (dE_0, dE_I, dE_II).
+    ``matched_only``: the model is evaluated only where the matched ZLP uses it
+    (:func:`model_replicas`); what is subtracted is the same.
     """
-    model, fwhm, de1, de2, covariates = model_replicas(est, data)
+    model, fwhm, de1, de2, covariates = model_replicas(est, data, matched_only)
     spectra, energy = data.spectra, data.energy
     de0 = matching_start(de1, fwhm, est.match_width)
     if on_model is not None:
