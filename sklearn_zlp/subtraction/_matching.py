@@ -48,6 +48,8 @@ def match_zlp(model, spectra, energy, de0, de1, *, mirror, out=None):
     starts = np.searchsorted(energy, de1, side="right")
     for i, start in enumerate(starts):
         if start < energy.size:
-            tail = zlp[:, i, start:]
-            np.minimum.accumulate(tail, axis=-1, out=tail)
+            # channel after channel over all replicas at once: the same
+            # minima, in less than the time of one running minimum per replica
+            tail = zlp[:, i, start:].T
+            np.minimum.accumulate(tail, axis=0, out=tail)
     return zlp
