@@ -52,6 +52,12 @@ _DEGENERATE = 1e-10  # share of an onset's squared length left beside the pedest
 # 7e-6 eV (medians 1e-8 eV, bands 5e-6 eV), left their chi^2 at most 0.07%
 # higher and changed no status.
 _MAX_ITERATIONS = 40
+# Rows whose onsets, derivatives and normal equations are evaluated together:
+# their temporaries (about ten arrays of rows x channels) then stay in the CPU
+# cache. Measured on 256 pixels of the bench image (1024 rows: ~1 MB an array):
+# the band gap took 9% less time than with all rows at once; 256 rows cost
+# more calls than they save.
+_EVALUATED_ROWS = 1024
 
 __all__ = [
     "BACKGROUNDS",
@@ -163,8 +169,17 @@ def _refine(rows, x0, lb, ub, scale, model, max_iter, kinks=None):
     lb, ub = np.asarray(lb, float), np.asarray(ub, float)
 
     def evaluate(x, idx):
-        # chi^2, gradient (of chi^2 / 2) and J^T J in the scaled variables
-        chi, grad, gram = rows.normal_equations(model(x, idx, derivatives=True), idx)
+        # chi^2, gradient (of chi^2 / 2) and J^T J in the scaled variables, a
+        # block of rows at a time (row by row, so the same as all at once)
+        chi, grad, gram = (
+            np.empty(idx.size),
+            np.empty((idx.size, k)),
+            np.empty((idx.size, k, k)),
+        )
+        for s0 in range(0, idx.size, _EVALUATED_ROWS):
+            at = slice(s0, s0 + _EVALUATED_ROWS)
+            parts = model(x[at], idx[at], derivatives=True)
+            chi[at], grad[at], gram[at] = rows.normal_equations(parts, idx[at])
         return chi, grad * scale, gram * (scale[:, None] * scale[None, :])
 
     x = x0.copy()
