@@ -460,17 +460,24 @@ def fit_onsets_many(
         )
         # keep the grid point when the local polish ends worse (a kink of the model)
         x[at, :k] = np.where((chi <= chi0)[:, None], found_k, start_k)
+    # the fitted curves, chi^2 and linear parameters, a block of rows at a time
     stacked = _StackedRows(rows, data)
-    every = np.arange(data.size)
-    onset = onsets(x[:, 0], np.where(np.isnan(b_rows), x[:, 1], b_rows), data)
-    onset_w = onset * rows.weights(data)
-    _, _, amp = stacked.profile(onset, every)
-    ped, ped_w = rows.pedestal(rows.yw[data] - amp[:, None] * onset_w, data)
-    fitted_w = amp[:, None] * onset_w + ped_w
-    resid = rows.yw[data] - fitted_w
-    chi = np.einsum("mn,mn->m", resid, resid)
+    b_all = np.where(np.isnan(b_rows), x[:, 1], b_rows)
+    amp, chi = np.empty(data.size), np.empty(data.size)
+    ped = np.empty((data.size, rows.bg.shape[1]))
+    model_counts = np.empty((data.size, e.size))
+    for s0 in range(0, data.size, _EVALUATED_ROWS):
+        at = np.arange(s0, min(s0 + _EVALUATED_ROWS, data.size))
+        d = data[at]
+        onset = onsets(x[at, 0], b_all[at], d)
+        onset_w = onset * rows.weights(d)
+        amp[at] = stacked.profile(onset, at)[2]
+        ped[at], ped_w = rows.pedestal(rows.yw[d] - amp[at, None] * onset_w, d)
+        fitted_w = amp[at, None] * onset_w + ped_w
+        resid = rows.yw[d] - fitted_w
+        chi[at] = np.einsum("mn,mn->m", resid, resid)
+        model_counts[at] = fitted_w / w[d]
     ok = np.isfinite(chi)
-    model_counts = fitted_w / w[data]
     for i, (out, b) in enumerate(zip(fits, exponents, strict=True)):
         part = slice(i * m, (i + 1) * m)
         good = ok[part]
