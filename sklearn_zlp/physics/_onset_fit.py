@@ -31,6 +31,7 @@ from ._onset_model import (
     _StackedRows,
     _WeightedRows,
     background_columns,
+    null_chi2s,
 )
 
 # The refinement. Its tolerance is scipy.optimize.least_squares' default ftol,
@@ -385,13 +386,13 @@ def fit_onsets_many(
         return fits
     rows = _WeightedRows(y, w, background_columns(e, background), groups)
     if kernels is not None:
-        grid_onsets = _Onsets(e, (kernels[0], kernels[1].mean(axis=0)))
+        grid_onsets = _Onsets(e, (kernels[0], kernels[1].mean(axis=0)), e_lo)
         if np.all(kernels[1] == kernels[1][0]):
-            onsets = _Onsets(e, (kernels[0], kernels[1][0]))  # one for every row
+            onsets = _Onsets(e, (kernels[0], kernels[1][0]), e_lo)  # one for every row
         else:
-            onsets = _Onsets(e, kernels)
+            onsets = _Onsets(e, kernels, e_lo)
     else:
-        grid_onsets = onsets = _Onsets(e, _response(e, resolution))
+        grid_onsets = onsets = _Onsets(e, _response(e, resolution), e_lo)
     # one grid for every fit: the free b grid when a fit has a free b (a fixed
     # b on it is its column), else the fixed values; others get their own
     free = any(b is None for b in exponents)
@@ -489,16 +490,3 @@ def fit_onsets_many(
         out.pedestal[good, : ped.shape[1]] = ped[part][good]
         out.converged[good] = True
     return fits
-
-
-def null_chi2s(e, y, w):
-    """chi^2 of every row under zero, a constant and a line: three arrays (m,).
-
-    One QR of the weighted line serves all three: its first column is the
-    weighted constant's.
-    """
-    rows = _WeightedRows(y, w, background_columns(e, "linear"))
-    yw = rows.yw
-    q = rows.q[0][:, 0] if rows.q.shape[0] == 1 else rows.q[rows.group][:, :, 0]
-    less_constant = yw - np.sum(np.multiply(yw, q, order="C"), axis=-1, keepdims=True) * q
-    return tuple(np.einsum("mn,mn->m", r, r) for r in (yw, less_constant, rows.y_t))

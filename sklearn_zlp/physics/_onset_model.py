@@ -26,6 +26,7 @@ __all__ = [
     "B_INDIRECT",
     "OnsetFits",
     "background_columns",
+    "null_chi2s",
 ]
 
 
@@ -60,16 +61,22 @@ def _response(e, resolution=None, kernel=None):
 
 
 def _power(x, b):
-    """``x ** b[:, None]`` of x >= 0 (r, n); by square roots where every b is 0.5 or 1.5.
+    """``x ** b[:, None]`` of x >= 0 (r, n); by square roots in the rows whose b is 0.5 or 1.5.
 
     The fits with a direct and an indirect b are two thirds of the rows of a
     band-gap fit; a square root costs a fraction of a power (equal to it
-    within one unit in the last place).
+    within one unit in the last place). The choice is made row by row, so a
+    row's onset does not depend on the rows evaluated with it.
     """
-    if np.all((b == B_DIRECT) | (b == B_INDIRECT)):
-        root = np.sqrt(x)
-        return np.where((b == B_INDIRECT)[:, None], root * x, root)
-    return x ** b[:, None]
+    root_rows = (b == B_DIRECT) | (b == B_INDIRECT)
+    if not root_rows.all():
+        out = np.empty_like(x)
+        out[~root_rows] = x[~root_rows] ** b[~root_rows, None]
+        if root_rows.any():
+            out[root_rows] = _power(x[root_rows], b[root_rows])
+        return out
+    root = np.sqrt(x)
+    return np.where((b == B_INDIRECT)[:, None], root * x, root)
 
 
 class _Onsets:
@@ -81,8 +88,9 @@ class _Onsets:
     sampled on the window extended by ``n_k - 1`` channels below it.
     """
 
-    def __init__(self, e, response):
+    def __init__(self, e, response, lowest=None):
         self.n = e.size
+        self.lowest = lowest
         self.k_w = None if response is None else response[1]
         if response is None:
             self.e_pad = e
@@ -102,10 +110,16 @@ class _Onsets:
             self.k_fft = fft.rfft(self.k_w, self.size, axis=1)
 
     def _first(self, e_bg):
-        """Padded samples at or below the lowest gap are zero in every row: skip them."""
+        """Padded samples at or below the lowest gap are zero in every row: skip them.
+
+        With ``lowest`` (the lowest gap the fit allows) the skip does not depend
+        on which rows are evaluated together: each row's numbers are then the
+        same in any block of rows.
+        """
         if self.k_w is None or e_bg.size == 0:
             return 0
-        return min(int(np.searchsorted(self.e_pad, np.min(e_bg), side="right")), self.n)
+        low = np.min(e_bg) if self.lowest is None else min(np.min(e_bg), self.lowest)
+        return min(int(np.searchsorted(self.e_pad, low, side="right")), self.n)
 
     def __call__(self, e_bg, b, rows=None):
         """Onsets of every (e_bg, b) pair (arrays of length r): shape (r, n).
@@ -363,3 +377,16 @@ class _StackedRows:
 
     def normal_equations(self, parts, idx):
         return self.rows.normal_equations(parts, self.data[idx])
+
+
+def null_chi2s(e, y, w):
+    """chi^2 of every row under zero, a constant and a line: three arrays (m,).
+
+    One QR of the weighted line serves all three: its first column is the
+    weighted constant's.
+    """
+    rows = _WeightedRows(y, w, background_columns(e, "linear"))
+    yw = rows.yw
+    q = rows.q[0][:, 0] if rows.q.shape[0] == 1 else rows.q[rows.group][:, :, 0]
+    less_constant = yw - np.sum(np.multiply(yw, q, order="C"), axis=-1, keepdims=True) * q
+    return tuple(np.einsum("mn,mn->m", r, r) for r in (yw, less_constant, rows.y_t))
