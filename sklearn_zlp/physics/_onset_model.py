@@ -236,8 +236,7 @@ def _dot(a, b):
 
 def _amplitude(o_t, y_t):
     """A = o.y / o.o of every row, 0 where negative or undefined; and o.o."""
-    num = np.einsum("mn,mn->m", o_t, y_t)
-    den = np.einsum("mn,mn->m", o_t, o_t)
+    num, den = _dot(o_t, y_t), _dot(o_t, o_t)
     with np.errstate(divide="ignore", invalid="ignore"):
         amp = np.where(den > 0, num / den, 0.0)
     return np.where(amp > 0, amp, 0.0), den
@@ -302,7 +301,7 @@ class _WeightedRows:
         y_t = self.y_t[rows]
         amp, _ = _amplitude(o_t, y_t)
         resid = y_t - amp[:, None] * o_t
-        return resid, np.einsum("mn,mn->m", resid, resid), amp
+        return resid, _dot(resid, resid), amp
 
     def normal_equations(self, parts, rows):
         """:meth:`profile`'s chi^2, with the gradient and Gauss-Newton matrix of its residual.
@@ -389,4 +388,4 @@ def null_chi2s(e, y, w):
     yw = rows.yw
     q = rows.q[0][:, 0] if rows.q.shape[0] == 1 else rows.q[rows.group][:, :, 0]
     less_constant = yw - np.sum(np.multiply(yw, q, order="C"), axis=-1, keepdims=True) * q
-    return tuple(np.einsum("mn,mn->m", r, r) for r in (yw, less_constant, rows.y_t))
+    return tuple(_dot(r, r) for r in (yw, less_constant, rows.y_t))
