@@ -1,0 +1,221 @@
+"""What the commands write and print: subtracted spectra, results.csv, the report.
+
+``results.csv`` holds one row per spectrum (pixel) with full precision, so that
+scripts need not parse the printed table; the HTML report comes from
+:func:`sklearn_zlp.report.write_report`.
+"""
+
+import csv
+import os
+
+import numpy as np
+
+from .. import __version__
+from ..io import write_spectra
+from ..io._text import _TEXT_EXTENSIONS
+from ._inputs import describe_axis
+
+_METADATA_KEYS = ("beam_energy", "exposure_time", "collection_angle", "convergence_angle")
+
+
+def _subtracted_extension(specimen):
+    """.hspy for HyperSpy input, .csv for text, .npz for anything else."""
+    extensions = {os.path.splitext(p)[1].lower() for p in specimen.files}
+    if extensions <= {".hspy", ".hdf5", ".zspy"}:
+        return ".hspy"
+    if extensions <= set(_TEXT_EXTENSIONS):
+        return ".csv"
+    return ".npz"
+
+
+def _common_metadata(specimen):
+    """Acquisition parameters every file agrees on (others unknown: None)."""
+    md = {}
+    for key in _METADATA_KEYS:
+        values = {m.get(key) for m in specimen.metadata}
+        md[key] = values.pop() if len(values) == 1 else None
+    return md
+
+
+def write_subtracted(folder, specimen, result):
+    """The median and the 68% band edges of the subtracted spectra, as files.
+
+    One file each, in the input's format family, on the aligned axis; a single
+    line scan or image keeps its navigation shape.
+    """
+    ext = _subtracted_extension(specimen)
+    md = _common_metadata(specimen)
+    if len(specimen.files) == 1:
+        md["navigation_shape"] = specimen.navigation_shapes[0]
+    else:
+        md["navigation_shape"] = (len(specimen.names),)
+    paths = []
+    low, high = result.subtracted_band
+    for suffix, values in (("", result.subtracted_median), ("_p16", low), ("_p84", high)):
+        path = folder / f"subtracted{suffix}{ext}"
+        # a spectrum whose subtraction failed is NaN; files hold finite numbers
+        write_spectra(path, np.nan_to_num(values, nan=0.0), result.energy, md)
+        paths.append(path)
+    return paths
+
+
+def result_rows(specimen, result, band_gap=None, maps=None):
+    """One dict per spectrum: origin, regions, t/lambda and band gap with statuses."""
+    n = len(specimen.names)
+    tl, (tl_low, tl_high), tl_status = (
+        result.t_over_lambda,
+        result.t_over_lambda_band,
+        result.t_over_lambda_status,
+    )
+    if maps is not None:  # the maps' numbers (every replica), flattened in C order
+        tl = maps.t_over_lambda.reshape(-1)
+        tl_low, tl_high = maps.t_over_lambda_band.reshape(2, -1)
+        tl_status = maps.t_over_lambda_status.reshape(-1)
+    rows = []
+    for i in range(n):
+        row = {
+            "spectrum": specimen.names[i],
+            "file": specimen.files[specimen.file_of_row[i]],
+            "status": result.status[i],
+            "dE_I_eV": result.de1[i],
+            "dE_II_eV": result.de2[i],
+            "t_over_lambda": tl[i],
+            "t_over_lambda_p16": tl_low[i],
+            "t_over_lambda_p84": tl_high[i],
+            "t_over_lambda_status": tl_status[i],
+        }
+        if band_gap is not None:
+            row.update(
+                E_bg_eV=band_gap.e_bg_median[i],
+                E_bg_p16_eV=band_gap.e_bg_band[0, i],
+                E_bg_p84_eV=band_gap.e_bg_band[1, i],
+                b=band_gap.b_median[i],
+                b_p16=band_gap.b_band[0, i],
+                b_p84=band_gap.b_band[1, i],
+                p_indirect=np.nan
+                if band_gap.p_indirect is None
+                else band_gap.p_indirect[i],
+                replicas_ok=band_gap.fraction_ok[i],
+                E_bg_status=band_gap.status[i],
+            )
+        elif maps is not None and np.any(maps.e_bg_status != "not_computed"):
+            e_low, e_high = maps.e_bg_band.reshape(2, -1)
+            b_low, b_high = maps.b_band.reshape(2, -1)
+            row.update(
+                E_bg_eV=maps.e_bg.reshape(-1)[i],
+                E_bg_p16_eV=e_low[i],
+                E_bg_p84_eV=e_high[i],
+                b=maps.b.reshape(-1)[i],
+                b_p16=b_low[i],
+                b_p84=b_high[i],
+                p_indirect=maps.p_indirect.reshape(-1)[i],
+                E_bg_status=maps.e_bg_status.reshape(-1)[i],
+            )
+        rows.append(row)
+    return rows
+
+
+def _cell(value):
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))  # shortest string that reads back to the same float
+    return str(value)
+
+
+def write_results_csv(path, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+    return path
+
+
+def settings_of(args, specimen, subtractor):
+    """The job's settings as plain values, for the report."""
+    settings = {
+        "command": args.command,
+        "files": list(specimen.files),
+        "vacuum": list(args.vacuum or []),
+        "energy_axis": describe_axis(specimen.energy),
+        "replicas": args.replicas,
+        "replicas_kept": int(getattr(subtractor.regressor_, "n_replicas_", args.replicas)),
+        "epochs": args.epochs,
+        "de1": "auto" if args.de1 is None else args.de1,
+        "de2": "auto" if args.de2 is None else args.de2,
+        "training": subtractor.training,
+        "device": args.device,
+        "seed": args.seed,
+        "jobs": args.jobs,
+        "sklearn_zlp": __version__,
+    }
+    for key in ("energy", "energy_unit", "zlp_search", "window", "b", "background"):
+        value = getattr(args, key, None)
+        if value is not None:
+            settings[key] = value
+    return settings
+
+
+def write_outputs(folder, args, *, specimen, subtractor, result, band_gap, maps, message):
+    """Write every output file; return their paths."""
+    paths = write_subtracted(folder, specimen, result)
+    rows = result_rows(specimen, result, band_gap, maps)
+    paths.append(write_results_csv(folder / "results.csv", rows))
+    if maps is not None:
+        paths.append(folder / "maps.npz")
+        maps.save(paths[-1])
+    try:
+        from ..report import write_report
+    except ImportError as exc:
+        message(f"No HTML report: {exc}")
+        return paths
+    n = len(specimen.names)
+    title = f"sklearn-zlp {args.command}: {n} spectr{'um' if n == 1 else 'a'}"
+    report = write_report(
+        folder,
+        subtractor=subtractor,
+        result=result,
+        names=list(specimen.names),
+        band_gap=band_gap,
+        maps=maps,
+        settings=settings_of(args, specimen, subtractor),
+        title=title,
+    )
+    paths += [p for p in report.values() if p not in paths]
+    return paths
+
+
+def _fmt(value, digits):
+    return "nan" if not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def table(command, names, result, band_gap=None, maps=None):
+    """The table a command prints: one line per spectrum, or a summary of maps."""
+    if maps is not None:
+        return maps.summary() + "\n(every pixel's numbers: results.csv, maps.npz)"
+    width = max(12, *(len(n) + 2 for n in names))
+    if command == "bandgap":
+        lines = [f"{'spectrum':<{width}}{'E_bg (eV) [16%, 84%]':<26}{'b':>6}  status"]
+        for i, name in enumerate(names):
+            lo, hi = band_gap.e_bg_band[:, i]
+            lines.append(
+                f"{name:<{width}}{_fmt(band_gap.e_bg_median[i], 3):>7} "
+                f"[{_fmt(lo, 3)}, {_fmt(hi, 3)}]".ljust(width + 26)
+                + f"{_fmt(band_gap.b_median[i], 2):>6}  {band_gap.status[i]}"
+            )
+        return "\n".join(lines)
+    if command == "thickness":
+        lines = [f"{'spectrum':<{width}}{'t/lambda [16%, 84%]':<26}status"]
+        for i, name in enumerate(names):
+            lo, hi = result.t_over_lambda_band[:, i]
+            lines.append(
+                f"{name:<{width}}{_fmt(result.t_over_lambda[i], 4):>7} "
+                f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]".ljust(width + 26)
+                + str(result.t_over_lambda_status[i])
+            )
+        return "\n".join(lines)
+    lines = [f"{'spectrum':<{width}}{'dE_I (eV)':>10}{'dE_II (eV)':>11}  status"]
+    for i, name in enumerate(names):
+        lines.append(
+            f"{name:<{width}}{_fmt(result.de1[i], 3):>10}{_fmt(result.de2[i], 3):>11}"
+            f"  {result.status[i]}"
+        )
+    return "\n".join(lines)
