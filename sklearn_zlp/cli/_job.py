@@ -245,7 +245,7 @@ def run_job(args):
                     **options,
                 )
         elif command == "bandgap":
-            with job.stage("band gaps", total=n) as stage:
+            with job.stage("band gaps", total=n, unit="spectra") as stage:
                 band_gap = fit_band_gaps(subtractor, aligned, band_gap_options(args), stage)
         written = _output.write_outputs(
             folder,

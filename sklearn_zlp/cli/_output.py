@@ -52,7 +52,7 @@ def write_subtracted(folder, specimen, result):
     paths = []
     low, high = result.subtracted_band
     for suffix, values in (("", result.subtracted_median), ("_p16", low), ("_p84", high)):
-        path = folder / f"subtracted{suffix}{ext}"
+        path = folder / f"subtracted_spectra{suffix}{ext}"
         # a spectrum whose subtraction failed is NaN; files hold finite numbers
         write_spectra(path, np.nan_to_num(values, nan=0.0), result.energy, md)
         paths.append(path)
