@@ -13,6 +13,7 @@ The subpackages follow the data's way through the package::
     physics        band gap, thickness, Fourier-log, Kramers-Kronig
     maps           spectrum images: per-pixel t/lambda, E_bg and b maps
     io             files in and out, HyperSpy bridge
+    hyperspy       remove_zlp: a HyperSpy signal in, HyperSpy signals out
     datasets       the bundled WS2 spectra and a seeded synthetic generator
 
 Names are imported on first use, so ``import sklearn_zlp`` does not import torch.
@@ -33,11 +34,13 @@ _NAMES = {
     "ZLPSubtractionResult": "subtraction",
     "estimate_read_noise": "_noise",
     "describe_status": "_status",
+    "load_model": "io",
     "statuses": "_status",
 }
 _SUBMODULES = (
     "datasets",
     "ensemble",
+    "hyperspy",
     "io",
     "maps",
     "nn",
