@@ -315,4 +315,4 @@ def test_verbose_reports_loaded_groups(points, tmp_path, capsys):
     X, y = points
     ZLPEnsembleRegressor(**FAST, checkpoint_dir=tmp_path).fit(X, y)
     ZLPEnsembleRegressor(**FAST, checkpoint_dir=tmp_path, verbose=1).fit(X, y)
-    assert "2 of 2 groups loaded from" in capsys.readouterr().out
+    assert "2 of 2 groups loaded from" in capsys.readouterr().err  # the display's stream

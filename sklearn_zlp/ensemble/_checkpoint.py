@@ -235,7 +235,7 @@ def restore_group(stored, args, kwargs):
     """
     import torch
 
-    net = _training.fit_chunk(*args, **{**kwargs, "max_epochs": 0, "verbose": 0})[0]
+    net = _training.fit_chunk(*args, **{**kwargs, "max_epochs": 0})[0]
     params = list(net.module_.parameters())
     n_replicas = args[1].shape[0]
     if len(params) != len(stored["params"]) or any(

@@ -22,7 +22,7 @@ __all__ = [
     "ReplicaHistory",
     "ReplicaLookBack",
     "ReplicaNet",
-    "ReplicaProgressBar",
+    "ReplicaProgress",
 ]
 
 
@@ -333,32 +333,36 @@ class ReplicaLookBack(Callback):
         del self.best_params_  # restored into the module; no second copy to pickle
 
 
-class ReplicaProgressBar(Callback):
-    """A tqdm bar over epochs showing the median best validation chi^2."""
+class ReplicaProgress(Callback):
+    """Post the epochs run to a counter slot the main process reads (a joblib worker).
 
-    def __init__(self, description="replicas", lookback_name="lookback"):
-        self.description = description
-        self.lookback_name = lookback_name
+    Parameters
+    ----------
+    slot : CounterSlot
+        From :class:`sklearn_zlp._worker_progress.EpochCounters`; posted at most every
+        ``slot.interval`` seconds (one clock read per epoch otherwise), and
+        ``max_epochs`` at the end of training, early stopped or not: the group
+        is done. Where the slot's file cannot be opened nothing is posted.
+    """
+
+    def __init__(self, slot=None):
+        self.slot = slot
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
-        from tqdm.auto import tqdm
-
-        self.bar_ = tqdm(total=net.max_epochs, desc=self.description, leave=False)
+        self.epochs_ = 0
+        self.writer_ = None if self.slot is None else self.slot.open()
 
     def on_epoch_end(self, net, **kwargs):
-        self.bar_.update(1)
-        if self.bar_.n % 50 == 0:
-            lookback = dict(net.callbacks_).get(self.lookback_name)
-            if lookback is not None:
-                best = lookback.best_loss_
-                self.bar_.set_postfix(
-                    chi2=f"{best[torch.isfinite(best)].median().item():.3g}"
-                )
+        self.epochs_ += 1
+        if self.writer_ is not None:
+            self.writer_.post(self.epochs_)
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
-        # A tqdm bar cannot travel back from a joblib worker: drop it once closed.
-        self.bar_.close()
-        del self.bar_
+        writer = self.__dict__.pop("writer_", None)
+        if writer is not None:
+            interrupted = getattr(net, "interrupted_", False)
+            writer.post(self.epochs_ if interrupted else net.max_epochs, force=True)
+            writer.close()
 
 
 def replica_inputs(inputs, w_train, w_valid):

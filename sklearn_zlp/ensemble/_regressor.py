@@ -165,8 +165,8 @@ class ZLPEnsembleRegressor(
     random_state : int, RandomState instance or None, default=None
         Seeds every replica's pseudo-data, split and initial weights.
     verbose : int, default=0
-        Show a progress bar per chunk (tqdm) when > 0, and how many groups were
-        loaded from ``checkpoint_dir``.
+        When > 0, one progress display for the whole fit (all chunks, restarts) on
+        stderr; inside a ``sklearn_zlp._progress.JobProgress`` the fit reports there.
 
     Attributes
     ----------
@@ -473,7 +473,6 @@ class ZLPEnsembleRegressor(
                 n_iter_no_change=self.n_iter_no_change,
                 device=self.device,
                 n_threads=self.torch_threads,
-                verbose=self.verbose,
             ),
             lr=self.lr,
             replicas_per_chunk=self.replicas_per_chunk,

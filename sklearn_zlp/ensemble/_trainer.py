@@ -14,12 +14,14 @@ import os
 import numpy as np
 from sklearn.utils.parallel import Parallel, delayed
 
+from .._progress import SilentTask, progress_task
+from .._worker_progress import EpochCounters, poll_in_background
 from ._checkpoint import CheckpointStore, array_digest, fit_group, restore_group
 from ._diagnostics import classify_replicas, stuck_replicas
 from ._draws import MAX_SEED
 from ._training import copy_replica, net_predict
 
-__all__ = ["EnsembleTraining", "LR_RETRY_FACTOR"]
+__all__ = ["EnsembleTraining", "LR_RETRY_FACTOR", "fit_indexed_group"]
 
 # A replica that diverged (or went non-finite) is retrained at this fraction of
 # the learning rate it diverged at: lr 1e6 needs six such steps to reach 1.
@@ -52,13 +54,23 @@ class EnsembleTraining:
         Monotonicity pairs; ``penalty`` their weight.
     net_params : dict
         Keyword arguments of ``fit_chunk`` shared by all groups (architecture,
-        epochs, schedule, device, threads, verbosity); ``lr`` is per group.
+        epochs, schedule, device, threads); ``lr`` is per group.
     lr : float
         Learning rate of the first round.
     replicas_per_chunk, n_jobs : int
         Chunking and parallelism.
     checkpoint_dir : path-like or None
         Where finished groups are written and looked up.
+    verbose : int
+        Show a progress display of its own when no ``JobProgress`` is active.
+
+    Notes
+    -----
+    Progress is reported in replica-epochs (replicas times ``max_epochs``, more
+    for restarts) to the active :class:`~sklearn_zlp._progress.JobProgress`:
+    each worker posts its group's epochs to a counter file read by a thread of
+    this process, and a group that comes back counts whole (early stopped or
+    loaded from a checkpoint). Results do not depend on it.
     """
 
     def __init__(
@@ -103,6 +115,7 @@ class EnsembleTraining:
         self.store = None if checkpoint_dir is None else CheckpointStore(checkpoint_dir)
         self.n_loaded = 0
         self.n_trained = 0
+        self._task = SilentTask()  # what train() reports to
         if self.store is not None:
             # What every group shares, hashed once.
             self._shared = {
@@ -177,20 +190,69 @@ class EnsembleTraining:
                         self.n_loaded += len(group)
                         continue
             jobs.append((k, key, args, kwargs))
-        if self.verbose and self.store is not None:
+        share = int(self.net_params["max_epochs"])
+        if self.store is not None:
             n_load = len(groups) - len(jobs)
-            print(
-                f"ZLPEnsembleRegressor: {label}: {n_load} of {len(groups)} groups "
-                f"loaded from {self.store.directory}, training {len(jobs)}",
-                flush=True,
+            self._task.update(
+                share * sum(len(g) for g in groups)
+                - share * sum(len(groups[k]) for k, *_ in jobs)
             )
-        trained = Parallel(n_jobs=self.n_jobs)(
-            delayed(fit_group)(self.store, key, args, kwargs)
-            for _, key, args, kwargs in jobs
-        )
+            self._task.message(
+                f"ZLPEnsembleRegressor: {label}: {n_load} of {len(groups)} groups "
+                f"loaded from {self.store.directory}, training {len(jobs)}"
+            )
+        trained = self._train_jobs(jobs, [len(groups[k]) for k, *_ in jobs])
         for (k, *_), result in zip(jobs, trained, strict=True):
             results[k] = result
             self.n_trained += len(groups[k])
+        return results
+
+    def _train_jobs(self, jobs, sizes):
+        """``fit_group`` of every job in parallel; results in the order of ``jobs``.
+
+        With a display, each worker posts its epochs to a counter slot (read
+        here 4 times a second) and results are taken as they come back, each
+        counting ``size * max_epochs``; without one, nothing else runs.
+        """
+        if not self._task.active or not jobs:
+            return Parallel(n_jobs=self.n_jobs)(
+                delayed(fit_group)(self.store, key, args, kwargs)
+                for _, key, args, kwargs in jobs
+            )
+        share = int(self.net_params["max_epochs"])
+        task, start = self._task, self._task.n
+        counters = EpochCounters(len(jobs))
+        back = [False] * len(jobs)
+
+        def report():
+            posted = counters.read()
+            task.set(
+                start
+                + sum(
+                    size * (share if done else min(max(epochs, 0), share))
+                    for size, done, epochs in zip(sizes, back, posted, strict=True)
+                )
+            )
+
+        calls = [
+            delayed(fit_indexed_group)(
+                i, self.store, key, args, {**kwargs, "progress": counters.slot(i)}
+            )
+            for i, (_, key, args, kwargs) in enumerate(jobs)
+        ]
+        results = [None] * len(jobs)
+        try:
+            with poll_in_background(report):
+                outputs = _as_completed(self.n_jobs, calls)
+                try:
+                    for i, result in outputs:
+                        results[i] = result
+                        back[i] = True
+                        report()
+                finally:
+                    getattr(outputs, "close", lambda: None)()
+        finally:
+            counters.close()
         return results
 
     # -- rounds -----------------------------------------------------------------
@@ -212,6 +274,22 @@ class EnsembleTraining:
 
     def train(self, max_restarts, restart_chi2):
         """First round plus restarts; returns the state of every replica.
+
+        Reports to the active display (see the class notes); see
+        :meth:`_rounds` for what is trained.
+        """
+        n_work = self.targets.shape[0] * int(self.net_params["max_epochs"])
+        with progress_task(
+            "training", n_work, "replica-epochs", verbose=self.verbose
+        ) as task:
+            self._task = task
+            try:
+                return self._rounds(max_restarts, restart_chi2)
+            finally:
+                self._task = SilentTask()
+
+    def _rounds(self, max_restarts, restart_chi2):
+        """First round plus restarts (the work of :meth:`train`).
 
         A failed replica (see :func:`classify_replicas`) is always replaced by
         its retrained fit; one that diverged or went non-finite retrains at
@@ -265,6 +343,7 @@ class EnsembleTraining:
                 # uses every worker; the split does not depend on n_jobs.
                 n_groups = max(-(-members.size // per_chunk), len(chunks))
                 groups += [g for g in np.array_split(members, n_groups) if g.size]
+            self._task.add_total(redo.size * int(self.net_params["max_epochs"]))
             retrained = self.run(groups, new_init, lrs, f"restart {attempt}")
             for group, (net, epochs, losses, _) in zip(groups, retrained, strict=True):
                 new_pred = net_predict(net, self.inputs)
@@ -300,3 +379,18 @@ class EnsembleTraining:
             "restarts": restarts,
             "lr": lrs,
         }
+
+
+def fit_indexed_group(index, store, key, args, kwargs):
+    """``(index, fit_group(...))``: a result that says which job it is (a joblib worker)."""
+    return index, fit_group(store, key, args, kwargs)
+
+
+def _as_completed(n_jobs, calls):
+    """``(index, result)`` pairs as jobs finish, or all at the end where the joblib
+    backend cannot hand results back one by one (multiprocessing, ray)."""
+    try:
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+    except ValueError:
+        return iter(Parallel(n_jobs=n_jobs)(calls))
+    return parallel(calls)

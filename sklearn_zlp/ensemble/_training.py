@@ -14,7 +14,7 @@ from torch.optim.lr_scheduler import CosineAnnealingLR
 from .._noise import counting_variance
 from ..nn import ReplicaAdam, ReplicaMLP
 from ..nn._kernel import uses_kernel
-from ._net import ReplicaLookBack, ReplicaNet, ReplicaProgressBar, replica_inputs
+from ._net import ReplicaLookBack, ReplicaNet, ReplicaProgress, replica_inputs
 
 __all__ = [
     "append_monotonic_points",
@@ -43,10 +43,10 @@ def fit_chunk(
     n_iter_no_change,
     device,
     n_threads,
-    verbose,
     description,
     pairs=None,
     penalty=0.0,
+    progress=None,
 ):
     """Train one chunk of replicas as one batched skorch net (a joblib worker).
 
@@ -61,6 +61,12 @@ def fit_chunk(
     touches nothing else; under a thread-based joblib backend the threads share
     that setting, so prefer process-based backends such as loky, the default, for
     the torch twin). No other process-wide state changes.
+
+    ``description`` names the group ("replicas 0-49", "restart 1 3-7") for
+    whoever wraps this function. ``progress`` is a
+    :class:`~sklearn_zlp._worker_progress.CounterSlot` that the epochs run are posted
+    to for the main process's display, or None; it changes nothing else, and
+    the returned net does not keep it.
     """
     n_replicas = targets.shape[0]
     callbacks = [("lookback", ReplicaLookBack(n_iter_no_change=n_iter_no_change))]
@@ -73,8 +79,8 @@ def fit_chunk(
                 LRScheduler(policy=CosineAnnealingLR, T_max=max_epochs, eta_min=lr * 1e-2),
             )
         )
-    if verbose:
-        callbacks.append(("progress", ReplicaProgressBar(description)))
+    if progress is not None:
+        callbacks.append(("progress", ReplicaProgress(progress)))
     net = ReplicaNet(
         ReplicaMLP,
         module__n_replicas=n_replicas,
@@ -136,6 +142,8 @@ def fit_chunk(
     # Read by the estimator's replica diagnostics (ensemble/_diagnostics.py).
     net.replica_first_loss_ = lookback.first_loss_.cpu().numpy()
     net.replica_last_loss_ = lookback.last_loss_.cpu().numpy()
+    # Without its progress callback the net is the one a silent fit returns.
+    net.callbacks = [(name, cb) for name, cb in net.callbacks if name != "progress"]
     _release_device(net)
     return net, best_epoch, best_loss, len(net.history)
 

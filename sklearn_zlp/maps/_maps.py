@@ -7,6 +7,7 @@ from joblib import effective_n_jobs
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
+from .._progress import progress_task
 from ._compute import FIELDS, block_maps
 from ._result import SpectralMaps, _is_dask
 
@@ -160,7 +161,9 @@ def spectral_maps(
         dask, ray); -1 for all cores, None for one unless in a
         :func:`joblib.parallel_config` context. Results do not depend on it.
     progress : bool, default=False
-        Show a progress bar (tqdm) over the pixels of an array in memory.
+        Show a progress display of its own (stderr) over the pixels of an array
+        in memory. Inside a :class:`sklearn_zlp._progress.JobProgress` the
+        pixels are reported to that display whatever this is.
     **band_gap_options
         ``window``, ``b``, ``background``, ``search_start``, ``search_end``,
         ``resolution``: passed to :func:`~sklearn_zlp.physics.fit_band_gap`
@@ -234,17 +237,10 @@ def spectral_maps(
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
         delayed(block_maps)(subtractor, flat[rows], options) for rows in blocks
     )
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=flat.shape[0], unit="pixel", desc="maps")
-    for rows, values in zip(blocks, results, strict=True):
-        packed[rows] = values
-        if bar is not None:
-            bar.update(rows.stop - rows.start)
-    if bar is not None:
-        bar.close()
+    with progress_task("maps", flat.shape[0], "pixels", verbose=progress) as task:
+        for rows, values in zip(blocks, results, strict=True):
+            packed[rows] = values
+            task.update(rows.stop - rows.start)
     return SpectralMaps(
         packed.reshape(*navigation, n_fields), axes, float(confidence_level)
     )

@@ -9,7 +9,9 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .._noise import counting_variance
+from .._progress import progress_task
 from .._replicas import replica_band, replica_median, replica_quantiles
+from ..io._model_mixin import ModelFileMixin
 from ._checks import checked_statistics, spectrum_checks
 from ._floor import thickness_status
 from ._inputs import validate_input
@@ -73,7 +75,7 @@ def join_checks(parts):
     }
 
 
-class SubtractionMethods:
+class SubtractionMethods(ModelFileMixin):
     """Prediction methods of :class:`~sklearn_zlp.ZLPSubtractor` (a mixin)."""
 
     def _validated(self, X):
@@ -124,37 +126,39 @@ class SubtractionMethods:
         edges = np.empty((3, n))
         cubes = {}
         checks = []
-        for rows, part in self._batches(data):
-            # each cube is reduced before the next step overwrites it
-            def reduce(kind, rows=rows):
-                return lambda cube, *_: summarise(
-                    {kind: cube}, confidence_level, summary, rows
-                )
+        with progress_task("subtracting", n, "spectra") as task:
+            for rows, part in self._batches(data):
+                # each cube is reduced before the next step overwrites it
+                def reduce(kind, rows=rows):
+                    return lambda cube, *_: summarise(
+                        {kind: cube}, confidence_level, summary, rows
+                    )
 
-            batch = subtract_batch(
-                self,
-                part,
-                keep=kinds if keep_replicas else (),
-                on_model=reduce("zlp_model"),
-                on_zlp=reduce("zlp"),
-            )
-            reduce("subtracted")(batch.subtracted)
-            edges[:, rows] = batch.de0, batch.de1, batch.de2
-            n_replicas = batch.subtracted.shape[0]
-            for kind in kinds if keep_replicas else ():
-                if kind not in cubes:
-                    cubes[kind] = np.empty((n_replicas, n, n_channels))
-                cubes[kind][:, rows] = getattr(batch, kind)
-            checks.append(
-                batch_checks(
+                batch = subtract_batch(
                     self,
                     part,
-                    batch,
-                    summary["zlp_model_median"][rows],
-                    summary["zlp_model_band"][:, rows],
-                    confidence_level,
+                    keep=kinds if keep_replicas else (),
+                    on_model=reduce("zlp_model"),
+                    on_zlp=reduce("zlp"),
                 )
-            )
+                reduce("subtracted")(batch.subtracted)
+                edges[:, rows] = batch.de0, batch.de1, batch.de2
+                n_replicas = batch.subtracted.shape[0]
+                for kind in kinds if keep_replicas else ():
+                    if kind not in cubes:
+                        cubes[kind] = np.empty((n_replicas, n, n_channels))
+                    cubes[kind][:, rows] = getattr(batch, kind)
+                checks.append(
+                    batch_checks(
+                        self,
+                        part,
+                        batch,
+                        summary["zlp_model_median"][rows],
+                        summary["zlp_model_band"][:, rows],
+                        confidence_level,
+                    )
+                )
+                task.update(rows.stop - rows.start)
         return ZLPSubtractionResult(
             energy=data.energy.copy(),
             spectra=data.spectra,
@@ -203,40 +207,44 @@ class SubtractionMethods:
         batches = self._batches(data)
 
         def generate():
-            for rows, part in batches:
-                checked = []  # the checks' statistics, before the model is overwritten
+            # reports only into a stage already open: the caller may stop iterating
+            with progress_task(
+                "subtracting", len(data.spectra), "spectra", own_stage=False
+            ) as task:
+                for rows, part in batches:
+                    checked = []  # the checks' statistics, before the model is overwritten
 
-                def statistics(model, edges, part=part, checked=checked):
-                    checked.extend(
-                        checked_statistics(model, part.energy, edges, confidence_level)
+                    def statistics(model, edges, part=part, checked=checked):
+                        checked.extend(
+                            checked_statistics(model, part.energy, edges, confidence_level)
+                        )
+
+                    batch = subtract_batch(
+                        self,
+                        part,
+                        keep=cubes,
+                        on_model=statistics,
+                        # no model cube kept: evaluated only where it is matched
+                        matched_only="zlp_model" not in cubes,
                     )
-
-                batch = subtract_batch(
-                    self,
-                    part,
-                    keep=cubes,
-                    on_model=statistics,
-                    # no model cube kept: evaluated only where it is matched
-                    matched_only="zlp_model" not in cubes,
-                )
-                replicas = {k: getattr(batch, k) for k in (*cubes, "subtracted")}
-                # the medians and bands of the whole axis are computed when read
-                median, band = checked
-                yield ZLPSubtractionResult(
-                    energy=data.energy.copy(),
-                    spectra=part.spectra,
-                    de0=batch.de0,
-                    de1=batch.de1,
-                    de2=batch.de2,
-                    n_replicas=batch.subtracted.shape[0],
-                    rows=rows,
-                    replicas=replicas,
-                    summary=None,
-                    confidence_level=confidence_level,
-                    **join_checks(
-                        [batch_checks(self, part, batch, median, band, confidence_level)]
-                    ),
-                )
+                    replicas = {k: getattr(batch, k) for k in (*cubes, "subtracted")}
+                    # the medians and bands of the whole axis are computed when read
+                    median, band = checked
+                    checks = batch_checks(self, part, batch, median, band, confidence_level)
+                    yield ZLPSubtractionResult(
+                        energy=data.energy.copy(),
+                        spectra=part.spectra,
+                        de0=batch.de0,
+                        de1=batch.de1,
+                        de2=batch.de2,
+                        n_replicas=batch.subtracted.shape[0],
+                        rows=rows,
+                        replicas=replicas,
+                        summary=None,
+                        confidence_level=confidence_level,
+                        **join_checks([checks]),
+                    )
+                    task.update(rows.stop - rows.start)
 
         return generate()
 
