@@ -1,10 +1,13 @@
 """The package's main job on the bundled WS2 data, as run by ``make demo``.
 
 Aligns the real spectra, fits the ZLP replica ensemble on the specimen spectra,
-subtracts it and writes plots and tables with the 68% bands.
+subtracts it and writes plots and tables with the 68% bands, and the HTML report
+of :func:`sklearn_zlp.report.write_report` (its figures come from
+:mod:`sklearn_zlp.plotting`).
 """
 
 import csv
+import shutil
 import time
 from pathlib import Path
 
@@ -12,8 +15,9 @@ import numpy as np
 
 from .datasets import load_ws2
 from .ensemble import ZLPEnsembleRegressor
-from .physics import fit_band_gap, summarize, t_over_lambda
+from .physics import fit_band_gap
 from .preprocessing import ZeroLossAligner, ZLPRegionMask, zlp_fwhm
+from .report import write_report
 from .subtraction import ZLPSubtractor
 
 # Band-gap fit window on the WS2 spectra, bracketing the published gap of 1.6
@@ -44,10 +48,13 @@ def run_demo(output="demo_output", *, show_progress=True, n_replicas=100, max_ep
     folder : Path
         Absolute path of the folder holding ``aligned_spectra.png``,
         ``zlp_summary.csv``, ``aligned_spectra.csv``, ``zlp_fit.png``,
-        ``subtracted_spectra.png``, ``regions.csv``, ``physics.csv`` (band gap,
+        ``subtracted_spectra.png``, ``band_gap.png`` (each fit drawn on its
+        spectrum with E_bg, its 68% interval and its status), ``regions.csv``,
+        ``physics.csv`` (band gap,
         onset exponent, probability of an indirect gap, share of replicas whose
         fit is ok and the fit's status, t/lambda with 68% intervals) and
-        ``subtracted_spectra.csv``.
+        ``subtracted_spectra.csv``, and the folder ``report`` (``report.html``
+        and the files of :func:`~sklearn_zlp.report.write_report`).
     """
     import matplotlib
 
@@ -146,13 +153,14 @@ def run_demo(output="demo_output", *, show_progress=True, n_replicas=100, max_ep
         show_progress=show_progress,
         n_replicas=n_replicas,
         max_epochs=max_epochs,
-        plt=plt,
     )
     say(f"\nDone in {time.perf_counter() - start:.1f} s. Outputs are in {folder}:")
     for name in (
         "aligned_spectra.png",
         "zlp_fit.png",
         "subtracted_spectra.png",
+        "band_gap.png",
+        "report/report.html",
         "zlp_summary.csv",
         "regions.csv",
         "physics.csv",
@@ -164,7 +172,7 @@ def run_demo(output="demo_output", *, show_progress=True, n_replicas=100, max_ep
 
 
 def _subtract_and_report(
-    folder, aligned, energy, names, fwhm, *, say, show_progress, n_replicas, max_epochs, plt
+    folder, aligned, energy, names, fwhm, *, say, show_progress, n_replicas, max_epochs
 ):
     """Fit the ZLP ensemble on the specimen spectra, subtract, plot, tabulate."""
     vacuum, sample = aligned[:3], aligned[3:]
@@ -199,10 +207,12 @@ def _subtract_and_report(
     )
     # quality figures: chi^2 per replica and spectrum, held-out residuals in region I
     say("\n" + subtractor.summary())
-    # medians and 68% bands, streamed: no replica of any spectrum is kept
-    result = subtractor.subtract(sample)
+    # Six spectra: their replicas fit in memory (28 MB at 100 replicas), and the
+    # band gap, the report and its figures use them. Many spectra would go
+    # through subtract_batches instead, at bounded memory.
+    result = subtractor.subtract(sample, keep_replicas=True)
     median, (low, high) = result.subtracted_median, result.subtracted_band
-    zlp_median, (zlp_low, zlp_high) = result.zlp_model_median, result.zlp_model_band
+    zlp_median = result.zlp_model_median
 
     rows = []
     window = (energy >= 0) & (energy <= 1)
@@ -237,43 +247,6 @@ def _subtract_and_report(
         fmt="%.8g",
     )
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True, sharex=True)
-    for i, ax in enumerate(axes.flat):
-        ax.semilogy(energy, np.clip(sample[i], 1, None), color="k", lw=0.8, label="data")
-        ax.fill_between(energy, zlp_low[i], zlp_high[i], color="tab:blue", alpha=0.35, lw=0)
-        ax.semilogy(energy, zlp_median[i], color="tab:blue", lw=1, label="ZLP model (68%)")
-        for edge, style in ((result.de1[i], "--"), (result.de2[i], ":")):
-            ax.axvline(edge, color="tab:gray", ls=style, lw=0.8)
-        ax.set(xlim=(-1, 10), ylim=(1e2, 2 * sample[i].max()), title=sample_names[i])
-        ax.text(result.de1[i], 2e2, " dE_I", fontsize=8)
-        ax.text(result.de2[i], 2e2, " dE_II", fontsize=8)
-    _label_grid(axes, "Counts (log)")
-    fig.suptitle("WS2 specimen spectra and the ZLP ensemble (before matching)")
-    fig.savefig(folder / "zlp_fit.png", dpi=110)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True, sharex=True)
-    for i, ax in enumerate(axes.flat):
-        ax.fill_between(energy, low[i], high[i], color="tab:red", alpha=0.3, lw=0)
-        ax.plot(energy, median[i], color="tab:red", lw=1, label="median, 68% band")
-        ax.axhline(0, color="k", lw=0.5)
-        for edge, style in (
-            (result.de0[i], "-."),
-            (result.de1[i], "--"),
-            (result.de2[i], ":"),
-        ):
-            ax.axvline(edge, color="tab:gray", ls=style, lw=0.8)
-        visible = (energy > 0.5) & (energy < 6)
-        ax.set(
-            xlim=(0, 6),
-            ylim=(min(0, low[i, visible].min()) * 1.1, high[i, visible].max() * 1.1),
-            title=sample_names[i],
-        )
-    _label_grid(axes, "Counts")
-    fig.suptitle("ZLP-subtracted WS2 spectra (lines: dE_0 -., dE_I --, dE_II :)")
-    fig.savefig(folder / "subtracted_spectra.png", dpi=110)
-    plt.close(fig)
-
     say(
         f"\n{'spectrum':<11}{'dE_I (eV)':>10}{'dE_II (eV)':>11}{'FWHM (eV)':>10}"
         f"{'ZLP err 0-1 eV':>16}"
@@ -283,52 +256,80 @@ def _subtract_and_report(
             f"{row['spectrum']:<11}{row['dE_I_eV']:>10.2f}{row['dE_II_eV']:>11.2f}"
             f"{row['fwhm_eV']:>10.3f}{row['zlp_worst_error_0_1eV']:>16.3f}"
         )
-    _physics_report(folder, energy, sample, sample_names, subtractor, say=say)
+    gap = _physics_report(folder, energy, sample_names, subtractor, result, say=say)
+    settings = {
+        "job": "sklearn-zlp demo",
+        "data": "bundled WS2 spectra (sklearn_zlp.datasets.load_ws2): 6 specimen, "
+        "3 vacuum (region edges)",
+        "alignment": {"search_range_eV": [-1.0, 1.0]},
+        "n_replicas": n_replicas,
+        "max_epochs": max_epochs,
+        "band_gap": {"window_eV": list(_WS2_GAP_WINDOW), "read_noise": "measured"},
+    }
+    paths = write_report(
+        folder / "report",
+        subtractor=subtractor,
+        result=result,
+        names=list(sample_names),
+        band_gap=gap,
+        settings=settings,
+        title="sklearn-zlp demo: WS2 specimen spectra",
+    )
+    # the report's figures, under the names the demo has always used
+    for kind, name in (
+        ("png:zlp_fit", "zlp_fit.png"),
+        ("png:subtracted", "subtracted_spectra.png"),
+        ("png:band_gap", "band_gap.png"),
+    ):
+        shutil.copyfile(paths[kind], folder / name)
 
 
-def _physics_report(folder, energy, sample, names, subtractor, *, say):
+def _physics_report(folder, energy, names, subtractor, result, *, say):
     """Band gap and t/lambda of every spectrum from the replicas, as a table.
 
-    The replicas come batch by batch (``subtract_batches``), so memory stays
-    bounded by one batch however many spectra there are.
+    Returns the band-gap fit (for the report and its figure).
     """
+    # the result itself: its replicas are replicas (an array would need replica_axis=0)
+    gap = fit_band_gap(
+        energy,
+        result,
+        window=_WS2_GAP_WINDOW,
+        read_noise=subtractor.read_noise_,
+    )
+    t_median, (t_low, t_high) = result.t_over_lambda, result.t_over_lambda_band
     rows = []
-    for batch in subtractor.subtract_batches(sample):
-        # the batch itself: its replicas are replicas (an array would need replica_axis=0)
-        gap = fit_band_gap(
-            energy,
-            batch,
-            window=_WS2_GAP_WINDOW,
-            read_noise=subtractor.read_noise_,
+    for j, name in enumerate(names):
+        rows.append(
+            {
+                "spectrum": name,
+                "E_bg_eV": round(float(gap.e_bg_median[j]), 3),
+                "E_bg_p16_eV": round(float(gap.e_bg_band[0, j]), 3),
+                "E_bg_p84_eV": round(float(gap.e_bg_band[1, j]), 3),
+                "b": round(float(gap.b_median[j]), 3),
+                "p_indirect": round(float(gap.p_indirect[j]), 3),
+                "fraction_indirect": round(float(gap.fraction_indirect[j]), 3),
+                "replicas_ok": round(float(gap.fraction_ok[j]), 3),
+                "status": gap.status[j],
+                "t_over_lambda": round(float(t_median[j]), 4),
+                "t_over_lambda_p16": round(float(t_low[j]), 4),
+                "t_over_lambda_p84": round(float(t_high[j]), 4),
+                # e.g. gain_side_floor: a floor of counts t/lambda takes for losses
+                "t_over_lambda_status": result.t_over_lambda_status[j],
+                "floor_t_over_lambda": round(
+                    float(result.diagnostics["floor_t_over_lambda"][j]), 4
+                ),
+            }
         )
-        thickness = t_over_lambda(batch.spectra, batch.zlp)  # (n_replicas, batch)
-        t_median, (t_low, t_high) = summarize(thickness, axis=0)
-        for j, name in enumerate(names[batch.rows]):
-            rows.append(
-                {
-                    "spectrum": name,
-                    "E_bg_eV": round(float(gap.e_bg_median[j]), 3),
-                    "E_bg_p16_eV": round(float(gap.e_bg_band[0, j]), 3),
-                    "E_bg_p84_eV": round(float(gap.e_bg_band[1, j]), 3),
-                    "b": round(float(gap.b_median[j]), 3),
-                    "p_indirect": round(float(gap.p_indirect[j]), 3),
-                    "fraction_indirect": round(float(gap.fraction_indirect[j]), 3),
-                    "replicas_ok": round(float(gap.fraction_ok[j]), 3),
-                    "status": gap.status[j],
-                    "t_over_lambda": round(float(t_median[j]), 4),
-                    "t_over_lambda_p16": round(float(t_low[j]), 4),
-                    "t_over_lambda_p84": round(float(t_high[j]), 4),
-                    # e.g. gain_side_floor: a floor of counts t/lambda takes for losses
-                    "t_over_lambda_status": batch.t_over_lambda_status[j],
-                    "floor_t_over_lambda": round(
-                        float(batch.diagnostics["floor_t_over_lambda"][j]), 4
-                    ),
-                }
-            )
     with open(folder / "physics.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    _say_physics(rows, say)
+    return gap
+
+
+def _say_physics(rows, say):
+    """The physics table, printed."""
     window = f"{_WS2_GAP_WINDOW[0]:g}-{_WS2_GAP_WINDOW[1]:g} eV"
     say(
         f"\nBand gap A (E - E_bg)^b + constant pedestal fitted per replica over {window}; "
@@ -351,12 +352,3 @@ def _physics_report(folder, energy, sample, names, subtractor, *, say):
             f"{r['t_over_lambda_p84']:.3f}]  {r['t_over_lambda_status']:<16}"
             f"{r['floor_t_over_lambda']:>7.3f}"
         )
-
-
-def _label_grid(axes, ylabel):
-    """Legend in the first panel, axis labels on the outer panels of a grid."""
-    axes[0, 0].legend(fontsize=8)
-    for ax in axes[1]:
-        ax.set_xlabel("Energy loss (eV)")
-    for ax in axes[:, 0]:
-        ax.set_ylabel(ylabel)

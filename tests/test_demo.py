@@ -33,8 +33,10 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
     offset = table[:, 1:].argmax(axis=0) - np.argmax(table[:, 0] == 0.0)
     assert np.all(np.abs(offset) <= 1)
     # the subtraction job: plots, region table, subtracted spectra with bands
-    for name in ("zlp_fit.png", "subtracted_spectra.png"):
+    for name in ("zlp_fit.png", "subtracted_spectra.png", "band_gap.png"):
         assert (out / name).stat().st_size > 20_000
+    # the report of sklearn_zlp.report (its own tests: tests/test_report.py)
+    assert "data:image/png;base64," in (out / "report" / "report.html").read_text()
     with open(out / "regions.csv") as fh:
         regions = list(csv.DictReader(fh))
     assert [r["spectrum"] for r in regions] == [
