@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._replicas import replica_quantiles
 from .._validation import as_real_array
+from ..io._model_mixin import ModelFileMixin
 from ._diagnostics import ensemble_summary, held_out_prediction
 from ._inputs import as_sample_weight, real_input
 from ._training import net_predict, scale_inputs
@@ -18,8 +19,10 @@ from ._training import net_predict, scale_inputs
 __all__ = ["EnsemblePredictionMethods"]
 
 
-class EnsemblePredictionMethods:
+class EnsemblePredictionMethods(ModelFileMixin):
     """Prediction methods of :class:`~sklearn_zlp.ZLPEnsembleRegressor` (a mixin).
+
+    With ``save``/``load`` for model files (:mod:`sklearn_zlp.io._model_mixin`).
 
     Left of ``RegressorMixin`` in the estimator's bases, so that its
     :meth:`score` (which checks ``y`` as ``fit`` does) is the one that runs.

@@ -15,6 +15,7 @@ from .._validation import (
     energy_axis_or_channels,
     validate_spectra_data,
 )
+from ..io._model_mixin import ModelFileMixin
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from ._peak import ZLP_AMBIGUOUS, fwhm_of_validated, locate_zlp
@@ -192,7 +193,7 @@ def _shift_rows(spectra, shifts_in_channels):
     return out
 
 
-class ZeroLossAligner(TransformerMixin, BaseEstimator):
+class ZeroLossAligner(ModelFileMixin, TransformerMixin, BaseEstimator):
     """Put each spectrum's zero-loss maximum at 0 eV on one common energy axis.
 
     The ZLP maximum of every spectrum is located with sub-channel precision

@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._replicas import replica_median
 from .._status import OK
 from .._validation import validate_spectra_data
+from ..io._model_mixin import ModelFileMixin
 from ..utils._sklearn_compat import Interval, StrOptions
 from ..utils._transaction import transactional_fit
 
@@ -46,7 +47,7 @@ def log_total(X):
     return np.log(total)
 
 
-class ThicknessClusterer(ClusterMixin, TransformerMixin, BaseEstimator):
+class ThicknessClusterer(ModelFileMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     """Group spectra by thickness: K-means on ln N_tot (or a feature of your own).
 
     The first step of spectrum-image work in Roest et al. (2021) and Brokkelkamp

@@ -12,6 +12,7 @@ from .._validation import (
     energy_axis_or_channels,
     validate_spectra_data,
 )
+from ..io._model_mixin import ModelFileMixin
 from ..utils._sklearn_compat import HasMethods, Interval, StrOptions
 from ..utils._transaction import transactional_fit
 from ._clusters import ThicknessClusterer, cluster_edges
@@ -31,7 +32,7 @@ from ._peak import zlp_peaks
 __all__ = ["ZLPRegionMask"]
 
 
-class ZLPRegionMask(TransformerMixin, BaseEstimator):
+class ZLPRegionMask(ModelFileMixin, TransformerMixin, BaseEstimator):
     """Learn the training regions dE_I, dE_II and mask region II of aligned spectra.
 
     Region I, -dE_I < E < dE_I, is where the ZLP dominates; region II,

@@ -7,13 +7,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._validation import energy_axis_or_channels, validate_spectra_data
+from ..io._model_mixin import ModelFileMixin
 from ..utils._transaction import transactional_fit
 from ._edges import _energy_names
 
 __all__ = ["EnergyWindow"]
 
 
-class EnergyWindow(TransformerMixin, BaseEstimator):
+class EnergyWindow(ModelFileMixin, TransformerMixin, BaseEstimator):
     """Keep the channels with ``e_min <= E <= e_max``.
 
     The bounds are inclusive to a millionth of a channel, so float rounding in
