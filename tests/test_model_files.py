@@ -440,3 +440,13 @@ def test_expected_class_is_checked(saved):
 
 def test_model_file_error_is_a_value_error():
     assert issubclass(ModelFileError, ValueError)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_model_trained_on_a_gpu_saves_and_loads_bitwise(data, tmp_path):
+    X = np.column_stack([np.linspace(-1.5, 4, 200), np.full(200, 12.0)])
+    y = 1e5 * np.exp(-0.5 * (X[:, 0] / 0.2) ** 2) + 10
+    reg = ZLPEnsembleRegressor(n_replicas=4, max_epochs=40, device="cuda", random_state=0)
+    reg.fit(X, y)
+    loaded = ZLPEnsembleRegressor.load(reg.save(tmp_path / "gpu.zlp"))
+    assert np.array_equal(loaded.transform(X), reg.transform(X))
