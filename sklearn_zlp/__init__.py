@@ -15,6 +15,8 @@ The subpackages follow the data's way through the package::
     io             files in and out, HyperSpy bridge
     hyperspy       remove_zlp: a HyperSpy signal in, HyperSpy signals out
     datasets       the bundled WS2 spectra and a seeded synthetic generator
+    plotting       the report's matplotlib figures, each usable on its own
+    report         write_report: HTML page, PNGs, CSV, npz and JSON of a job
 
 Names are imported on first use, so ``import sklearn_zlp`` does not import torch.
 """
@@ -45,7 +47,9 @@ _SUBMODULES = (
     "maps",
     "nn",
     "physics",
+    "plotting",
     "preprocessing",
+    "report",
     "subtraction",
 )
 
