@@ -23,7 +23,9 @@ _OPTION_HINTS = (
     (re.compile(r"energy_unit='?(k?m?eV)'?"), "--energy-unit {0}"),
     (re.compile(r"energy=\(offset, dispersion\)"), "--energy OFFSET DISPERSION"),
     (re.compile(r"\bsearch_range\b"), "--zlp-search LO HI"),
-    (re.compile(r"\bde1\b.*\bby hand\b|\bpass de1\b|\bde1=", re.S), "--de1 EV"),
+    (re.compile(r"\b[Ss]et de1\b|\bpass de1\b|\bde1="), "--de1 EV"),
+    (re.compile(r"\bde1_method\b"), "--de1-method"),
+    (re.compile(r"\bpass vacuum spectra\b"), "--vacuum FILE..."),
 )
 
 

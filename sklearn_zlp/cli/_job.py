@@ -25,6 +25,7 @@ def build_subtractor(
     max_epochs=3000,
     de1=None,
     de2=None,
+    de1_method="auto",
     training="spectra",
     device="cpu",
     seed=0,
@@ -42,6 +43,8 @@ def build_subtractor(
         ``--replicas``, ``--epochs``.
     de1, de2 : float or None
         ``--de1``, ``--de2`` in eV (None: estimated).
+    de1_method : str
+        ``--de1-method``.
     training : {"spectra", "clusters"}
         ``clusters`` also estimates the regions per thickness cluster.
     device : str
@@ -62,6 +65,7 @@ def build_subtractor(
     regions = ZLPRegionMask(
         de1="auto" if de1 is None else de1,
         de2="auto" if de2 is None else de2,
+        de1_method=de1_method,
         vacuum=vacuum,
         per="cluster" if training == "clusters" else "all",
     )
@@ -216,6 +220,7 @@ def run_job(args):
             max_epochs=args.epochs,
             de1=args.de1,
             de2=args.de2,
+            de1_method=args.de1_method,
             training=training,
             device=args.device,
             seed=args.seed,

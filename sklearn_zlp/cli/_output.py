@@ -141,6 +141,7 @@ def settings_of(args, specimen, subtractor):
         "epochs": args.epochs,
         "de1": "auto" if args.de1 is None else args.de1,
         "de2": "auto" if args.de2 is None else args.de2,
+        "de1_method": args.de1_method,
         "training": subtractor.training,
         "device": args.device,
         "seed": args.seed,

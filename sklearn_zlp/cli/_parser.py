@@ -152,6 +152,13 @@ def _add_job_options(parser):
         help="start of region III in eV (default: estimated from the spectra)",
     )
     group.add_argument(
+        "--de1-method",
+        choices=("auto", "derivative", "ratio", "curvature", "tail"),
+        default="auto",
+        help="how dE_I is estimated ('auto': ratio to the vacuum spectra if given, "
+        "else curvature; see ZLPRegionMask)",
+    )
+    group.add_argument(
         "--training",
         choices=("auto", "spectra", "clusters"),
         default="auto",
