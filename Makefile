@@ -62,7 +62,7 @@ bad-inputs-table: $(VENV)/.installed-test
 
 docs: $(VENV)/.installed-test
 	$(PIP) install -q -c constraints.txt -e ".[docs]"
-	$(VPY) -m sphinx -b html docs docs/_build/html
+	$(VPY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info sklearn_zlp/*.so sklearn_zlp/nn/*.so $(DEMO_OUTPUT) docs/_build docs/auto_examples

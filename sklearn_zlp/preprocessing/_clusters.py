@@ -82,7 +82,7 @@ class ThicknessClusterer(ModelFileMixin, ClusterMixin, TransformerMixin, BaseEst
         Cluster of every training spectrum.
     n_clusters_ : int
         Number of clusters found.
-    cluster_centers_ : ndarray of shape (n_clusters_, n_features)
+    cluster_centers_ : ndarray of shape (n_clusters, n_features)
         Centres in feature units (ln N_tot for the default), increasing in the
         first feature.
     feature_ : ndarray of shape (n_spectra, n_features)
@@ -253,7 +253,7 @@ class ThicknessClusterer(ModelFileMixin, ClusterMixin, TransformerMixin, BaseEst
 
         Returns
         -------
-        distances : ndarray of shape (n_spectra, n_clusters_)
+        distances : ndarray of shape (n_spectra, n_clusters)
             Columns in label order.
         """
         distances = self._kmeans_.transform(self._z(X))

@@ -59,7 +59,7 @@ class ZLPSubtractionResult:
         matching interval [dE_0, dE_I), standardised by counting noise and
         band (``poor_fit_in_region_i`` above 4); ``"region_i_model_chi2"``:
         the same without the band, and ``"region_i_relative_misfit"``, the
-        median of |data - model| / data there (``poor_fit_in_region_i`` where
+        median of ``|data - model| / data`` there (``poor_fit_in_region_i`` where
         both exceed 25 and 0.2: a median model off by 5 noise standard
         deviations and a fifth of the counts, e.g. an ensemble that has not
         converged, whatever its band); ``"de1_over_fwhm"``
