@@ -283,3 +283,28 @@ def test_report_renders_in_headless_chromium(fitted, report, tmp_path):
         assert name in dom
     assert f"{result.t_over_lambda[0]:.4f}" in dom
     assert dom.count("data:image/png;base64,") == sum(k.startswith("png:") for k in paths)
+
+
+def test_maps_of_an_image_go_into_the_report(fitted, tmp_path):
+    from sklearn_zlp.maps import FIELDS, SpectralMaps
+
+    subtractor, result, _, _ = fitted
+    packed = np.full((2, 3, len(FIELDS)), np.nan)
+    packed[..., FIELDS.index("t_over_lambda")] = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]
+    for status in ("status", "t_over_lambda_status", "e_bg_status"):
+        packed[..., FIELDS.index(status)] = 0  # "ok"
+    packed[..., FIELDS.index("cluster")] = 0
+    axes = [
+        {"name": n, "size": s, "offset": 0.0, "scale": 2.0, "units": "nm"}
+        for n, s in (("y", 2), ("x", 3))
+    ]
+    maps = SpectralMaps(packed, axes, 0.68)
+    paths = write_report(tmp_path, subtractor=subtractor, result=result, maps=maps)
+    assert paths["png:maps"].stat().st_size > 5_000
+    with np.load(paths["npz"], allow_pickle=False) as saved:
+        np.testing.assert_array_equal(saved["map_t_over_lambda"], maps.t_over_lambda)
+        assert saved["map_e_bg_status"].dtype.kind == "U"
+    record = json.loads(paths["json"].read_text())
+    assert record["maps"]["navigation_shape"] == [2, 3]
+    assert "maps.png" in paths["readme"].read_text()
+    assert 'id="fig-maps"' in paths["html"].read_text()
