@@ -198,3 +198,20 @@ def test_new_figure_when_no_axes_given():
     ax = plot_subtracted(np.linspace(0, 5, 50), np.ones(50))
     assert plt.get_fignums() != before
     plt.close(ax.figure)
+
+
+def test_quality_with_many_spectra_names_none():
+    from types import SimpleNamespace
+
+    status = np.array(["ok"] * 70, dtype=object)
+    status[5] = "extrapolated"
+    result = SimpleNamespace(status=status, diagnostics={"region_i_chi2": np.ones(70)})
+    fig = plot_quality(result)
+    try:
+        (ax,) = fig.axes
+        assert ax.get_xlabel() == "spectrum index"
+        assert [t.get_text() for t in ax.texts] == [" poor-fit threshold"]
+        colours = {tuple(p.get_facecolor()) for p in ax.containers[0]}
+        assert len(colours) == 2  # the flagged one stands out
+    finally:
+        plt.close(fig)

@@ -308,3 +308,15 @@ def test_maps_of_an_image_go_into_the_report(fitted, tmp_path):
     assert record["maps"]["navigation_shape"] == [2, 3]
     assert "maps.png" in paths["readme"].read_text()
     assert 'id="fig-maps"' in paths["html"].read_text()
+
+
+def test_without_matplotlib_says_what_to_install_and_writes_nothing(
+    fitted, tmp_path, monkeypatch
+):
+    import sys
+
+    subtractor, result, _, _ = fitted
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    with pytest.raises(ImportError, match=r"sklearn-zlp\[plot\]"):
+        write_report(tmp_path / "out", subtractor=subtractor, result=result)
+    assert not (tmp_path / "out").exists()

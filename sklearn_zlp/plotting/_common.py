@@ -26,6 +26,17 @@ def import_pyplot():
         ) from exc
 
 
+def require_matplotlib():
+    """Raise the ImportError of :func:`import_pyplot` now if matplotlib is missing."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError as exc:
+        raise ImportError(
+            "Plotting needs matplotlib, which is not installed; install it with: "
+            f"{_PLOT_HINT}"
+        ) from exc
+
+
 def get_ax(ax, figsize=(6.0, 4.0)):
     """``ax``, or the Axes of a new pyplot figure when it is None."""
     if ax is not None:

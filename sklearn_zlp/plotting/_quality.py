@@ -10,6 +10,8 @@ __all__ = ["plot_maps", "plot_quality", "plot_training_curves"]
 # region_i_chi2 above this flags a spectrum poor_fit_in_region_i
 # (sklearn_zlp/subtraction/_checks.py)
 _POOR_FIT_CHI2 = 4.0
+# spectra named (and their statuses written) on the quality figure's axis
+_MAX_LABELLED = 60
 
 
 def _regressor(estimator):
@@ -172,25 +174,28 @@ def plot_quality(result, subtractor=None, *, names=None, fig=None):
     ax.set_yscale("log")
     low, high = np.nanmin(np.r_[heights[heights > 0], 1.0]), np.nanmax(np.r_[heights, 10.0])
     ax.set_ylim(low / 3, high * 30)
-    for i, s in enumerate(status):
-        if s != OK:
-            ax.text(
-                i,
-                max(heights[i], low),
-                f" {s}",
-                rotation=90,
-                ha="center",
-                va="bottom",
-                fontsize=7,
-                color=FLAGGED,
-            )
-    ax.set_xticks(
-        x,
-        names,
-        rotation=90 if n > 6 else 30,
-        fontsize=7,
-        ha="right" if n <= 6 else "center",
-    )
+    if n <= _MAX_LABELLED:
+        for i, s in enumerate(status):
+            if s != OK:
+                ax.text(
+                    i,
+                    max(heights[i], low),
+                    f" {s}",
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color=FLAGGED,
+                )
+        ax.set_xticks(
+            x,
+            names,
+            rotation=90 if n > 6 else 30,
+            fontsize=7,
+            ha="right" if n <= 6 else "center",
+        )
+    else:  # too many to name: the colours say which are flagged
+        ax.set_xlabel("spectrum index")
     ax.set_ylabel("region-I chi^2 (median model)")
     n_ok = int((status == OK).sum())
     ax.set_title(f"Subtraction: {n_ok} of {n} spectra ok", fontsize=10)

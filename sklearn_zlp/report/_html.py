@@ -9,6 +9,9 @@ from .._status import OK, describe_status
 
 __all__ = ["report_html"]
 
+# rows of the page's table; the CSV holds every spectrum
+MAX_ROWS = 200
+
 _CSS = """
 body { font-family: sans-serif; max-width: 1250px; margin: 1em auto; padding: 0 1em;
        color: #222; line-height: 1.4; }
@@ -89,6 +92,11 @@ def numbers_table(rows, lo, hi, has_gap):
             ]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</table>")
+    if len(rows) > MAX_ROWS:
+        out.append(
+            f"<p>The first {MAX_ROWS} of {len(rows)} spectra; every one is in "
+            "<code>per_spectrum.csv</code>.</p>"
+        )
     return "\n".join(out)
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting._common import require_matplotlib
 from ._figures import report_figures
 from ._html import report_html
 from ._settings import settings_record
@@ -183,11 +184,18 @@ def write_report(
         Every file written, keyed by kind: ``"html"``, ``"json"``, ``"npz"``,
         ``"readme"``, ``"csv:<name>"`` and ``"png:<name>"``.
 
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install "sklearn-zlp[plot]"``), before any
+        file is written.
+
     See Also
     --------
     sklearn_zlp.plotting : the figures, one function each.
     """
     names = _check(subtractor, result, names, band_gap, maps)
+    require_matplotlib()  # before anything is written
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(
