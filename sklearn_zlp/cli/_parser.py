@@ -102,8 +102,9 @@ def _add_files(parser, what):
         nargs=2,
         type=_energy_value,
         metavar=("OFFSET", "DISPERSION"),
-        help="energy axis in eV for files without one (e.g. one column or row of "
-        "counts): channel i at OFFSET + DISPERSION * i",
+        help="energy axis in eV of every file, for files without one (e.g. one "
+        "column or row of counts; it replaces the axis of files that have one): "
+        "channel i at OFFSET + DISPERSION * i",
     )
     parser.add_argument(
         "--energy-unit",
@@ -119,7 +120,8 @@ def _add_job_options(parser):
         nargs="+",
         metavar="FILE",
         help="spectra recorded in vacuum on the same axis: they guide dE_I and the "
-        "ZLP's tail through region II",
+        "ZLP's tail through region II (give the specimen files first: every file "
+        "after --vacuum is a vacuum spectrum)",
     )
     parser.add_argument(
         "-o", "--out", required=True, metavar="DIR", help="folder for the report and files"
