@@ -135,6 +135,13 @@ def test_a_backend_without_result_streaming_still_counts_and_fits_the_same(silen
     assert "training: done in" in out.getvalue()
 
 
+@pytest.mark.slow
+def test_dask_workers_report_and_fit_the_same(silent, dask_client):
+    out = io.StringIO()
+    _same_fit(_fit(out, backend="dask"), silent)
+    assert "training: done in" in out.getvalue()
+
+
 def test_restarts_add_to_the_training_total(monkeypatch):
     X, y = _points()
     original = _training.fit_chunk
