@@ -242,6 +242,7 @@ class ProgressStage:
         self._line_n = 0
         self._drawn = 0.0
         self._done = False
+        self._first = None  # (time, n) of the first progress, for the rate
 
     @property
     def elapsed(self):
@@ -251,12 +252,13 @@ class ProgressStage:
     def update(self, n=1):
         """Count ``n`` more done."""
         with self._job._lock:
-            self.n += int(n)
-            self._job._progressed(self)
+            self._set(self.n + int(n))
 
     def _set(self, n):
         with self._job._lock:
             if n > self.n:
+                if self._first is None:
+                    self._first = (time.monotonic(), self.n)
                 self.n = int(n)
                 self._job._progressed(self)
 
@@ -276,9 +278,22 @@ class ProgressStage:
         else:
             text += f"{self._count()}, "
         text += f"{_seconds(elapsed)} elapsed"
-        if self.total and 0 < self.n < self.total:
-            text += f", ~{_seconds(elapsed * (self.total - self.n) / self.n)} left"
+        left = self._remaining()
+        if left is not None:
+            text += f", ~{_seconds(left)} left"
         return text
+
+    def _remaining(self):
+        """Seconds left at the rate since the first progress (not since the start,
+        which may include the workers' start-up), or None."""
+        if (
+            not self.total
+            or self._first is None
+            or not self._first[1] < self.n < self.total
+        ):
+            return None
+        since, n0 = self._first
+        return (time.monotonic() - since) * (self.total - self.n) / (self.n - n0)
 
     def _bar_text(self, width):
         elapsed = self.elapsed
@@ -286,7 +301,8 @@ class ProgressStage:
             return f"{self.name}: {self._count()} [{_clock(elapsed)}]"[:width]
         frac = min(self.n / self.total, 1.0)
         left = f"{self.name}: {100 * frac:3.0f}%|"
-        rest = "?" if self.n == 0 else _clock(elapsed * (self.total - self.n) / self.n)
+        eta = self._remaining()
+        rest = "?" if eta is None else _clock(eta)
         right = f"| {self._count()} [{_clock(elapsed)}<{rest}]"
         room = width - len(left) - len(right)
         if room < 5:
