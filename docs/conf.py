@@ -14,6 +14,38 @@ import sklearn_zlp
 
 matplotlib.use("Agg")  # the gallery's figures, without a display
 
+
+def _quiet_third_party_imports():
+    """Import HyperSpy and eXSpy once here, so the gallery pages do not show their noise.
+
+    Third-party messages we cannot fix: HyperSpy logs "Numba is not installed" for
+    every accelerated function at import, and eXSpy's lazy signal classes import
+    HyperSpy names from a deprecated place (a VisibleDeprecationWarning). Both
+    happen once per process; the gallery's examples then import them silently.
+    """
+    import importlib.util
+    import logging
+    import warnings
+
+    if importlib.util.find_spec("hyperspy") is None:
+        return
+    log = logging.getLogger("hyperspy")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import hyperspy.api  # noqa: F401
+
+            if importlib.util.find_spec("exspy") is not None:
+                import exspy.signals  # noqa: F401
+                from exspy.signals import LazyEELSSpectrum  # noqa: F401
+    finally:
+        log.setLevel(level)
+
+
+_quiet_third_party_imports()
+
 project = "sklearn-zlp"
 author = "sklearn-zlp developers"
 copyright = "2026, sklearn-zlp developers"
