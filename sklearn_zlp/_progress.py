@@ -257,9 +257,9 @@ class ProgressStage:
     def _set(self, n):
         with self._job._lock:
             if n > self.n:
-                if self._first is None:
-                    self._first = (time.monotonic(), self.n)
                 self.n = int(n)
+                if self._first is None:  # the rate is measured from here on
+                    self._first = (time.monotonic(), self.n)
                 self._job._progressed(self)
 
     def _add_total(self, n):
@@ -298,10 +298,11 @@ class ProgressStage:
     def _bar_text(self, width):
         elapsed = self.elapsed
         if not self.total:
-            return f"{self.name}: {self._count()} [{_clock(elapsed)}]"[:width]
+            count = self._count() if self.n else "..."
+            return f"{self.name}: {count} [{_clock(elapsed)}]"[:width]
         frac = min(self.n / self.total, 1.0)
         left = f"{self.name}: {100 * frac:3.0f}%|"
-        eta = self._remaining()
+        eta = 0.0 if self.n >= self.total else self._remaining()
         rest = "?" if eta is None else _clock(eta)
         right = f"| {self._count()} [{_clock(elapsed)}<{rest}]"
         room = width - len(left) - len(right)
@@ -434,14 +435,16 @@ def progress_task(name, total, unit, *, verbose=0, own_stage=True):
             stage._claimable = False
             yield _Task(stage, total)
         return
-    stage = job._stages[-1]
-    if not stage._claimable or stage._claimed or stage.unit not in (None, unit):
+    with job._lock:  # other threads of this context may report too
+        stage = job._stages[-1]
+        claim = stage._claimable and not stage._claimed and stage.unit in (None, unit)
+        if claim:
+            stage._claimed = True
+            stage.unit = unit
+            stage._add_total(total)
+    if not claim:
         yield SilentTask()
         return
-    with job._lock:
-        stage._claimed = True
-        stage.unit = unit
-        stage._add_total(total)
     try:
         yield _Task(stage, total)
     finally:
