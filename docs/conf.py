@@ -29,9 +29,8 @@ def _quiet_third_party_imports():
 
     if importlib.util.find_spec("hyperspy") is None:
         return
-    log = logging.getLogger("hyperspy")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    # HyperSpy sets its own logger's level on import, so silence logging itself
+    logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -41,7 +40,7 @@ def _quiet_third_party_imports():
                 import exspy.signals  # noqa: F401
                 from exspy.signals import LazyEELSSpectrum  # noqa: F401
     finally:
-        log.setLevel(level)
+        logging.disable(logging.NOTSET)
 
 
 _quiet_third_party_imports()
