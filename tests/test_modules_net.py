@@ -207,13 +207,21 @@ def test_transform_bitwise_independent_of_replicas_per_chunk(engine, params, mon
 @pytest.mark.slow
 @pytest.mark.parametrize("engine", ENGINES)
 def test_transform_bitwise_independent_of_n_jobs(engine, monkeypatch):
-    from joblib.externals.loky import get_reusable_executor
-
     one, _ = _fit_transform(monkeypatch, engine, replicas_per_chunk=3, n_jobs=1)
-    # worker processes read SKLEARN_ZLP_KERNEL when they start: start new ones
-    get_reusable_executor().shutdown(wait=True)
     two, _ = _fit_transform(monkeypatch, engine, replicas_per_chunk=3, n_jobs=2)
     np.testing.assert_array_equal(one, two)
+
+
+@needs_kernel
+def test_workers_started_under_another_engine_train_on_the_callers(monkeypatch):
+    """loky reuses worker processes, which keep the environment they started
+    with: the caller's SKLEARN_ZLP_KERNEL travels with every call (fails without
+    run_with_engine_settings, where the second fit ran on the workers' engine)."""
+    _fit_transform(monkeypatch, "torch", replicas_per_chunk=3, n_jobs=2)  # start workers
+    for engine in ("compiled", "torch"):
+        one, _ = _fit_transform(monkeypatch, engine, replicas_per_chunk=3, n_jobs=1)
+        two, _ = _fit_transform(monkeypatch, engine, replicas_per_chunk=3, n_jobs=2)
+        np.testing.assert_array_equal(one, two)
 
 
 # -- no process-wide side effects ----------------------------------------------------

@@ -16,6 +16,7 @@ from sklearn.utils.parallel import Parallel, delayed
 
 from .._progress import SilentTask, progress_task
 from .._worker_progress import EpochCounters, poll_in_background
+from ..nn._library import engine_settings, run_with_engine_settings
 from ._checkpoint import CheckpointStore, array_digest, fit_group, restore_group
 from ._diagnostics import classify_replicas, stuck_replicas
 from ._draws import MAX_SEED
@@ -215,8 +216,11 @@ class EnsembleTraining:
         counting ``size * max_epochs``; without one, nothing else runs.
         """
         if not self._task.active or not jobs:
+            settings = engine_settings()
             return Parallel(n_jobs=self.n_jobs)(
-                delayed(fit_group)(self.store, key, args, kwargs)
+                delayed(run_with_engine_settings)(
+                    settings, fit_group, self.store, key, args, kwargs
+                )
                 for _, key, args, kwargs in jobs
             )
         share = int(self.net_params["max_epochs"])
@@ -234,9 +238,16 @@ class EnsembleTraining:
                 )
             )
 
+        settings = engine_settings()
         calls = [
-            delayed(fit_indexed_group)(
-                i, self.store, key, args, {**kwargs, "progress": counters.slot(i)}
+            delayed(run_with_engine_settings)(
+                settings,
+                fit_indexed_group,
+                i,
+                self.store,
+                key,
+                args,
+                {**kwargs, "progress": counters.slot(i)},
             )
             for i, (_, key, args, kwargs) in enumerate(jobs)
         ]

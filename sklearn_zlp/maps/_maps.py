@@ -8,6 +8,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import check_is_fitted
 
 from .._progress import progress_task
+from ..nn._library import engine_settings, run_with_engine_settings
 from ._compute import FIELDS, block_maps
 from ._result import SpectralMaps, _is_dask
 
@@ -211,15 +212,16 @@ def spectral_maps(
         "confidence_level": float(confidence_level),
     }
     n_fields = len(FIELDS)
+    settings = engine_settings()  # workers run the caller's engine
     if _is_dask(data):
         # one chunk along the energy axis; navigation chunks as given
         data = data.rechunk({data.ndim - 1: -1})
 
         def block(chunk):
             flat = chunk.reshape(-1, chunk.shape[-1])
-            return block_maps(subtractor, flat, options).reshape(
-                *chunk.shape[:-1], n_fields
-            )
+            return run_with_engine_settings(
+                settings, block_maps, subtractor, flat, options
+            ).reshape(*chunk.shape[:-1], n_fields)
 
         packed = data.map_blocks(
             block,
@@ -235,7 +237,10 @@ def spectral_maps(
     step = max(1, min(int(block_size), -(-flat.shape[0] // (4 * workers))))
     blocks = [slice(i, min(i + step, flat.shape[0])) for i in range(0, flat.shape[0], step)]
     results = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(block_maps)(subtractor, flat[rows], options) for rows in blocks
+        delayed(run_with_engine_settings)(
+            settings, block_maps, subtractor, flat[rows], options
+        )
+        for rows in blocks
     )
     with progress_task("maps", flat.shape[0], "pixels", verbose=progress) as task:
         for rows, values in zip(blocks, results, strict=True):

@@ -40,10 +40,12 @@ __all__ = [
     "engine_for_call",
     "engine_info",
     "load_library",
+    "run_with_engine_settings",
     "use_compiled",
 ]
 
 _VERSION = 3  # ZLP_KERNEL_VERSION of _ckernel.c
+_ENGINE_VARIABLES = ("SKLEARN_ZLP_KERNEL", "SKLEARN_ZLP_ISA")
 ISAS = ("baseline", "avx2", "avx512")  # ZLP_ISA_* of _ckernel.h, lowest first
 
 # Where the compiled kernel is the default: (machine, variant) pairs measured
@@ -369,3 +371,37 @@ def engine_for_call(isa=None):
         return lib, ISAS.index(isa)
     lib, chosen, path, _ = _decide()
     return None if path != "compiled" else (lib, ISAS.index(chosen))
+
+
+def engine_settings():
+    """This process's engine variables, to run a joblib worker's call under."""
+    return {name: os.environ.get(name) for name in _ENGINE_VARIABLES}
+
+
+def run_with_engine_settings(settings, function, *args, **kwargs):
+    """``function(*args, **kwargs)`` under the engine variables of ``settings``.
+
+    A joblib worker keeps the environment it was started with, and loky reuses
+    its workers across calls: without this, a worker started before the caller
+    set ``SKLEARN_ZLP_KERNEL`` would train on another engine than the caller's
+    own process, and a fit's last bits would depend on ``n_jobs`` and on what ran
+    before. Variables already as wanted are left alone (threads of one process
+    then change nothing); those changed are restored afterwards.
+    """
+    changed = {}
+    for name, value in settings.items():
+        if os.environ.get(name) != value:
+            changed[name] = os.environ.get(name)
+            _set_variable(name, value)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        for name, value in changed.items():
+            _set_variable(name, value)
+
+
+def _set_variable(name, value):
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
