@@ -126,7 +126,7 @@ def check_energy_axis(energy_axis, n_channels=None, *, name="energy_axis", unifo
     return energy
 
 
-def check_spectra(X, *, name="X", allow_nd=False, copy=True):
+def check_spectra(X, *, name="X", allow_nd=False, copy=True, allow_nan=False):
     """Validate spectra as a float64 array with channels on the last axis.
 
     Parameters
@@ -141,6 +141,9 @@ def check_spectra(X, *, name="X", allow_nd=False, copy=True):
     copy : bool, default=True
         Ignored: the result is always a new float64 array
         (:func:`as_real_array`), so callers can never modify the user's array.
+    allow_nan : bool, default=False
+        Accept NaN (values that failed, each with a status elsewhere); infinite
+        values are refused either way.
 
     Returns
     -------
@@ -162,7 +165,12 @@ def check_spectra(X, *, name="X", allow_nd=False, copy=True):
         raise ValueError(
             f"{name} is empty (shape {spectra.shape}); pass at least one spectrum."
         )
-    if not np.all(np.isfinite(spectra)):
+    if allow_nan and np.any(np.isinf(spectra)):
+        raise ValueError(
+            f"{name} contains {int(np.sum(np.isinf(spectra)))} infinite values; NaN "
+            "may mark values that failed, infinities cannot be written."
+        )
+    if not allow_nan and not np.all(np.isfinite(spectra)):
         n_bad = int(np.sum(~np.isfinite(spectra)))
         raise ValueError(
             f"{name} contains {n_bad} NaN or infinite values; remove or interpolate "

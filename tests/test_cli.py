@@ -71,7 +71,7 @@ def _run(argv, capsys):
 
 
 def _results(folder):
-    with open(folder / "results.csv") as fh:
+    with open(folder / "per_spectrum.csv") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -331,13 +331,13 @@ def test_ws2_bandgap_equals_the_api(ws2_bandgap):
     assert [r["spectrum"] for r in rows] == [
         f"sample_{i}.txt" for i in (14, 15, 16, 19, 20, 21)
     ]
-    np.testing.assert_array_equal(_column(rows, "E_bg_eV"), gap.e_bg_median)
-    np.testing.assert_array_equal(_column(rows, "E_bg_p16_eV"), gap.e_bg_band[0])
-    np.testing.assert_array_equal(_column(rows, "E_bg_p84_eV"), gap.e_bg_band[1])
-    assert [r["E_bg_status"] for r in rows] == list(gap.status)
+    np.testing.assert_array_equal(_column(rows, "e_bg_eV"), gap.e_bg_median)
+    np.testing.assert_array_equal(_column(rows, "e_bg_p16_eV"), gap.e_bg_band[0])
+    np.testing.assert_array_equal(_column(rows, "e_bg_p84_eV"), gap.e_bg_band[1])
+    assert [r["e_bg_status"] for r in rows] == list(gap.status)
     result = sub.subtract(aligned)
     np.testing.assert_array_equal(_column(rows, "t_over_lambda"), result.t_over_lambda)
-    np.testing.assert_array_equal(_column(rows, "dE_I_eV"), result.de1)
+    np.testing.assert_array_equal(_column(rows, "de1_eV"), result.de1)
     # the printed table: E_bg median [16%, 84%] and status per spectrum
     for i, row in enumerate(rows):
         line = next(x for x in out.splitlines() if x.startswith(row["spectrum"]))
@@ -462,7 +462,17 @@ def test_image_thickness_maps_equal_the_api(image_thickness, synthetic_files):
 def test_image_bandgap_writes_maps(synthetic_files, tmp_path, capsys):
     image = str(synthetic_files["image"])
     argv = ["bandgap", image, "--out", str(tmp_path), "--de1-method", "derivative"]
-    status, out, _ = _run([*argv, *TINY], capsys)
-    assert status == 0 and "e_bg" in out
+    status, out, err = _run([*argv, *TINY], capsys)
+    assert status == 0, err
+    assert "e_bg" in out
     rows = _results(tmp_path)
-    assert len(rows) == 12 and "E_bg_status" in rows[0]
+    assert len(rows) == 12 and "e_bg_status" in rows[0]
+    from sklearn_zlp.maps import SpectralMaps
+
+    maps = SpectralMaps.load(tmp_path / "maps.npz")
+    # the report's table holds each pixel's band gap from the maps, NaN with its status
+    np.testing.assert_array_equal(_column(rows, "e_bg_eV"), maps.e_bg.reshape(-1))
+    np.testing.assert_array_equal(
+        _column(rows, "e_bg_p84_eV"), maps.e_bg_band[1].reshape(-1)
+    )
+    assert [r["e_bg_status"] for r in rows] == list(maps.e_bg_status.reshape(-1))

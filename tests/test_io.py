@@ -896,3 +896,23 @@ def test_text_file_declares_its_shape_and_ends_with_a_line_break(tmp_path, image
     assert "# n_spectra: 6\n# n_channels: 40\n" in text
     assert text.endswith("\n")
     assert len(text.splitlines()) == 6 + 1 + 40  # comments, column names, channels
+
+
+@pytest.mark.parametrize("ext", ["csv", "npz", "hspy"])
+def test_failed_spectra_are_written_as_nan_only_when_asked(tmp_path, ext):
+    """A subtracted spectrum that failed stays NaN in the file (never 0), and such a
+    file is refused as input, naming the NaN."""
+    if ext == "hspy":
+        pytest.importorskip("rsciio")
+    energy = np.linspace(-1.0, 2.0, 7)
+    spectra = np.ones((3, 7))
+    spectra[1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        write_spectra(tmp_path / f"refused.{ext}", spectra, energy)
+    assert not (tmp_path / f"refused.{ext}").exists()
+    path = write_spectra(tmp_path / f"s.{ext}", spectra, energy, allow_nan=True)
+    with pytest.raises(ValueError, match="7 NaN or infinite intensities"):
+        read_spectra(path)
+    spectra[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinite values"):
+        write_spectra(tmp_path / f"inf.{ext}", spectra, energy, allow_nan=True)

@@ -1,11 +1,10 @@
-"""What the commands write and print: subtracted spectra, results.csv, the report.
+"""What the commands write and print: subtracted spectra, maps, the report.
 
-``results.csv`` holds one row per spectrum (pixel) with full precision, so that
-scripts need not parse the printed table; the HTML report comes from
-:func:`sklearn_zlp.report.write_report`.
+The report (:func:`sklearn_zlp.report.write_report`) holds every number:
+``per_spectrum.csv`` has one row per spectrum (pixel) at full precision, so that
+scripts need not parse the printed table.
 """
 
-import csv
 import os
 
 import numpy as np
@@ -53,80 +52,10 @@ def write_subtracted(folder, specimen, result):
     low, high = result.subtracted_band
     for suffix, values in (("", result.subtracted_median), ("_p16", low), ("_p84", high)):
         path = folder / f"subtracted_spectra{suffix}{ext}"
-        # a spectrum whose subtraction failed is NaN; files hold finite numbers
-        write_spectra(path, np.nan_to_num(values, nan=0.0), result.energy, md)
+        # a spectrum whose subtraction failed stays NaN (its status says why)
+        write_spectra(path, values, result.energy, md, allow_nan=True)
         paths.append(path)
     return paths
-
-
-def result_rows(specimen, result, band_gap=None, maps=None):
-    """One dict per spectrum: origin, regions, t/lambda and band gap with statuses."""
-    n = len(specimen.names)
-    tl, (tl_low, tl_high), tl_status = (
-        result.t_over_lambda,
-        result.t_over_lambda_band,
-        result.t_over_lambda_status,
-    )
-    if maps is not None:  # the maps' numbers (every replica), flattened in C order
-        tl = maps.t_over_lambda.reshape(-1)
-        tl_low, tl_high = maps.t_over_lambda_band.reshape(2, -1)
-        tl_status = maps.t_over_lambda_status.reshape(-1)
-    rows = []
-    for i in range(n):
-        row = {
-            "spectrum": specimen.names[i],
-            "file": specimen.files[specimen.file_of_row[i]],
-            "status": result.status[i],
-            "dE_I_eV": result.de1[i],
-            "dE_II_eV": result.de2[i],
-            "t_over_lambda": tl[i],
-            "t_over_lambda_p16": tl_low[i],
-            "t_over_lambda_p84": tl_high[i],
-            "t_over_lambda_status": tl_status[i],
-        }
-        if band_gap is not None:
-            row.update(
-                E_bg_eV=band_gap.e_bg_median[i],
-                E_bg_p16_eV=band_gap.e_bg_band[0, i],
-                E_bg_p84_eV=band_gap.e_bg_band[1, i],
-                b=band_gap.b_median[i],
-                b_p16=band_gap.b_band[0, i],
-                b_p84=band_gap.b_band[1, i],
-                p_indirect=np.nan
-                if band_gap.p_indirect is None
-                else band_gap.p_indirect[i],
-                replicas_ok=band_gap.fraction_ok[i],
-                E_bg_status=band_gap.status[i],
-            )
-        elif maps is not None and np.any(maps.e_bg_status != "not_computed"):
-            e_low, e_high = maps.e_bg_band.reshape(2, -1)
-            b_low, b_high = maps.b_band.reshape(2, -1)
-            row.update(
-                E_bg_eV=maps.e_bg.reshape(-1)[i],
-                E_bg_p16_eV=e_low[i],
-                E_bg_p84_eV=e_high[i],
-                b=maps.b.reshape(-1)[i],
-                b_p16=b_low[i],
-                b_p84=b_high[i],
-                p_indirect=maps.p_indirect.reshape(-1)[i],
-                E_bg_status=maps.e_bg_status.reshape(-1)[i],
-            )
-        rows.append(row)
-    return rows
-
-
-def _cell(value):
-    if isinstance(value, (float, np.floating)):
-        return repr(float(value))  # shortest string that reads back to the same float
-    return str(value)
-
-
-def write_results_csv(path, rows):
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
-    return path
 
 
 def settings_of(args, specimen, subtractor):
@@ -158,28 +87,27 @@ def settings_of(args, specimen, subtractor):
 def write_outputs(folder, args, *, specimen, subtractor, result, band_gap, maps, message):
     """Write every output file; return their paths."""
     paths = write_subtracted(folder, specimen, result)
-    rows = result_rows(specimen, result, band_gap, maps)
-    paths.append(write_results_csv(folder / "results.csv", rows))
     if maps is not None:
         paths.append(folder / "maps.npz")
         maps.save(paths[-1])
-    try:
-        from ..report import write_report
-    except ImportError as exc:
-        message(f"No HTML report: {exc}")
-        return paths
+    from ..report import write_report
+
     n = len(specimen.names)
     title = f"sklearn-zlp {args.command}: {n} spectr{'um' if n == 1 else 'a'}"
-    report = write_report(
-        folder,
-        subtractor=subtractor,
-        result=result,
-        names=list(specimen.names),
-        band_gap=band_gap,
-        maps=maps,
-        settings=settings_of(args, specimen, subtractor),
-        title=title,
-    )
+    try:
+        report = write_report(
+            folder,
+            subtractor=subtractor,
+            result=result,
+            names=list(specimen.names),
+            band_gap=band_gap,
+            maps=maps,
+            settings=settings_of(args, specimen, subtractor),
+            title=title,
+        )
+    except ImportError as exc:  # matplotlib missing: the spectra are written already
+        message(f"No report: {exc}")
+        return paths
     paths += [p for p in report.values() if p not in paths]
     return paths
 
@@ -191,7 +119,7 @@ def _fmt(value, digits):
 def table(command, names, result, band_gap=None, maps=None):
     """The table a command prints: one line per spectrum, or a summary of maps."""
     if maps is not None:
-        return maps.summary() + "\n(every pixel's numbers: results.csv, maps.npz)"
+        return maps.summary() + "\n(every pixel's numbers: per_spectrum.csv, maps.npz)"
     width = max(12, *(len(n) + 2 for n in names))
     if command == "bandgap":
         lines = [f"{'spectrum':<{width}}{'E_bg (eV) [16%, 84%]':<26}{'b':>6}  status"]

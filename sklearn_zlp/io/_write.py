@@ -16,7 +16,7 @@ from ._text import _TEXT_EXTENSIONS, _write_text
 _WRITE_EXTENSIONS = (*_TEXT_EXTENSIONS, ".npz", ".msa", ".ems", ".hspy", ".hdf5")
 
 
-def write_spectra(path, spectra, energy, metadata=None):
+def write_spectra(path, spectra, energy, metadata=None, *, allow_nan=False):
     """Write EEL spectra with their energy axis and metadata to a file.
 
     The file reads back with :func:`read_spectra` to the same spectra, energy axis,
@@ -43,6 +43,11 @@ def write_spectra(path, spectra, energy, metadata=None):
         ``navigation_shape`` (tuple; default: the leading axes of ``spectra``), as
         returned by :func:`read_spectra`. ``.hspy`` also stores
         ``original_metadata``; other keys are ignored.
+    allow_nan : bool, default=False
+        Write NaN intensities too (results that failed, such as the subtracted
+        spectrum of a spectrum without region I, whose status says why), rather
+        than refuse them. :func:`read_spectra` refuses such a file as input,
+        naming the NaN.
 
     Returns
     -------
@@ -98,7 +103,7 @@ def write_spectra(path, spectra, energy, metadata=None):
             f"for writing. Use one of {', '.join(_WRITE_EXTENSIONS)}.{extra}"
         )
     _check_target(target)
-    data, flat, energy, md = _prepare_output(spectra, energy, metadata)
+    data, flat, energy, md = _prepare_output(spectra, energy, metadata, allow_nan=allow_nan)
     if ext in _TEXT_EXTENSIONS:
         _write_text(target, flat, energy, md, "," if ext == ".csv" else "\t")
     elif ext == ".npz":
@@ -124,7 +129,7 @@ def _check_target(target):
         )
 
 
-def _prepare_output(spectra, energy, metadata, name="spectra"):
+def _prepare_output(spectra, energy, metadata, name="spectra", allow_nan=False):
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, Mapping):
@@ -132,7 +137,7 @@ def _prepare_output(spectra, energy, metadata, name="spectra"):
             f"metadata must be a dict (e.g. the one read_spectra returns) or None, "
             f"got {type(metadata).__name__}."
         )
-    data = check_spectra(spectra, name=name, allow_nd=True)
+    data = check_spectra(spectra, name=name, allow_nd=True, allow_nan=allow_nan)
     n_channels = data.shape[-1]
     flat = data.reshape(-1, n_channels)
     energy = check_energy_axis(energy, n_channels, name="energy")

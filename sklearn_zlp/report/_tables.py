@@ -61,8 +61,11 @@ def percentile_names(confidence_level):
     return f"p{low:g}", f"p{100 - low:g}"
 
 
-def per_spectrum_rows(result, names, band_gap):
+def per_spectrum_rows(result, names, band_gap, maps=None):
     """One row per spectrum: regions, t/lambda, band gap, statuses, diagnostics.
+
+    Without ``band_gap``, a spectrum image's band-gap maps (``maps`` with E_bg
+    computed) give the band-gap columns, pixel by pixel in C order.
 
     Returns
     -------
@@ -137,6 +140,8 @@ def per_spectrum_rows(result, names, band_gap):
                     "window_max_eV": float(band_gap.window[i, 1]),
                 }
             )
+    if band_gap is None and maps is not None:
+        columns.update(_map_gap_columns(maps.compute(), rows))
     for key, values in result.diagnostics.items():
         column, text = _DIAGNOSTICS.get(key, (key, "diagnostic of the subtraction"))
         columns[column] = f"{text} (diagnostics[{key!r}])"
@@ -145,6 +150,30 @@ def per_spectrum_rows(result, names, band_gap):
             v = values[i]
             r[column] = int(v) if values.dtype == bool else float(v)
     return rows, columns
+
+
+def _map_gap_columns(maps, rows):
+    """Add each pixel's band gap from ``maps`` to ``rows``; return the columns."""
+    if not np.any(maps.e_bg_status != "not_computed"):
+        return {}
+    fields = {
+        "e_bg_eV": (
+            maps.e_bg,
+            "band gap E_bg of the pixel, median over its ok replicas, eV",
+        ),
+        "e_bg_p16_eV": (maps.e_bg_band[0], "lower edge of its 68% band, eV"),
+        "e_bg_p84_eV": (maps.e_bg_band[1], "upper edge of its 68% band, eV"),
+        "b": (maps.b, "onset exponent b, median over the ok replicas"),
+        "b_p16": (maps.b_band[0], "lower edge of its 68% band"),
+        "b_p84": (maps.b_band[1], "upper edge of its 68% band"),
+        "p_indirect": (maps.p_indirect, "probability that the gap is indirect (b=1.5)"),
+        "e_bg_status": (maps.e_bg_status, "status of the pixel's band-gap fit"),
+    }
+    for column, (values, _) in fields.items():
+        flat = np.asarray(values).reshape(-1)
+        for i, r in enumerate(rows):
+            r[column] = str(flat[i]) if column == "e_bg_status" else float(flat[i])
+    return {column: f"{text} (from the maps)" for column, (_, text) in fields.items()}
 
 
 def replica_rows(regressor):

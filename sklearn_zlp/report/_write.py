@@ -213,7 +213,7 @@ def write_report(
     lo, hi = percentile_names(result.confidence_level)
     level = f"{result.confidence_level:.0%}"
     paths = {}
-    rows, columns = per_spectrum_rows(result, names, band_gap)
+    rows, columns = per_spectrum_rows(result, names, band_gap, maps)
     paths["csv:per_spectrum"] = write_csv(folder / "per_spectrum.csv", rows, columns)
     replicas, replica_columns = replica_rows(subtractor.regressor_)
     paths["csv:replicas"] = write_csv(folder / "replicas.csv", replicas, replica_columns)
