@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 
 from sklearn_zlp.__main__ import main
 from sklearn_zlp._status import describe_status
@@ -76,14 +77,23 @@ def test_demo_writes_plot_and_tables(tmp_path, capsys):
         assert 0 <= float(row["fraction_indirect"]) <= 1
 
 
-def test_readme_snippets_run(monkeypatch):
+def test_readme_snippets_run(monkeypatch, tmp_path):
     # The README's code blocks, run as written in one namespace; only the default
-    # ensemble (100 replicas x 3000 epochs) is made small, for speed.
+    # ensemble (100 replicas x 3000 epochs) is made small, for speed. The quick
+    # start reads the WS2 spectra as files.
     import re
     from pathlib import Path
 
     from sklearn_zlp import ZLPEnsembleRegressor
+    from sklearn_zlp.datasets import load_ws2
+    from sklearn_zlp.io import write_spectra
     from sklearn_zlp.subtraction import _subtractor
+
+    ws2 = load_ws2()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    monkeypatch.chdir(tmp_path)
+    write_spectra("spectra.hspy", ws2.sample, ws2.energy)
+    write_spectra("vacuum.hspy", ws2.vacuum, ws2.energy)
 
     def small(random_state=None, n_jobs=None):
         return ZLPEnsembleRegressor(
@@ -91,7 +101,6 @@ def test_readme_snippets_run(monkeypatch):
         )
 
     monkeypatch.setattr(_subtractor, "default_regressor", small)
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert len(blocks) >= 4
     namespace = {}
@@ -105,3 +114,39 @@ def test_readme_snippets_run(monkeypatch):
     assert namespace["gap"].e_bg_band.shape == (2, n_batch)
     assert namespace["median"].shape == (n_batch,)
     assert namespace["band"].shape == (2, n_batch)
+
+
+def _readme_block(heading):
+    """The first ```python block after ``heading`` in the README."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    after = text[text.index(heading) :]
+    start = after.index("```python\n") + len("```python\n")
+    return after[start : after.index("```", start)]
+
+
+@pytest.mark.slow
+def test_readme_quick_start_from_files_runs_as_written(tmp_path, monkeypatch):
+    """The README's quick start, verbatim (default ensemble), on the WS2 spectra
+    written as the .hspy files it reads; E_bg as published where the fit is ok."""
+    from sklearn_zlp.datasets import load_ws2
+    from sklearn_zlp.io import write_spectra
+
+    ws2 = load_ws2()
+    monkeypatch.chdir(tmp_path)
+    write_spectra("spectra.hspy", ws2.sample, ws2.energy)
+    write_spectra("vacuum.hspy", ws2.vacuum, ws2.energy)
+    scope = {}
+    exec(compile(_readme_block("## From your files"), "README.md", "exec"), scope)
+    gap = scope["gap"]
+    ok = gap.status == "ok"
+    assert ok.sum() >= 3, gap.status
+    assert np.all((gap.e_bg_median[ok] > 1.3) & (gap.e_bg_median[ok] < 1.9))
+    assert np.all(np.isnan(gap.e_bg_median[~ok]))
+    assert (tmp_path / "report" / "report.html").exists()
+    from sklearn_zlp import load_model
+
+    loaded = load_model("ws2.zlp")
+    X = scope["X"]
+    np.testing.assert_array_equal(loaded.transform(X), scope["sub"].transform(X))

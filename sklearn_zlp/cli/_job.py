@@ -230,8 +230,9 @@ def run_job(args):
             subtractor.fit(aligned)
         regressor = subtractor.regressor_
         job.message(
-            f"Trained {regressor.n_replicas_} of {args.replicas} replicas "
-            f"({training}); read noise {subtractor.read_noise_:.3g} counts per channel."
+            f"Trained {args.replicas} replicas on {training}: {regressor.n_replicas_} kept, "
+            f"{regressor.n_rejected_} dropped (replicas.csv says why); read noise "
+            f"{subtractor.read_noise_:.3g} counts per channel."
         )
         with job.stage("subtracting", total=None):
             result = subtractor.subtract(aligned)
