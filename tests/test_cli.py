@@ -404,7 +404,7 @@ def test_text_and_line_scan_subtract(synthetic_files, tmp_path, capsys):
     sub, aligned = _api_job([text], de1=1.0)
     median = sub.subtract(aligned).subtracted_median
     written = read_spectra(tmp_path / "t" / "subtracted_spectra.csv")
-    np.testing.assert_array_equal(written.spectra, np.nan_to_num(median))
+    np.testing.assert_array_equal(written.spectra, median)
     assert [r["spectrum"] for r in _results(tmp_path / "t")] == [
         f"four.txt[{i}]" for i in range(4)
     ]
@@ -412,12 +412,20 @@ def test_text_and_line_scan_subtract(synthetic_files, tmp_path, capsys):
     # the same spectra as a HyperSpy line scan: same numbers, a line scan out
     line = str(synthetic_files["line"])
     argv = ["subtract", line, "--out", str(tmp_path / "h"), "--de1", "1.0", *TINY]
-    status, _, _ = _run(argv, capsys)
+    status, _, _ = _run([*argv, "--keep-replicas"], capsys)
     assert status == 0
     written = read_spectra(tmp_path / "h" / "subtracted_spectra.hspy")
     assert written.metadata["navigation_shape"] == (4,)
     assert written.metadata["beam_energy"] == 200.0
-    np.testing.assert_array_equal(written.spectra, np.nan_to_num(median))
+    np.testing.assert_array_equal(written.spectra, median)
+    # --keep-replicas: every replica in results.npz, the medians theirs
+    from sklearn_zlp._replicas import replica_median
+
+    saved = np.load(tmp_path / "h" / "results.npz")
+    replicas = saved["subtracted_replicas"]
+    assert replicas.shape == (sub.regressor_.n_replicas_, 4, aligned.shape[1])
+    np.testing.assert_array_equal(replica_median(replicas), median)
+    assert "subtracted_replicas" not in np.load(tmp_path / "t" / "results.npz")
 
 
 @pytest.fixture(scope="module")

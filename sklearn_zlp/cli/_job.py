@@ -235,7 +235,7 @@ def run_job(args):
             f"{subtractor.read_noise_:.3g} counts per channel."
         )
         with job.stage("subtracting", total=None):
-            result = subtractor.subtract(aligned)
+            result = subtractor.subtract(aligned, keep_replicas=args.keep_replicas)
         band_gap = maps = None
         image = specimen.image_shape
         if command in ("bandgap", "thickness") and image is not None:
