@@ -32,7 +32,7 @@ from what the code prints. Paths are shown as ``<tmp>``.
 
 """
 
-_IO_ENTRY_POINTS = ("write_spectra", "to_hyperspy", "from_hyperspy")
+_IO_ENTRY_POINTS = ("write_spectra", "to_hyperspy", "from_hyperspy", "load_model")
 
 
 def _escape(text):
@@ -45,7 +45,7 @@ def _io_where(case):
     source = inspect.getsource(case)
     for name in _IO_ENTRY_POINTS:
         if name in source:
-            return f"io.{name}"
+            return "load_model" if name == "load_model" else f"io.{name}"
     return "io.read_spectra"
 
 

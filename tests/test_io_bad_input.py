@@ -687,6 +687,77 @@ def from_hyperspy_axis_in_nm(t):
 
 
 # id -> (case, exception, message regex)
+
+# -- model files (sklearn_zlp.load_model) ---------------------------------------------
+
+
+def _model_file(tmp_path):
+    """A fitted ZeroLossAligner saved as a model file, and its bytes."""
+    from sklearn_zlp import ZeroLossAligner
+
+    path = (
+        ZeroLossAligner(energy_axis=ENERGY)
+        .fit(SPECTRA.reshape(-1, 40))
+        .save(tmp_path / "aligner.zlp")
+    )
+    return Path(path), Path(path).read_bytes()
+
+
+def _rezip(path, target, edit):
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    manifest = json.loads(members["manifest.json"])
+    edit(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with zipfile.ZipFile(target, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return target
+
+
+def model_file_that_is_a_pickle(tmp_path):
+    from sklearn_zlp import load_model
+
+    path = _write(tmp_path / "model.zlp", pickle.dumps({"weights": [1.0]}))
+    return lambda: load_model(path)
+
+
+def model_file_with_a_flipped_byte(tmp_path):
+    from sklearn_zlp import load_model
+
+    path, raw = _model_file(tmp_path)
+    raw = bytearray(raw)
+    raw[len(raw) // 3] ^= 0x01
+    bad = _write(tmp_path / "flipped.zlp", bytes(raw))
+    return lambda: load_model(bad)
+
+
+def model_file_naming_an_unknown_class(tmp_path):
+    from sklearn_zlp import load_model
+
+    path, _ = _model_file(tmp_path)
+    bad = _rezip(path, tmp_path / "os.zlp", lambda m: m.update({"class": "os.system"}))
+    return lambda: load_model(bad)
+
+
+def model_file_from_a_newer_format(tmp_path):
+    from sklearn_zlp import load_model
+
+    path, _ = _model_file(tmp_path)
+    bad = _rezip(path, tmp_path / "new.zlp", lambda m: m.update({"format_version": 99}))
+    return lambda: load_model(bad)
+
+
+def model_file_of_another_class_than_expected(tmp_path):
+    from sklearn_zlp import ZLPSubtractor, load_model
+
+    path, _ = _model_file(tmp_path)
+    return lambda: load_model(path, expected=ZLPSubtractor)
+
+
 CASES = {
     missing_file: (FileNotFoundError, r"No such file: '.*absent\.csv'.*check the path"),
     directory_instead_of_file: (
@@ -1003,6 +1074,14 @@ CASES = {
     from_hyperspy_axis_in_nm: (
         ValueError,
         r"energy axis of the signal has units 'nm', not an energy.*units = 'eV'",
+    ),
+    model_file_that_is_a_pickle: (ValueError, r"not a sklearn-zlp model file"),
+    model_file_with_a_flipped_byte: (ValueError, r"tampered or damaged"),
+    model_file_naming_an_unknown_class: (ValueError, r"names the class 'os.system'"),
+    model_file_from_a_newer_format: (ValueError, r"newer sklearn-zlp .*upgrade"),
+    model_file_of_another_class_than_expected: (
+        TypeError,
+        r"ZeroLossAligner.*ZLPSubtractor|ZLPSubtractor.*ZeroLossAligner",
     ),
 }
 
