@@ -7,9 +7,10 @@ top, so the estimate is unbiased for asymmetric peaks and averages the noise of
 many channels. For a given vertex the fit is linear, so its residual is a
 function of the vertex alone, minimised by bounded Brent (scipy's
 ``minimize_scalar(method="bounded")``, which this module replaced one spectrum
-at a time). Here both run on every spectrum at once: the residual from the
+at a time). Here both run on many spectra at once: the residual from the
 3 x 3 normal equations of all rows in array operations, Brent's iteration with
-its branches as masks. Measured against the former per-spectrum code on 2304
+its branches as masks, one call per fit width (so that no row is padded and a
+row's vertex never depends on the others in the call). Measured against the former per-spectrum code on 2304
 spectra of a synthetic image: 0.42 s against 0.019 s, positions equal within
 6e-10 channel (ZLP FWHM 0.08-1.5 eV and the WS2 spectra within 7e-10).
 """
@@ -47,10 +48,26 @@ def split_parabola_vertices(energy, spectra, peaks, lows, highs):
     ``peaks``, ``lows`` and ``highs`` (n,) are each row's peak channel and the
     minima that bound it (:func:`._peak.zlp_peaks`).
     """
-    m = peaks.size
-    if m == 0:
+    if peaks.size == 0:
         return np.empty(0)
     first, last = _fit_ranges(spectra, peaks, lows, highs)
+    # Rows are fitted in groups of one fit width, each without padding: a row's
+    # sums then never depend on which other rows share the call (zero padding
+    # to the widest row moved numpy's pairwise summation, so a spectrum's
+    # vertex, and its aligned counts, changed in the last bits with the stack).
+    vertices = np.empty(peaks.size)
+    widths = last - first
+    for width in np.unique(widths):
+        rows = np.flatnonzero(widths == width)
+        vertices[rows] = _group_vertices(
+            energy, spectra[rows], peaks[rows], first[rows], last[rows]
+        )
+    return vertices
+
+
+def _group_vertices(energy, spectra, peaks, first, last):
+    """:func:`split_parabola_vertices` of rows whose fits share one width."""
+    m = peaks.size
     width = int(np.max(last - first)) + 1
     cols = first[:, None] + np.arange(width)[None, :]
     mask = cols <= last[:, None]
