@@ -116,6 +116,12 @@ def _fmt(value, digits):
     return "nan" if not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def _interval(value, band, digits):
+    """``value [low, high]`` in a column 26 characters wide."""
+    low, high = band
+    return f"{_fmt(value, digits):>7} [{_fmt(low, digits)}, {_fmt(high, digits)}]".ljust(26)
+
+
 def table(command, names, result, band_gap=None, maps=None):
     """The table a command prints: one line per spectrum, or a summary of maps."""
     if maps is not None:
@@ -124,20 +130,18 @@ def table(command, names, result, band_gap=None, maps=None):
     if command == "bandgap":
         lines = [f"{'spectrum':<{width}}{'E_bg (eV) [16%, 84%]':<26}{'b':>6}  status"]
         for i, name in enumerate(names):
-            lo, hi = band_gap.e_bg_band[:, i]
             lines.append(
-                f"{name:<{width}}{_fmt(band_gap.e_bg_median[i], 3):>7} "
-                f"[{_fmt(lo, 3)}, {_fmt(hi, 3)}]".ljust(width + 26)
+                f"{name:<{width}}"
+                + _interval(band_gap.e_bg_median[i], band_gap.e_bg_band[:, i], 3)
                 + f"{_fmt(band_gap.b_median[i], 2):>6}  {band_gap.status[i]}"
             )
         return "\n".join(lines)
     if command == "thickness":
         lines = [f"{'spectrum':<{width}}{'t/lambda [16%, 84%]':<26}status"]
         for i, name in enumerate(names):
-            lo, hi = result.t_over_lambda_band[:, i]
             lines.append(
-                f"{name:<{width}}{_fmt(result.t_over_lambda[i], 4):>7} "
-                f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]".ljust(width + 26)
+                f"{name:<{width}}"
+                + _interval(result.t_over_lambda[i], result.t_over_lambda_band[:, i], 4)
                 + str(result.t_over_lambda_status[i])
             )
         return "\n".join(lines)
