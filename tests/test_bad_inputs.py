@@ -520,6 +520,13 @@ def band_gap_negative_read_noise(ctx):
     )
 
 
+def band_gap_negative_smooth(ctx):
+    """fit_band_gap(smooth=(0.2, -0.4))"""
+    return lambda: fit_band_gap(
+        ctx.energy, ctx.subtracted, replica_axis=0, smooth=(0.2, -0.4)
+    )
+
+
 def band_gap_energy_of_other_length(ctx):
     """fit_band_gap with an axis one channel short"""
     return lambda: fit_band_gap(
@@ -815,6 +822,7 @@ CASES = {
     band_gap_window_reversed: ("fit_band_gap", ValueError, r"window"),
     band_gap_window_outside_axis: ("fit_band_gap", ValueError, r"window"),
     band_gap_negative_read_noise: ("fit_band_gap", ValueError, r"read_noise"),
+    band_gap_negative_smooth: ("fit_band_gap", ValueError, r"smooth must be a positive"),
     band_gap_energy_of_other_length: ("fit_band_gap", ValueError, r"channels"),
     band_gap_complex_spectra: ("fit_band_gap", ValueError, r"[Cc]omplex"),
     band_gap_image_shaped: ("fit_band_gap", ValueError, r"replica_axis=0.*reshape"),

@@ -210,7 +210,7 @@ class BandGapFitter(TransformerMixin, BaseEstimator):
             "b": check_b(self.b),
             "background": self.background,
             "n_sigma": 2.0,
-            "smooth": 0.2,
+            "smooth": _bandgap.DEFAULT_SMOOTH,
             # fit_band_gap's default; without an energy axis E is a channel index
             "search_end": 10.0 if self.energy_axis is not None else np.inf,
             "fwhm": self.resolution or 0.0,

@@ -20,7 +20,7 @@ from scipy.ndimage import uniform_filter1d
 
 from .._replicas import sorted_band, sorted_median
 
-__all__ = ["auto_window", "refine_window", "window_margins"]
+__all__ = ["auto_window", "onset_of", "refine_window", "window_margins"]
 
 # A rise must last this long (eV) beyond one lag to count as an onset.
 _SUSTAIN = 0.3
@@ -100,9 +100,12 @@ def auto_window(
         The spectrum's replicas (one row without replicas).
     sigma : ndarray of shape (n_channels,)
         Counting noise of the replica median.
-    n_sigma, smooth, search_start, fwhm : float
-        Detection threshold, running-mean width (eV), lowest energy searched
-        (eV) and the instrument resolution (eV, 0 when unknown).
+    n_sigma, search_start, fwhm : float
+        Detection threshold, lowest energy searched (eV) and the instrument
+        resolution (eV, 0 when unknown).
+    smooth : float or tuple of float
+        Running-mean width (eV), or widths tried in turn until one finds an
+        onset (see :func:`onset_of`).
     search_end : float, default=inf
         Highest energy (eV) at which an onset may start.
 
@@ -112,10 +115,36 @@ def auto_window(
     onset : float
         The detected onset E_on in eV (NaN when none).
     """
+    for width in np.atleast_1d(smooth):
+        onset = onset_of(
+            energy,
+            replicas,
+            sigma,
+            n_sigma=n_sigma,
+            smooth=float(width),
+            search_start=search_start,
+            search_end=search_end,
+        )
+        if np.isfinite(onset):
+            margin = _DETECTION_MARGIN + fwhm
+            return _clip(energy, onset - margin, onset + margin, search_start), onset
+    return None, np.nan
+
+
+def onset_of(energy, replicas, sigma, *, n_sigma, smooth, search_start, search_end):
+    """The onset E_on (eV) of one spectrum at one running-mean width (NaN: none).
+
+    A wider ``smooth`` averages more channels, so it finds a weaker onset, and
+    places it less precisely (by about half a width; the window's margins and
+    the fit that places the final window absorb that). A direct onset
+    ``(E - E_bg)^0.5`` rises over a short range and then flattens: at 1e6
+    counts under a 0.15 eV ZLP (zoo case ``direct_gap_sharp_zlp``, 30
+    spectra) the 0.2 eV width found it in 3 of 30 spectra, 0.4 eV in all 30.
+    """
     de = energy[1] - energy[0] if energy.size > 1 else 1.0
     width = max(1, int(round(smooth / de)))
     if energy.size <= width + 1:
-        return None, np.nan
+        return np.nan
     runs = uniform_filter1d(replicas, width, axis=-1, mode="nearest")
     lags = energy[:-width]
     run = max(1, int(round(_SUSTAIN / de)))
@@ -143,11 +172,9 @@ def auto_window(
     csum = np.concatenate([[0], np.cumsum(above)])
     starts = first + np.flatnonzero(csum[run:] - csum[:-run] == run)
     if starts.size == 0 or lags[starts[0]] > search_end:
-        return None, np.nan
+        return np.nan
     # the rise lies between the run's start and one lag later
-    onset = energy[starts[0]] + 0.5 * width * de
-    margin = _DETECTION_MARGIN + fwhm
-    return _clip(energy, onset - margin, onset + margin, search_start), onset
+    return energy[starts[0]] + 0.5 * width * de
 
 
 def _clip(energy, lo, hi, search_start):
