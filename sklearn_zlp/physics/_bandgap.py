@@ -21,7 +21,9 @@ from ._bandgap_batch import WindowRows, fit_windows
 from ._bandgap_inputs import (
     as_replica_array,
     check_b,
+    check_background,
     check_sigma,
+    check_smooth,
     check_window,
     is_subtraction_result,
     unit_zlp,
@@ -36,7 +38,7 @@ from ._bandgap_spectrum import (
 )
 from ._bandgap_window import auto_window, refine_window
 from ._cherenkov import check_cherenkov
-from ._onset_fit import B_DIRECT, B_INDIRECT, BACKGROUNDS
+from ._onset_fit import B_DIRECT, B_INDIRECT
 
 __all__ = ["fit_band_gap"]
 
@@ -297,7 +299,7 @@ def fit_band_gap(
         uniform=resolution is not None or zlp is not None,
     )
     b = check_b(b)
-    background = _check_background(background)
+    background = check_background(background)
     read_noise = as_real_scalar(read_noise, name="read_noise")
     if not read_noise >= 0:
         raise ValueError(
@@ -306,7 +308,7 @@ def fit_band_gap(
             "estimate_read_noise(spectra, energy)."
         )
     n_sigma = as_real_scalar(n_sigma, name="n_sigma")
-    smooth = _check_smooth(smooth)
+    smooth = check_smooth(smooth)
     min_replica_fraction = as_real_scalar(min_replica_fraction, name="min_replica_fraction")
     if not 0 < min_replica_fraction <= 1:
         raise ValueError(
@@ -364,30 +366,6 @@ def fit_band_gap(
         "uniform": resolution is not None or zlp is not None,
     }
     return _fit_validated(energy, arr, median, sig, window, options)
-
-
-def _check_smooth(smooth):
-    """``smooth`` as a tuple of positive widths in eV (one or more, tried in turn)."""
-    values = np.atleast_1d(np.asarray(smooth, dtype=object))
-    try:
-        widths = tuple(as_real_scalar(v, name="smooth") for v in values.ravel())
-    except (TypeError, ValueError):
-        widths = ()
-    if values.ndim != 1 or not widths or not all(np.isfinite(w) and w > 0 for w in widths):
-        raise ValueError(
-            f"smooth must be a positive width in eV or a sequence of them (tried in "
-            f"turn), got {smooth!r}; e.g. smooth=0.2 or smooth=(0.2, 0.4)."
-        )
-    return widths
-
-
-def _check_background(background):
-    if background not in BACKGROUNDS:
-        raise ValueError(
-            f"background must be one of {BACKGROUNDS}, got {background!r}: 'constant' "
-            "fits a flat pedestal under the onset, 'linear' a sloped one, None none."
-        )
-    return background
 
 
 def _resolution_fwhm(energy, resolution, zlp_unit):

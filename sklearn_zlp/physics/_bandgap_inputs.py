@@ -1,14 +1,17 @@
-"""Input checks of the band-gap fit: the replica axis, b, the window, the ZLP response."""
+"""Input checks of the band-gap fit: the replica axis, b, the window, the ZLP response,
+the running-mean widths and the background."""
 
 import numpy as np
 
 from .._validation import as_real_array, as_real_scalar
-from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT
+from ._onset_fit import B_BOUNDS, B_DIRECT, B_INDIRECT, BACKGROUNDS
 
 __all__ = [
     "as_replica_array",
     "check_b",
+    "check_background",
     "check_sigma",
+    "check_smooth",
     "check_window",
     "is_subtraction_result",
     "unit_zlp",
@@ -170,3 +173,27 @@ def check_sigma(sigma, shape):
             f"sigma of shape {sig.shape} does not broadcast to the spectra's "
             f"shape {shape}; pass one value, one per channel or one per value."
         ) from exc
+
+
+def check_smooth(smooth):
+    """``smooth`` as a tuple of positive widths in eV (one or more, tried in turn)."""
+    values = np.atleast_1d(np.asarray(smooth, dtype=object))
+    try:
+        widths = tuple(as_real_scalar(v, name="smooth") for v in values.ravel())
+    except (TypeError, ValueError):
+        widths = ()
+    if values.ndim != 1 or not widths or not all(np.isfinite(w) and w > 0 for w in widths):
+        raise ValueError(
+            f"smooth must be a positive width in eV or a sequence of them (tried in "
+            f"turn), got {smooth!r}; e.g. smooth=0.2 or smooth=(0.2, 0.4)."
+        )
+    return widths
+
+
+def check_background(background):
+    if background not in BACKGROUNDS:
+        raise ValueError(
+            f"background must be one of {BACKGROUNDS}, got {background!r}: 'constant' "
+            "fits a flat pedestal under the onset, 'linear' a sloped one, None none."
+        )
+    return background
