@@ -120,33 +120,38 @@ def test_window_without_onset_is_nan_with_status():
     assert np.all(np.isnan(auto.window))
 
 
-def test_weak_direct_onset_found_by_the_wider_running_mean():
+def test_weak_direct_onset_found_by_a_wider_running_mean_when_asked():
     # A direct onset (b = 0.5) at 1e6 counts rises over a few tenths of an eV
-    # and then flattens: the 0.2 eV running mean alone found it in 3 of 30 zoo
-    # spectra (direct_gap_sharp_zlp), which came back "no_onset_in_window"
-    # although a given window recovers the gap; 0.4 eV, tried next, finds it.
-    found, alone, errors = 0, 0, []
+    # and then flattens: the default 0.2 eV running mean found it in 3 of 30 zoo
+    # spectra (direct_gap_sharp_zlp) and says "no_onset_in_window" on the rest;
+    # smooth=(0.2, 0.4) tries 0.4 eV next and finds it. Not the default: on a
+    # very thin specimen the wider width finds the rise far above the gap
+    # (fit_band_gap's smooth documents both measurements).
+    found, default_ok, errors = 0, 0, []
     for seed in range(8):
         d, R, sig = _stand_in(
             seed, fwhm=0.15, e_bg=1.2, b=0.5, t_over_lambda=0.2, total_counts=1e6
         )
-        narrow = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0, smooth=0.2)
-        alone += narrow.status[0] == "ok"
-        res = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0)
+        default = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0)
+        default_ok += default.status[0] == "ok"
+        if default.status[0] != "ok":
+            _assert_nan_with_status(default)
+        res = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0, smooth=(0.2, 0.4))
         if res.status[0] == "ok":
             found += 1
             errors.append(res.e_bg_median[0] - d.e_bg)
         else:
             _assert_nan_with_status(res)
-    assert alone <= 3
+    assert default_ok <= 3
     assert found >= 7
     assert np.median(np.abs(errors)) < 0.1
-    # a strong onset is still placed by the narrow width: the same window as before
+    # a strong onset is placed by the first width: the wider one changes nothing
     d, R, sig = _stand_in(0)
     default = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0)
-    narrow = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0, smooth=0.2)
-    np.testing.assert_array_equal(default.window, narrow.window)
-    np.testing.assert_array_equal(default.e_bg_median, narrow.e_bg_median)
+    both = fit_band_gap(d.energy, R, sigma=sig, replica_axis=0, smooth=(0.2, 0.4))
+    assert default.status[0] == "ok"
+    np.testing.assert_array_equal(default.window, both.window)
+    np.testing.assert_array_equal(default.e_bg_median, both.e_bg_median)
 
 
 @pytest.mark.parametrize("smooth", [0.0, -0.2, (), (0.2, np.nan), [[0.2]], "wide"])

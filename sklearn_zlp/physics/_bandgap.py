@@ -9,15 +9,13 @@ carries the ZLP uncertainty into the band gap without error propagation
 status saying why (:mod:`sklearn_zlp._status`), never a bound of its range.
 """
 
-import contextlib
-
 import numpy as np
 
 from .._noise import counting_variance
 from .._replicas import replica_median
 from .._status import status_array
 from .._validation import as_real_scalar, check_energy_axis
-from ._bandgap_batch import WindowRows, fit_windows
+from ._bandgap_batch import WindowRows, fit_windows, one_blas_thread
 from ._bandgap_inputs import (
     as_replica_array,
     check_b,
@@ -43,8 +41,9 @@ from ._onset_fit import B_DIRECT, B_INDIRECT
 __all__ = ["fit_band_gap"]
 
 DEFAULT_BACKGROUND = "constant"
-# running-mean widths (eV) the automatic window tries in turn
-DEFAULT_SMOOTH = (0.2, 0.4)
+# running-mean widths (eV) the automatic window tries in turn; one by default:
+# a second, wider one finds weak onsets, right ones and wrong ones (see smooth)
+DEFAULT_SMOOTH = (0.2,)
 
 
 def _auto_window(energy, replicas, sigma, options, search_start, fwhm):
@@ -117,7 +116,7 @@ def fit_band_gap(
     sigma=None,
     read_noise=0.0,
     n_sigma=2.0,
-    smooth=DEFAULT_SMOOTH,
+    smooth=DEFAULT_SMOOTH[0],
     search_start=None,
     search_end=10.0,
     resolution=None,
@@ -174,13 +173,20 @@ def fit_band_gap(
         Gaussian read noise in counts per channel, used when sigma is None.
     n_sigma : float, default=2.0
         Detection threshold of the automatic window.
-    smooth : float or sequence of float, default=(0.2, 0.4)
+    smooth : float or sequence of float, default=0.2
         Running-mean width and rise lag in eV of the automatic window; with
-        several, each is tried in turn until one finds an onset. The narrow
-        width places a strong onset closely; the wide one finds a weak onset
-        that the narrow one misses (a direct onset at 1e6 counts rises over a
-        few tenths of an eV and then flattens: 3 of 30 found at 0.2 eV, 30 of
-        30 at 0.4 eV; the fitted gap, not the detection, places the window).
+        several, each is tried in turn until one finds an onset. A wider width
+        finds weaker onsets, right and wrong ones, which is why it is not the
+        default. Measured on the zoo's subtractions (100 replicas x 3000
+        epochs, 30 spectra each), ``smooth=(0.2, 0.4)`` against 0.2: a direct
+        onset at 1e6 counts, which rises over a few tenths of an eV and then
+        flattens (``direct_gap_sharp_zlp``), ok in 30 of 30 spectra, 27
+        within 0.1 eV, against 3 ok and 27 "no_onset_in_window"; but on a very
+        thin specimen (``thin_0p02``, t/lambda 0.02-0.04, indirect gap at 1.6
+        eV) the wider width finds the rise only 0.4-1.2 eV above the gap, where
+        the weak onset clears the noise, and the fit follows it: 22 ok, 21 of
+        them 0.2-0.7 eV too high with bands that miss the truth, against 8 ok
+        (7 such) and 19 "no_onset_in_window".
     search_start : float, default=None
         Lowest energy in eV at which the automatic window looks for the
         onset; below it residuals of the ZLP subtraction dominate. None uses
@@ -243,7 +249,8 @@ def fit_band_gap(
     smoothed replica median rises significantly (``n_sigma``) over every lag of
     ``smooth`` eV for a further 0.3 eV is the onset E_on (each width of
     ``smooth`` in turn, until one finds it); a flat floor rises only once and
-    is skipped; a first such energy above ``search_end`` is no onset. The replica median's gap E_1, fitted in (E_on -
+    is skipped; a first such energy above ``search_end`` is no onset. The
+    replica median's gap E_1, fitted in (E_on -
     0.8 eV - FWHM, E_on + 0.8 eV + FWHM), places the window (E_1 - 0.6 eV -
     FWHM, E_1 + 1 eV), clipped to the search range: wide enough below to pin
     the pedestal and the broadened foot of the onset, short enough above that
@@ -378,32 +385,13 @@ def _resolution_fwhm(energy, resolution, zlp_unit):
     return np.array(resolution or 0.0)
 
 
-def _one_blas_thread():
-    """A context that runs BLAS on one thread (where threadpoolctl is there).
-
-    The vectorised fits make many small matrix products (100-300 rows by
-    about 100 channels); a multi-threaded BLAS gains little on them and
-    loses much when other work holds the cores it waits for. 8 spectra x 100
-    replicas of ``benchmarks/bench_bandgap.py`` on 2 cores, OpenBLAS's 2
-    threads against one: with another process running (load average 2),
-    0.062 against 0.025 s per spectrum (window (1, 3)) and 0.39 against
-    0.048 s (``zlp``); on an idle machine 0.018 against 0.020 s and 0.034
-    against 0.039 s.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # a dependency of scikit-learn; without it, leave BLAS be
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _fit_validated(energy, arr, median, sig, window, options):
     """:func:`fit_band_gap` on validated arrays: arr (n_replicas, n_spectra, n_channels).
 
     ``median`` (n_spectra, n_channels) is the replica median of arr, or None to
     take it where it is needed.
     """
-    with _one_blas_thread():
+    with one_blas_thread():
         return _fit_spectra(energy, arr, median, sig, window, options)
 
 

@@ -15,13 +15,14 @@ convolution at the lowest gap of its rows, so such fits run one spectrum at a
 time.
 """
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
 
 from ._onset_fit import fit_onsets_many
 
-__all__ = ["WindowRows", "fit_windows"]
+__all__ = ["WindowRows", "fit_windows", "one_blas_thread"]
 
 # Rows fitted in one call (a spectrum's replicas times its fits): about forty
 # spectra of 100 replicas x 3 fits. A call's iterations run until its slowest
@@ -128,3 +129,22 @@ def _fit_chunk(energy, step, jobs, chunk, exponents, background, margin_always, 
             part.e_bg = part.e_bg + energy[jobs[i].start]
         out[i] = parts
         at += m
+
+
+def one_blas_thread():
+    """A context that runs BLAS on one thread (where threadpoolctl is there).
+
+    The vectorised fits make many small matrix products (100-300 rows by
+    about 100 channels); a multi-threaded BLAS gains little on them and
+    loses much when other work holds the cores it waits for. 8 spectra x 100
+    replicas of ``benchmarks/bench_bandgap.py`` on 2 cores, OpenBLAS's 2
+    threads against one: with another process running (load average 2),
+    0.062 against 0.025 s per spectrum (window (1, 3)) and 0.39 against
+    0.048 s (``zlp``); on an idle machine 0.018 against 0.020 s and 0.034
+    against 0.039 s.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # a dependency of scikit-learn; without it, leave BLAS be
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
