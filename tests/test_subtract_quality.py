@@ -14,9 +14,11 @@ from sklearn_zlp.datasets import make_synthetic_eels
 from sklearn_zlp.ensemble._draws import draw_replica
 from sklearn_zlp.physics import summarize, t_over_lambda
 from sklearn_zlp.subtraction import _streaming, band_coverage
+from sklearn_zlp.subtraction._hidden import hidden_inelastic, hidden_level
 from sklearn_zlp.subtraction._inputs import validate_input
 from sklearn_zlp.subtraction._matching import model_weight
 from sklearn_zlp.subtraction._point_table import training_table
+from sklearn_zlp.subtraction._uncertainty import noise_generator
 
 STATUSES = (
     "no_region_i",
@@ -303,13 +305,23 @@ def test_spectrum_without_region_i_is_nan_with_its_status(fitted, data, monkeypa
 
 def test_result_t_over_lambda_is_the_log_ratio_of_the_replicas(fitted, data):
     # Each replica: ln(its total counts, with its draw of the data's noise, over
-    # its matched ZLP, whose data part below dE_0 carries the same draw).
+    # its matched ZLP, whose data part below dE_0 carries the same draw, less
+    # its draw of the losses below dE_I that the matched ZLP holds).
     X = data.spectra
     result = fitted.subtract(X, keep_replicas=True)
     noisy = result.subtracted + result.zlp
     data_part = 1.0 - model_weight(data.energy, result.de0, result.de1, mirror=False)
     zlp = result.zlp.sum(axis=-1) + ((noisy - X[None]) * data_part[None]).sum(axis=-1)
-    median, band = summarize(np.log(noisy.sum(axis=-1) / zlp))
+    acquisition = validate_input(X, fitted.covariates, data.energy).acquisition
+    streams = [
+        noise_generator(fitted._noise_seed_ + 3, s, a)
+        for s, a in zip(X, acquisition, strict=True)
+    ]
+    hidden = hidden_inelastic(result.subtracted, data.energy, result.de1, streams)
+    level = hidden_level(result.subtracted, data.energy, result.de1)
+    assert np.all((hidden >= 0) & (hidden <= np.clip(level, 0, None) * result.de1))
+    assert np.any(hidden > 0)
+    median, band = summarize(np.log(noisy.sum(axis=-1) / (zlp - hidden)))
     np.testing.assert_allclose(result.t_over_lambda, median, rtol=1e-9)
     np.testing.assert_allclose(result.t_over_lambda_band, band, rtol=1e-9)
     # the noise-free estimate (data as measured, ZLP replicas) lies within the band

@@ -72,7 +72,9 @@ class ZLPSubtractionResult:
         Relative thickness ln(I_total / I_ZLP), median over replicas: each
         replica's sum of the data (with its own draw of the counting noise,
         when ``data_noise``) over the sum of its matched ZLP, over the whole
-        axis. Accurate to ~1% only if the axis reaches ~8 plasmon energies
+        axis, less its draw of the specimen's losses below dE_I that the
+        matched ZLP holds (uniform between none and the subtracted level at
+        dE_I held flat down to 0 eV; see ``sklearn_zlp/subtraction/_hidden.py``). Accurate to ~1% only if the axis reaches ~8 plasmon energies
         (Egerton 2011, section 5.1).
     t_over_lambda_band : ndarray of shape (2, n_spectra)
         Its band (ZLP model and data noise together).

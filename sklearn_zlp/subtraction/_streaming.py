@@ -16,6 +16,7 @@ import numpy as np
 from .._replicas import replica_median
 from ..preprocessing._align import fwhm_of_validated
 from ._extrapolation import anchor_energies, continue_tails
+from ._hidden import hidden_inelastic
 from ._inputs import covariate_table, normalisation
 from ._matching import match_zlp, model_weight
 from ._point_table import energy_feature, tail_law, tail_reference
@@ -30,7 +31,8 @@ class BatchReplicas(NamedTuple):
     """Replica cubes of one batch, (n_replicas, b, n_channels) each (or None).
 
     ``t_over_lambda`` is (n_replicas, b): ln of each replica's total counts
-    (with its draw of the data's noise) over its matched ZLP's.
+    (with its draw of the data's noise) over its matched ZLP's, less its draw
+    of the losses below dE_I that the matched ZLP holds (:mod:`._hidden`).
     """
 
     zlp_model: np.ndarray | None
@@ -206,6 +208,12 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, matched_on
         total = np.broadcast_to(spectra.sum(axis=-1), zlp_total.shape)
         out = None if "zlp" in keep else zlp
         subtracted = np.subtract(spectra[None], zlp, out=out)
+    # the specimen's losses below dE_I are in the matched ZLP: not I_0
+    streams = [
+        noise_generator(est._noise_seed_ + 3, s, a)
+        for s, a in zip(spectra, data.acquisition, strict=True)
+    ]
+    zlp_total = zlp_total - hidden_inelastic(subtracted, energy, de1, streams)
     return BatchReplicas(
         model if "zlp_model" in keep else None,
         zlp if "zlp" in keep else None,
