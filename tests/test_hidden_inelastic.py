@@ -6,6 +6,7 @@ everything below dE_I in I_ZLP, too small on a metal by more than its band.
 """
 
 import numpy as np
+import pytest
 
 from sklearn_zlp import ZLPEnsembleRegressor, ZLPRegionMask, ZLPSubtractor
 from sklearn_zlp.datasets import make_synthetic_eels
@@ -87,5 +88,12 @@ def test_thick_specimen_thickness_counts_its_losses_below_de1(monkeypatch):
         assert np.median(half) > 1.3 * np.median(
             np.diff(plain.t_over_lambda_band, axis=0) / 2
         )
+        # the diagnostic says how much the draw added (median over replicas)
+        added = result.diagnostics["hidden_t_over_lambda"]
+        assert np.all(added >= 0) and np.sum(added > 0) >= 4
+        # (the median of a draw, not the shift of the median: alike in sum)
+        shift = result.t_over_lambda - plain.t_over_lambda
+        assert np.sum(added) == pytest.approx(np.sum(shift), rel=0.3)
+        assert np.all(plain.diagnostics["hidden_t_over_lambda"] == 0)
         # the data and the subtracted spectra are the same: only t/lambda changes
         np.testing.assert_array_equal(result.subtracted_median, plain.subtracted_median)

@@ -212,6 +212,7 @@ def test_training_spectra_are_ok_and_results_carry_statuses(fitted, data):
         "gain_side_floor",
         "gain_side_floor_error",
         "floor_t_over_lambda",
+        "hidden_t_over_lambda",
     }
     assert np.all(result.diagnostics["region_i_chi2"] < 4)
     assert np.all(result.diagnostics["region_i_model_chi2"] < 25)

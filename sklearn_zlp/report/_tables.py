@@ -52,6 +52,10 @@ _DIAGNOSTICS = {
         "floor_t_over_lambda",
         "how much that floor adds to t/lambda",
     ),
+    "hidden_t_over_lambda": (
+        "hidden_t_over_lambda",
+        "how much the specimen's losses below dE_I, drawn per replica, add to t/lambda",
+    ),
 }
 
 

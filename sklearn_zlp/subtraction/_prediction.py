@@ -50,9 +50,14 @@ def batch_checks(est, part, batch, model_median, model_band, confidence_level):
     thickness_statuses, floor = thickness_status(
         status, part.spectra, part.energy, batch.fwhm, est.read_noise_, band
     )
+    hidden = {
+        "hidden_t_over_lambda": replica_median(
+            batch.hidden_t_over_lambda, nan_policy="omit"
+        )
+    }
     return {
         "status": status,
-        "diagnostics": {**diagnostics, **floor},
+        "diagnostics": {**diagnostics, **floor, **hidden},
         "t_over_lambda": replica_median(thickness, nan_policy="omit"),
         "t_over_lambda_band": band,
         "t_over_lambda_status": thickness_statuses,

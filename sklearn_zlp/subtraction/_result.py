@@ -84,7 +84,9 @@ class ZLPSubtractionResult:
         tail) that would move t/lambda by more than its band: t/lambda counts
         such a floor as inelastic (diagnostics ``"gain_side_floor"``, counts
         per channel, ``"gain_side_floor_error"`` and ``"floor_t_over_lambda"``,
-        the shift; see ``sklearn_zlp/subtraction/_floor.py``).
+        the shift; see ``sklearn_zlp/subtraction/_floor.py``). Diagnostic
+        ``"hidden_t_over_lambda"``: what the draw of the losses below dE_I adds
+        to t/lambda (median over replicas; see ``t_over_lambda``).
     subtracted_median, zlp_median, zlp_model_median : ndarray of shape \
 (n_spectra, n_channels)
         Medians over replicas of the ZLP-free spectra, the matched ZLP and the

@@ -32,7 +32,8 @@ class BatchReplicas(NamedTuple):
 
     ``t_over_lambda`` is (n_replicas, b): ln of each replica's total counts
     (with its draw of the data's noise) over its matched ZLP's, less its draw
-    of the losses below dE_I that the matched ZLP holds (:mod:`._hidden`).
+    of the losses below dE_I that the matched ZLP holds (:mod:`._hidden`);
+    ``hidden_t_over_lambda`` (n_replicas, b) is what that draw adds to it.
     """
 
     zlp_model: np.ndarray | None
@@ -44,6 +45,7 @@ class BatchReplicas(NamedTuple):
     fwhm: np.ndarray
     covariates: np.ndarray
     t_over_lambda: np.ndarray
+    hidden_t_over_lambda: np.ndarray
 
 
 def batch_slices(n_spectra, batch_size):
@@ -213,7 +215,7 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, matched_on
         noise_generator(est._noise_seed_ + 3, s, a)
         for s, a in zip(spectra, data.acquisition, strict=True)
     ]
-    zlp_total = zlp_total - hidden_inelastic(subtracted, energy, de1, streams)
+    elastic = zlp_total - hidden_inelastic(subtracted, energy, de1, streams)
     return BatchReplicas(
         model if "zlp_model" in keep else None,
         zlp if "zlp" in keep else None,
@@ -223,7 +225,8 @@ def subtract_batch(est, data, *, keep=(), on_model=None, on_zlp=None, matched_on
         de2,
         fwhm,
         covariates,
-        log_ratio(total, zlp_total),
+        log_ratio(total, elastic),
+        log_ratio(zlp_total, elastic),
     )
 
 
