@@ -323,6 +323,12 @@ def test_result_t_over_lambda_is_the_log_ratio_of_the_replicas(fitted, data):
     assert np.all((hidden >= 0) & (hidden <= np.clip(level, 0, None) * result.de1))
     assert np.any(hidden > 0)
     median, band = summarize(np.log(noisy.sum(axis=-1) / (zlp - hidden)))
+    # the diagnostic: what the draw adds, median over replicas
+    np.testing.assert_allclose(
+        result.diagnostics["hidden_t_over_lambda"],
+        replica_median(np.log(zlp / (zlp - hidden))),
+        rtol=1e-9,
+    )
     np.testing.assert_allclose(result.t_over_lambda, median, rtol=1e-9)
     np.testing.assert_allclose(result.t_over_lambda_band, band, rtol=1e-9)
     # the noise-free estimate (data as measured, ZLP replicas) lies within the band
